@@ -1,0 +1,155 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_rcluster_global_optspecs
+    string join \n v/verbose h/help V/version
+end
+
+function __fish_rcluster_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_rcluster_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_rcluster_using_subcommand
+    set -l cmd (__fish_rcluster_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c rcluster -n "__fish_rcluster_needs_command" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_needs_command" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_needs_command" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "start" -d 'Start a program, a script, a quoted command line, as N instances'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "list" -d 'List every instance (a table, or JSON for scripts)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ls" -d 'List every instance (a table, or JSON for scripts)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ps" -d 'List every instance (a table, or JSON for scripts)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "status" -d 'List every instance (a table, or JSON for scripts)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "jlist" -d 'The same as `list --json` (pm2\'s jlist)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "describe" -d 'Show everything about an app'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "desc" -d 'Show everything about an app'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "info" -d 'Show everything about an app'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "show" -d 'Show everything about an app'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "stop" -d 'Stop instances (the stop signal, then SIGKILL after kill_timeout)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "restart" -d 'Stop then start instances again'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "delete" -d 'Stop instances and forget them'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "del" -d 'Stop instances and forget them'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "logs" -d 'Show the last lines of app logs, then follow live lines with --follow'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ping" -d 'Check that the daemon answers (it is started if needed)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "kill" -d 'Stop every app and the daemon'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s n -l name -d 'App name (default: the script\'s name without extension)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s i -l instances -d 'Number of instances: N, `max` (all CPUs available to rcluster) or -1 (max minus one)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l cwd -d 'Working directory (default: the current one)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l env-var -d 'An environment variable for the app (repeatable)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l interpreter -d 'Interpreter for the script (default: chosen by extension, as pm2 does; `none` runs it as is)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l max-restarts -d 'Unstable restarts in a row (each up less than min-uptime) before `errored`' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l min-uptime -d 'A run shorter than this counts as unstable (e.g. 1000, 1s)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l restart-delay -d 'Wait this long before each restart' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l exp-backoff-restart-delay -d 'Exponential backoff between restarts, starting at this delay (x1.5, capped at 15 s)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l stop-exit-codes -d 'Exit codes that mean "done": no restart (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-signal -d 'Signal sent to the instance\'s process group on stop (default SIGINT, as pm2)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s o -l output -d 'File for standard output (`/dev/null` discards)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s e -l error -d 'File for standard error (`/dev/null` discards)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s l -l log -d 'File for both streams combined' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s p -l port -d 'Cluster mode: the daemon listens on this port (0.0.0.0:PORT) and shares it with every instance (repeatable). Port 0 picks a free port' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l listen -d 'Cluster mode: an address to listen on: `127.0.0.1:8000`, `[::]:8000`, `unix:/path` (repeatable)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l balance -d 'How connections reach instances: round-robin (default), shared, reuseport, proxy, least-conn' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l listen-timeout -d 'How long an instance may take to listen before it is reported (default 3000 ms)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-autorestart -d 'Do not restart instances when they exit'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l time -d 'Prefix every log line with a timestamp'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`) instead of one per app'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l json -d 'Print the started instances as JSON'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l json -d 'JSON array, one object per instance'
+complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -l json -d 'JSON array, one object per instance'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -l json -d 'JSON array, one object per instance'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand status" -l json -d 'JSON array, one object per instance'
+complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand jlist" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand jlist" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand jlist" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand describe" -l json -d 'JSON instead of text'
+complete -c rcluster -n "__fish_rcluster_using_subcommand describe" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand describe" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand describe" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand desc" -l json -d 'JSON instead of text'
+complete -c rcluster -n "__fish_rcluster_using_subcommand desc" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand desc" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand desc" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand info" -l json -d 'JSON instead of text'
+complete -c rcluster -n "__fish_rcluster_using_subcommand info" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand info" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand info" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand show" -l json -d 'JSON instead of text'
+complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -l json -d 'Print the affected instances as JSON'
+complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l json -d 'Print the affected instances as JSON'
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -l json -d 'Print the affected instances as JSON'
+complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand del" -l json -d 'Print the affected instances as JSON'
+complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l lines -d 'How many past lines to show per file' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s f -l follow -d 'Keep printing new lines as they come'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l out -d 'Standard output only'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l err -d 'Standard error only'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l raw -d 'Lines only: no prefixes, no headers'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ping" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ping" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ping" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand kill" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand kill" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand kill" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand completions" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "start" -d 'Start a program, a script, a quoted command line, as N instances'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "list" -d 'List every instance (a table, or JSON for scripts)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "jlist" -d 'The same as `list --json` (pm2\'s jlist)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "describe" -d 'Show everything about an app'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "stop" -d 'Stop instances (the stop signal, then SIGKILL after kill_timeout)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "restart" -d 'Stop then start instances again'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "delete" -d 'Stop instances and forget them'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "logs" -d 'Show the last lines of app logs, then follow live lines with --follow'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "ping" -d 'Check that the daemon answers (it is started if needed)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "kill" -d 'Stop every app and the daemon'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "completions" -d 'Print shell completions'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete logs ping kill completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

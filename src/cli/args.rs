@@ -1,0 +1,225 @@
+//! clap definitions: pm2's verbs and aliases (PRODUCT.md §9). The completions in `completions/`
+//! and man pages in `man/` are generated from these; a test catches drift.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rcluster",
+    version,
+    about = "A process manager for programs in any language: restarts, logs, and cluster mode on one port",
+    long_about = None,
+    propagate_version = true,
+    after_help = "Targets: an instance id, an app name, or `all`. The daemon starts on first use; its home is $RCLUSTER_HOME (default: the platform state directory)."
+)]
+pub struct Cli {
+    /// Print error causes in full.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a program, a script, a quoted command line, as N instances.
+    Start(Box<StartArgs>),
+    /// List every instance (a table, or JSON for scripts).
+    #[command(visible_aliases = ["ls", "ps", "status"])]
+    List(ListArgs),
+    /// The same as `list --json` (pm2's jlist).
+    Jlist,
+    /// Show everything about an app.
+    #[command(visible_aliases = ["desc", "info", "show"])]
+    Describe(DescribeArgs),
+    /// Stop instances (the stop signal, then SIGKILL after kill_timeout).
+    Stop(TargetArgs),
+    /// Stop then start instances again.
+    Restart(TargetArgs),
+    /// Stop instances and forget them.
+    #[command(visible_alias = "del")]
+    Delete(TargetArgs),
+    /// Show the last lines of app logs, then follow live lines with --follow.
+    Logs(LogsArgs),
+    /// Check that the daemon answers (it is started if needed).
+    Ping,
+    /// Stop every app and the daemon.
+    Kill,
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// A program (`node`), a script (`app.js`, `./worker.sh`) or a quoted command line
+    /// (`"python3 -m http.server 8000"`).
+    pub script: String,
+
+    /// Arguments for the program, after `--`.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+
+    /// App name (default: the script's name without extension).
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+
+    /// Number of instances: N, `max` (all CPUs available to rcluster) or -1 (max minus one).
+    #[arg(short = 'i', long, allow_hyphen_values = true, value_name = "N|max")]
+    pub instances: Option<String>,
+
+    /// Working directory (default: the current one).
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+
+    /// An environment variable for the app (repeatable).
+    #[arg(long = "env-var", value_name = "KEY=VALUE")]
+    pub env_vars: Vec<String>,
+
+    /// Interpreter for the script (default: chosen by extension, as pm2 does; `none` runs it as is).
+    #[arg(long)]
+    pub interpreter: Option<String>,
+
+    /// Do not restart instances when they exit.
+    #[arg(long)]
+    pub no_autorestart: bool,
+
+    /// Unstable restarts in a row (each up less than min-uptime) before `errored`.
+    #[arg(long, value_name = "N")]
+    pub max_restarts: Option<u32>,
+
+    /// A run shorter than this counts as unstable (e.g. 1000, 1s).
+    #[arg(long, value_name = "DURATION")]
+    pub min_uptime: Option<String>,
+
+    /// Wait this long before each restart.
+    #[arg(long, value_name = "DURATION")]
+    pub restart_delay: Option<String>,
+
+    /// Exponential backoff between restarts, starting at this delay (x1.5, capped at 15 s).
+    #[arg(long, value_name = "DURATION")]
+    pub exp_backoff_restart_delay: Option<String>,
+
+    /// Exit codes that mean "done": no restart (comma separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        value_name = "CODES"
+    )]
+    pub stop_exit_codes: Vec<i32>,
+
+    /// Signal sent to the instance's process group on stop (default SIGINT, as pm2).
+    #[arg(long, value_name = "SIGNAL")]
+    pub kill_signal: Option<String>,
+
+    /// Time between the stop signal and SIGKILL (default 1600 ms).
+    #[arg(long, value_name = "DURATION")]
+    pub kill_timeout: Option<String>,
+
+    /// Name of the variable carrying the instance index (default NODE_APP_INSTANCE).
+    #[arg(long, value_name = "NAME")]
+    pub instance_var: Option<String>,
+
+    /// Prefix every log line with a timestamp.
+    #[arg(long)]
+    pub time: bool,
+
+    /// One log file per instance (`<name>-out-<i>.log`) instead of one per app.
+    #[arg(long)]
+    pub no_merge_logs: bool,
+
+    /// File for standard output (`/dev/null` discards).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub out_file: Option<PathBuf>,
+
+    /// File for standard error (`/dev/null` discards).
+    #[arg(short = 'e', long = "error", value_name = "FILE")]
+    pub error_file: Option<PathBuf>,
+
+    /// File for both streams combined.
+    #[arg(short = 'l', long = "log", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Cluster mode: the daemon listens on this port (0.0.0.0:PORT) and shares it with every
+    /// instance (repeatable). Port 0 picks a free port.
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// Cluster mode: an address to listen on: `127.0.0.1:8000`, `[::]:8000`, `unix:/path`
+    /// (repeatable).
+    #[arg(long = "listen", value_name = "ADDR")]
+    pub listen: Vec<String>,
+
+    /// How connections reach instances: round-robin (default), shared, reuseport, proxy, least-conn.
+    #[arg(long, value_name = "STRATEGY")]
+    pub balance: Option<String>,
+
+    /// How long an instance may take to listen before it is reported (default 3000 ms).
+    #[arg(long, value_name = "DURATION")]
+    pub listen_timeout: Option<String>,
+
+    /// Print the started instances as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// JSON array, one object per instance.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// App name or instance id.
+    pub target: String,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Instance ids, app names, or `all`.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Print the affected instances as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// App name or instance id (default: every app).
+    pub target: Option<String>,
+    /// How many past lines to show per file.
+    #[arg(long, default_value_t = 15)]
+    pub lines: usize,
+    /// Keep printing new lines as they come.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Standard output only.
+    #[arg(long, conflicts_with = "err")]
+    pub out: bool,
+    /// Standard error only.
+    #[arg(long)]
+    pub err: bool,
+    /// Lines only: no prefixes, no headers.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}
+
+/// The clap command, for completions and man pages.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,114 @@
+//! A blocking connection to the daemon: connect (starting the daemon when asked), exchange
+//! `Hello`, send requests, read responses. Blocking keeps a `list` to one connect and two
+//! round trips with no async runtime to start.
+
+use std::io::ErrorKind as IoKind;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use interprocess::local_socket::{prelude::*, GenericFilePath, Stream};
+
+use super::autostart;
+use crate::paths::Home;
+use crate::protocol::frame::{decode, read_frame_blocking, write_frame_blocking};
+use crate::protocol::{ErrorReply, Hello, Request, Response};
+
+pub struct Client {
+    stream: Stream,
+    /// True when this command started the daemon.
+    pub started_daemon: bool,
+}
+
+/// An error the daemon answered with, kept whole so the exit code can follow its kind.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DaemonError(pub ErrorReply);
+
+impl Client {
+    /// Connect, starting the daemon if none answers.
+    pub fn connect(home: &Home) -> Result<Client> {
+        match try_connect(home)? {
+            Some(stream) => Client::greet(stream, false),
+            None => {
+                let stream = autostart::start_daemon(home, try_connect)?;
+                Client::greet(stream, true)
+            }
+        }
+    }
+
+    /// Connect only if a daemon runs already.
+    pub fn connect_existing(home: &Home) -> Result<Option<Client>> {
+        match try_connect(home)? {
+            Some(stream) => Ok(Some(Client::greet(stream, false)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn greet(mut stream: Stream, started_daemon: bool) -> Result<Client> {
+        let ours = Hello::ours();
+        write_frame_blocking(&mut stream, &ours).context("cannot talk to the daemon")?;
+        let body = read_frame_blocking(&mut stream)
+            .context("cannot read the daemon's hello")?
+            .ok_or_else(|| anyhow!("the daemon closed the connection"))?;
+        if let Ok(Response::Error(e)) = decode::<Response>(&body) {
+            return Err(DaemonError(e).into());
+        }
+        let theirs: Hello =
+            decode(&body).context("the daemon answered something that is not a hello")?;
+        if let Some(message) = ours.mismatch(&theirs) {
+            bail!(message);
+        }
+        Ok(Client {
+            stream,
+            started_daemon,
+        })
+    }
+
+    pub fn send(&mut self, request: &Request) -> Result<()> {
+        write_frame_blocking(&mut self.stream, request)
+            .context("cannot send the request to the daemon")?;
+        Ok(())
+    }
+
+    /// The next response; `None` when the daemon hung up.
+    pub fn next_response(&mut self) -> Result<Option<Response>> {
+        match read_frame_blocking(&mut self.stream).context("cannot read the daemon's answer")? {
+            Some(body) => Ok(Some(
+                decode(&body).context("malformed answer from the daemon")?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// One request, one response; an error response becomes an error.
+    pub fn call(&mut self, request: &Request) -> Result<Response> {
+        self.send(request)?;
+        match self.next_response()? {
+            Some(Response::Error(e)) => Err(DaemonError(e).into()),
+            Some(response) => Ok(response),
+            None => bail!("the daemon closed the connection before answering"),
+        }
+    }
+
+    /// Wait (bounded) for the daemon to close the connection, e.g. after `kill`.
+    pub fn wait_closed(mut self, limit: Duration) {
+        let _ = self.stream.set_recv_timeout(Some(limit));
+        while let Ok(Some(_)) = read_frame_blocking(&mut self.stream) {}
+    }
+}
+
+/// `Ok(None)` when no daemon listens (no socket, or a stale one).
+fn try_connect(home: &Home) -> Result<Option<Stream>> {
+    let path = home.socket();
+    let name = path
+        .as_path()
+        .to_fs_name::<GenericFilePath>()
+        .with_context(|| format!("bad socket path {}", path.display()))?;
+    match Stream::connect(name) {
+        Ok(stream) => Ok(Some(stream)),
+        Err(e) if matches!(e.kind(), IoKind::NotFound | IoKind::ConnectionRefused) => Ok(None),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot connect to the daemon at {}", path.display()))
+        }
+    }
+}

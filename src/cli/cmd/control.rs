@@ -1,0 +1,118 @@
+//! Verbs that query or act on running apps: list, describe, stop, restart, delete, ping, kill.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::cli::args::TargetArgs;
+use crate::cli::client::Client;
+use crate::cli::render;
+use crate::paths::Home;
+use crate::protocol::model::InstanceView;
+use crate::protocol::{Request, Response, Target};
+
+pub fn list(home: &Home, json: bool) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    let instances = expect_instances(client.call(&Request::List)?)?;
+    if json {
+        println!("{}", serde_json::to_string(&instances)?);
+    } else {
+        println!("{}", render::instances_table(&instances));
+    }
+    Ok(0)
+}
+
+pub fn describe(home: &Home, target: &str, json: bool) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    let response = client.call(&Request::Describe {
+        target: Target::parse(target),
+    })?;
+    let Response::Apps { apps } = response else {
+        bail!("unexpected answer from the daemon: {response:?}");
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&apps)?);
+    } else {
+        for app in &apps {
+            print!("{}", render::describe(app));
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Verb {
+    Stop,
+    Restart,
+    Delete,
+}
+
+pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    let mut affected = Vec::new();
+    for text in &args.targets {
+        let target = Target::parse(text);
+        let request = match verb {
+            Verb::Stop => Request::Stop { target },
+            Verb::Restart => Request::Restart { target },
+            Verb::Delete => Request::Delete { target },
+        };
+        affected.extend(expect_instances(client.call(&request)?)?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&affected)?);
+        return Ok(0);
+    }
+    let what = match verb {
+        Verb::Stop => "stopped",
+        Verb::Restart => "restarted",
+        Verb::Delete => "deleted",
+    };
+    eprintln!("[rcluster] {what}: {}", args.targets.join(" "));
+    if !affected.is_empty() {
+        println!("{}", render::instances_table(&affected));
+    }
+    Ok(0)
+}
+
+pub fn ping(home: &Home) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    if let Response::Pong {
+        pid,
+        version,
+        uptime_ms,
+        apps,
+        instances,
+    } = client.call(&Request::Ping)?
+    {
+        let started = if client.started_daemon {
+            "daemon started; "
+        } else {
+            ""
+        };
+        println!(
+            "pong: {started}daemon pid {pid}, rcluster {version}, up {}, {apps} app(s), {instances} instance(s)",
+            render::duration(uptime_ms)
+        );
+    }
+    Ok(0)
+}
+
+pub fn kill(home: &Home) -> Result<i32> {
+    let Some(mut client) = Client::connect_existing(home)? else {
+        println!("no daemon runs for {}", home.root().display());
+        return Ok(0);
+    };
+    let stopped = expect_instances(client.call(&Request::Kill)?)?;
+    // The daemon closes our connection as it exits.
+    client.wait_closed(Duration::from_secs(10));
+    println!("daemon stopped ({} instance(s) stopped)", stopped.len());
+    Ok(0)
+}
+
+pub fn expect_instances(response: Response) -> Result<Vec<InstanceView>> {
+    match response {
+        Response::Instances { instances } => Ok(instances),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}

@@ -1,0 +1,40 @@
+//! One module per verb family; `dispatch` routes a parsed command line to it.
+
+mod control;
+mod logs;
+mod start;
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use super::args::{Cli, Command};
+use crate::paths::Home;
+
+pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
+    match cli.command {
+        Command::Start(args) => start::run(home, *args),
+        Command::List(args) => control::list(home, args.json),
+        Command::Jlist => control::list(home, true),
+        Command::Describe(args) => control::describe(home, &args.target, args.json),
+        Command::Stop(args) => control::act(home, control::Verb::Stop, &args),
+        Command::Restart(args) => control::act(home, control::Verb::Restart, &args),
+        Command::Delete(args) => control::act(home, control::Verb::Delete, &args),
+        Command::Logs(args) => logs::run(home, &args),
+        Command::Ping => control::ping(home),
+        Command::Kill => control::kill(home),
+        Command::Completions(args) => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                args.shell,
+                &mut super::args::command(),
+                "rcluster",
+                &mut out,
+            );
+            std::io::stdout()
+                .write_all(&out)
+                .context("cannot write completions")?;
+            Ok(0)
+        }
+    }
+}

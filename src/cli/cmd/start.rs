@@ -1,0 +1,176 @@
+//! `rcluster start`: turn the command line into a validated `AppSpec` (same rules as ecosystem
+//! files: pm2's interpreter choice, units, instance counts) and ask the daemon to run it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::args::StartArgs;
+use crate::cli::client::Client;
+use crate::cli::cmd::control::expect_instances;
+use crate::cli::render;
+use crate::config::interpreter::command_for;
+use crate::config::units::{parse_duration_ms, parse_signal, resolve_instances, InstancesArg};
+use crate::paths::Home;
+use std::net::SocketAddr;
+
+use crate::config::{parse_listen, parse_strategy};
+use crate::protocol::model::{AppSpec, InstanceState, ListenAddr};
+use crate::protocol::Request;
+
+pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
+    let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
+    let json = args.json;
+    let spec = spec_from_args(args, &cwd_now)?;
+    let mut client = Client::connect(home)?;
+    let started = expect_instances(client.call(&Request::Start {
+        apps: vec![spec],
+        base_env: std::env::vars().collect(),
+    })?)?;
+    if json {
+        println!("{}", serde_json::to_string(&started)?);
+    } else {
+        println!("{}", render::instances_table(&started));
+    }
+    let errored: Vec<_> = started
+        .iter()
+        .filter(|i| i.status == InstanceState::Errored)
+        .collect();
+    for inst in &errored {
+        eprintln!(
+            "rcluster: error: app \"{}\" instance {} errored: {}",
+            inst.name,
+            inst.instance,
+            inst.reason.as_deref().unwrap_or("unknown reason")
+        );
+    }
+    Ok(if errored.is_empty() { 0 } else { 1 })
+}
+
+pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
+    let defaults = AppSpec::default();
+    let cwd = match &args.cwd {
+        Some(dir) => absolute(cwd_now, dir),
+        None => cwd_now.to_path_buf(),
+    };
+    let command = command_for(
+        &args.script,
+        args.args.clone(),
+        args.interpreter.as_deref(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let name = match args.name {
+        Some(name) => name,
+        None => default_name(&args.script),
+    };
+    let instances = match &args.instances {
+        Some(text) => resolve_instances(InstancesArg::Text(text)).map_err(anyhow::Error::msg)?,
+        None => 1,
+    };
+    let mut env = BTreeMap::new();
+    for pair in &args.env_vars {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("--env-var `{pair}`: expected KEY=VALUE");
+        };
+        if key.is_empty() {
+            bail!("--env-var `{pair}`: the name is empty");
+        }
+        env.insert(key.to_owned(), value.to_owned());
+    }
+    let duration = |flag: &str, value: &Option<String>, default: u64| -> Result<u64> {
+        match value {
+            Some(text) => parse_duration_ms(text).map_err(|e| anyhow::anyhow!("--{flag}: {e}")),
+            None => Ok(default),
+        }
+    };
+    let mut spec = AppSpec {
+        name,
+        command,
+        cwd: cwd.clone(),
+        env,
+        instances,
+        autorestart: !args.no_autorestart,
+        max_restarts: args.max_restarts.unwrap_or(defaults.max_restarts),
+        min_uptime_ms: duration("min-uptime", &args.min_uptime, defaults.min_uptime_ms)?,
+        restart_delay_ms: duration(
+            "restart-delay",
+            &args.restart_delay,
+            defaults.restart_delay_ms,
+        )?,
+        exp_backoff_restart_delay_ms: match &args.exp_backoff_restart_delay {
+            Some(_) => Some(duration(
+                "exp-backoff-restart-delay",
+                &args.exp_backoff_restart_delay,
+                0,
+            )?),
+            None => None,
+        },
+        stop_exit_codes: args.stop_exit_codes.clone(),
+        kill_timeout_ms: duration("kill-timeout", &args.kill_timeout, defaults.kill_timeout_ms)?,
+        ..defaults
+    };
+    if let Some(signal) = &args.kill_signal {
+        spec.kill_signal =
+            parse_signal(signal).map_err(|e| anyhow::anyhow!("--kill-signal: {e}"))?;
+    }
+    if let Some(var) = args.instance_var {
+        spec.instance_var = var;
+    }
+    if let Some(text) = &args.listen_timeout {
+        spec.listen_timeout_ms =
+            parse_duration_ms(text).map_err(|e| anyhow::anyhow!("--listen-timeout: {e}"))?;
+    }
+    for port in &args.ports {
+        spec.cluster
+            .listen
+            .push(ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], *port))));
+    }
+    for text in &args.listen {
+        spec.cluster
+            .listen
+            .push(parse_listen(text, &cwd).map_err(|e| anyhow::anyhow!("--listen: {e}"))?);
+    }
+    if let Some(name) = &args.balance {
+        spec.cluster.balance =
+            parse_strategy(name).map_err(|e| anyhow::anyhow!("--balance: {e}"))?;
+    }
+    spec.logs.time = args.time;
+    spec.logs.merge_logs = !args.no_merge_logs;
+    spec.logs.out_file = args.out_file.map(|p| absolute(&cwd, &p));
+    spec.logs.error_file = args.error_file.map(|p| absolute(&cwd, &p));
+    spec.logs.log_file = args.log_file.map(|p| absolute(&cwd, &p));
+    Ok(spec)
+}
+
+fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// pm2's default name: the script's file name without extension (`app.js` → `app`,
+/// `"python3 -m http.server"` → `python3`).
+fn default_name(script: &str) -> String {
+    let first = script.split_whitespace().next().unwrap_or(script);
+    Path::new(first)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "app".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_default_like_pm2() {
+        assert_eq!(default_name("app.js"), "app");
+        assert_eq!(default_name("./worker.sh"), "worker");
+        assert_eq!(default_name("python3 -m http.server 8000"), "python3");
+    }
+}

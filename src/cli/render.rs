@@ -1,0 +1,186 @@
+//! Output for people and scripts: the `list` table (comfy-table, fitted to the terminal),
+//! `describe` text, and the small formatters they share.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, Color, ContentArrangement, Table};
+
+use crate::protocol::model::{AppDetail, InstanceState, InstanceView};
+
+pub fn instances_table(instances: &[InstanceView]) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "id", "name", "mode", "port", "pid", "uptime", "↺", "status", "cpu", "mem",
+        ]);
+    for inst in instances {
+        table.add_row(vec![
+            Cell::new(inst.id),
+            Cell::new(&inst.name),
+            Cell::new(&inst.mode),
+            Cell::new(ports(inst)),
+            Cell::new(inst.pid.map_or("-".to_string(), |p| p.to_string())),
+            Cell::new(if inst.status == InstanceState::Online {
+                duration(inst.uptime_ms)
+            } else {
+                "-".into()
+            }),
+            Cell::new(inst.restarts),
+            Cell::new(inst.status.as_str()).fg(status_color(inst.status)),
+            Cell::new(format!("{}%", inst.cpu)),
+            Cell::new(bytes(inst.memory)),
+        ]);
+    }
+    table.to_string()
+}
+
+fn ports(inst: &InstanceView) -> String {
+    if inst.ports.is_empty() {
+        "-".into()
+    } else {
+        inst.ports.join(" ")
+    }
+}
+
+fn status_color(state: InstanceState) -> Color {
+    match state {
+        InstanceState::Online => Color::Green,
+        InstanceState::Launching | InstanceState::WaitingRestart | InstanceState::Stopping => {
+            Color::Yellow
+        }
+        InstanceState::Stopped => Color::Grey,
+        InstanceState::Errored => Color::Red,
+    }
+}
+
+/// `42s`, `5m`, `3h`, `2D`, like pm2.
+pub fn duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}D", secs / 86_400),
+    }
+}
+
+/// `12.3mb`, like pm2.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["b", "kb", "mb", "gb"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}b")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+pub fn describe(app: &AppDetail) -> String {
+    let spec = &app.spec;
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    let mut row = |key: &str, value: String| {
+        table.add_row(vec![Cell::new(key), Cell::new(value)]);
+    };
+    row("name", spec.name.clone());
+    row("command", spec.command.display());
+    row("cwd", spec.cwd.display().to_string());
+    row("instances", spec.instances.to_string());
+    let mode = app
+        .instances
+        .first()
+        .map_or("fork".to_string(), |i| i.mode.clone());
+    row("mode", mode);
+    if !spec.cluster.listen.is_empty() {
+        row(
+            "listen",
+            spec.cluster
+                .listen
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    row("autorestart", spec.autorestart.to_string());
+    row("max restarts", spec.max_restarts.to_string());
+    row("min uptime", format!("{} ms", spec.min_uptime_ms));
+    row("restart delay", format!("{} ms", spec.restart_delay_ms));
+    if let Some(backoff) = spec.exp_backoff_restart_delay_ms {
+        row("exp backoff", format!("{backoff} ms"));
+    }
+    if !spec.stop_exit_codes.is_empty() {
+        row("stop exit codes", format!("{:?}", spec.stop_exit_codes));
+    }
+    row("kill signal", spec.kill_signal.clone());
+    row("kill timeout", format!("{} ms", spec.kill_timeout_ms));
+    if let Some(first) = app.instances.first() {
+        row(
+            "out log",
+            first
+                .out_log
+                .as_ref()
+                .map_or("(discarded)".into(), |p| p.display().to_string()),
+        );
+        row(
+            "error log",
+            first
+                .err_log
+                .as_ref()
+                .map_or("(discarded)".into(), |p| p.display().to_string()),
+        );
+    }
+    if !spec.env.is_empty() {
+        row(
+            "env",
+            spec.env.keys().cloned().collect::<Vec<_>>().join(", "),
+        );
+    }
+    let mut out = format!("app \"{}\"\n{table}\n", spec.name);
+    let mut instances = Table::new();
+    instances
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "id", "#", "pid", "status", "restarts", "uptime", "accepted", "open", "reason",
+        ]);
+    for inst in &app.instances {
+        instances.add_row(vec![
+            Cell::new(inst.id),
+            Cell::new(inst.instance),
+            Cell::new(inst.pid.map_or("-".to_string(), |p| p.to_string())),
+            Cell::new(inst.status.as_str()).fg(status_color(inst.status)),
+            Cell::new(inst.restarts),
+            Cell::new(duration(inst.uptime_ms)),
+            Cell::new(inst.accepted),
+            Cell::new(inst.open),
+            Cell::new(inst.reason.clone().unwrap_or_default()),
+        ]);
+    }
+    out.push_str(&instances.to_string());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(duration(59_000), "59s");
+        assert_eq!(duration(61_000), "1m");
+        assert_eq!(duration(7_200_000), "2h");
+        assert_eq!(duration(200_000_000), "2D");
+        assert_eq!(bytes(512), "512b");
+        assert_eq!(bytes(3 * 1024 * 1024 + 300 * 1024), "3.3mb");
+    }
+}

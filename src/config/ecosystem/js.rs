@@ -1,0 +1,161 @@
+//! pm2's `ecosystem.config.js` (and `.cjs`/`.mjs`): the file is a program, so `node` evaluates
+//! it (`require`, or `import()` for ES modules) and prints `JSON.stringify(module.exports)`; the
+//! JSON is then validated like any other file. The config runs with the caller's environment and
+//! working directory, as under pm2, so `process.env.X` and `__dirname` mean what they meant there.
+//! The child is waited for with std::process: call this before any reaper starts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Printed before the JSON, so that anything the config itself prints is skipped.
+const MARK: &str = "\u{1}rcluster-ecosystem\u{1}";
+
+const SCRIPT: &str = r#"
+const MARK = '\u0001rcluster-ecosystem\u0001';
+const file = process.argv[process.argv.length - 1];
+const { pathToFileURL } = require('url');
+const viaImport = () => import(pathToFileURL(file).href);
+const load = async () => {
+  if (file.endsWith('.mjs')) return viaImport();
+  try {
+    return require(file);
+  } catch (e) {
+    if (e && (e.code === 'ERR_REQUIRE_ESM' || e.code === 'ERR_REQUIRE_ASYNC_MODULE')) return viaImport();
+    throw e;
+  }
+};
+load().then((m) => {
+  if (m && m[Symbol.toStringTag] === 'Module') m = m.default !== undefined ? m.default : { ...m };
+  const json = JSON.stringify(m === undefined ? null : m);
+  process.stdout.write('\n' + MARK + json + '\n', () => process.exit(0));
+}, (e) => {
+  process.stderr.write(String((e && e.stack) || e) + '\n', () => process.exit(1));
+});
+"#;
+
+/// Why a JavaScript file could not be turned into JSON.
+#[derive(Debug)]
+pub enum JsError {
+    NoNode,
+    /// `line` (and `column`) when node's error names a place in the file (syntax errors do).
+    Failed {
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+}
+
+/// Evaluates the file with `node` from PATH and returns the JSON it exports.
+pub fn evaluate(path: &Path) -> Result<String, JsError> {
+    let node = find_on_path("node").ok_or(JsError::NoNode)?;
+    let output = Command::new(node)
+        .arg("-e")
+        .arg(SCRIPT)
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| JsError::Failed {
+            line: None,
+            column: None,
+            message: format!("cannot run node: {e}"),
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.success() {
+        if let Some((_, json)) = stdout.rsplit_once(MARK) {
+            return Ok(json.trim().to_owned());
+        }
+    }
+    Err(failure(path, &String::from_utf8_lossy(&output.stderr)))
+}
+
+/// node's report, boiled down to one line: `SyntaxError: Unexpected token ','`, with the line
+/// (and the column, from node's caret) when node's first line is `<file>:<line>`.
+fn failure(path: &Path, stderr: &str) -> JsError {
+    let lines: Vec<&str> = stderr.lines().collect();
+    // node names the file by its real path (symlinks resolved).
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let line = lines.first().and_then(|first| {
+        let (name, line) = first.rsplit_once(':')?;
+        let ours = Path::new(name) == path || Path::new(name) == real;
+        ours.then(|| line.trim().parse::<usize>().ok()).flatten()
+    });
+    let column = line.and(lines.get(2)).and_then(|caret| {
+        let at = caret.find('^')?;
+        caret[..at]
+            .trim()
+            .is_empty()
+            .then(|| caret[..at].chars().count() + 1)
+    });
+    let is_error_line = |l: &&str| {
+        let head = l.split(':').next().unwrap_or_default();
+        !head.is_empty() && head.ends_with("Error") && !head.contains(' ')
+    };
+    let summary = lines
+        .iter()
+        .copied()
+        .find(is_error_line)
+        .or_else(|| lines.iter().copied().find(|l| !l.trim().is_empty()))
+        .map_or("node exited without printing the file's exports", |l| {
+            l.trim()
+        });
+    JsError::Failed {
+        line,
+        column,
+        message: format!("evaluating with node failed: {summary}"),
+    }
+}
+
+/// The first executable `name` in PATH.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_keep_the_line() {
+        let stderr = "/srv/eco.config.js:3\n  apps: [,\n         ^\n\nSyntaxError: Unexpected token ','\n    at x\n";
+        match failure(Path::new("/srv/eco.config.js"), stderr) {
+            JsError::Failed {
+                line,
+                column,
+                message,
+            } => {
+                assert_eq!((line, column), (Some(3), Some(10)));
+                assert_eq!(
+                    message,
+                    "evaluating with node failed: SyntaxError: Unexpected token ','"
+                );
+            }
+            JsError::NoNode => panic!("not a missing node"),
+        }
+    }
+
+    #[test]
+    fn thrown_errors() {
+        let stderr = "Error: Cannot find module 'dotenv'\nRequire stack:\n- /srv/eco.config.js\n";
+        match failure(Path::new("/srv/eco.config.js"), stderr) {
+            JsError::Failed {
+                line,
+                column,
+                message,
+            } => {
+                assert_eq!((line, column), (None, None));
+                assert_eq!(
+                    message,
+                    "evaluating with node failed: Error: Cannot find module 'dotenv'"
+                );
+            }
+            JsError::NoNode => panic!("not a missing node"),
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! Ecosystem files (PRODUCT.md §7): pm2's `ecosystem.config.{yml,yaml,json,js,cjs,mjs}` and
+//! rcluster's additions, turned into validated [`AppSpec`]s. Called by the CLI for
+//! `start|restart|reload|stop|delete <file>` and by `rcluster run <file>`.
+//!
+//! Every problem in the file is reported at once, each as `file:line:col: message` (`file:
+//! message` where no position is known, as for JavaScript files), and nothing is returned while
+//! any exists. What the file says that has no effect here comes back as notes.
+//!
+//! - `tree` (YAML) and `json`: text -> nodes with positions; `js`: `.js` files through `node`.
+//! - `keys`: pm2's keys, aliases and no-effect keys; `values`: typed reads with positions.
+//! - `build`: one app -> `AppSpec`, with `settings` (restart policy, logs, keys not in effect
+//!   yet) and `cluster` (exec mode, instances, `port`/`listen`/`balance`, readiness).
+//! - `across`: checks across apps (names, `depends_on`, cycles, `--only`); this file: the
+//!   public API, reading the file and its top level.
+//!
+//! Defaults worth knowing: `cwd` is the file's folder; relative `script` and log paths resolve
+//! against the app's `cwd` (as pm2 does); `exec_mode` is cluster when `instances`, `listen` or
+//! `balance` is given, fork otherwise (pm2 picks cluster when `instances` is given); `port: N`
+//! listens on `0.0.0.0:N` in cluster mode and, in any mode, sets `PORT` unless `env` has it;
+//! `readiness` probes every 500 ms with a 1000 ms timeout unless told otherwise.
+
+mod across;
+mod build;
+mod cluster;
+mod js;
+mod json;
+mod keys;
+mod settings;
+mod tree;
+mod values;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::protocol::model::AppSpec;
+use tree::{Node, Pos, Value};
+
+/// What to take from the file: `--env <profile>` and `--only a,b`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Selects `env_<profile>`, merged over `env`.
+    pub profile: Option<String>,
+    /// App names to keep (empty = all; the CLI splits `--only a,b`). Every name must be in the
+    /// file; with `append_env_to_name`, the name before or after the suffix.
+    pub only: Vec<String>,
+}
+
+/// A valid file: its apps in file order (filtered by `--only`), and notes to show the user
+/// (ignored `deploy:`, keys with no effect here, features not supported yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub apps: Vec<AppSpec>,
+    pub notes: Vec<Diagnostic>,
+    /// What the file said that `AppSpec` has no field for yet, by app name (every app has one).
+    pub extras: BTreeMap<String, AppExtras>,
+}
+
+/// Per-app settings parsed and validated, waiting for a field in `AppSpec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppExtras {
+    pub exec_mode: ExecMode,
+    pub restart_after_errored_ms: Option<u64>,
+    pub log_max_size: Option<u64>,
+    pub log_retain: Option<u32>,
+    pub log_compress: Option<bool>,
+}
+
+/// pm2's `exec_mode`. Fork: instances do not share sockets (`cluster.listen` stays empty; `port`
+/// only sets `PORT`). Cluster: they do, declared (`listen`, `port`) or found by the preload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExecMode {
+    #[default]
+    Fork,
+    Cluster,
+}
+
+/// One problem or note: `file:line:col: message`, or `file:line: message`, or `file: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => {
+                write!(f, "{}:{line}:{column}: {}", self.file, self.message)
+            }
+            (Some(line), None) => write!(f, "{}:{line}: {}", self.file, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Why nothing was loaded; callers may branch on it (a missing file is not a typo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file could not be read.
+    Read,
+    /// The file name has no extension rcluster reads.
+    Format,
+    /// A JavaScript file and no `node` on PATH.
+    NeedsNode,
+    /// `node` could not evaluate the JavaScript file.
+    Evaluate,
+    /// Not YAML/JSON at all.
+    Syntax,
+    /// Readable, but wrong: unknown keys, bad values, duplicate names, cycles...
+    Invalid,
+}
+
+/// Every problem found, one per line, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", join_lines(.problems))]
+pub struct EcosystemError {
+    pub kind: ErrorKind,
+    pub problems: Vec<Diagnostic>,
+}
+
+fn join_lines(problems: &[Diagnostic]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads, validates and resolves an ecosystem file. See the module doc.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, EcosystemError> {
+    let file = path.display().to_string();
+    let fail = |kind, line: Option<usize>, column, message: String| EcosystemError {
+        kind,
+        problems: vec![Diagnostic {
+            file: file.clone(),
+            line,
+            column,
+            message,
+        }],
+    };
+    let absolute = absolute(path).map_err(|e| fail(ErrorKind::Read, None, None, e))?;
+    let dir = absolute
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext)
+        .unwrap_or_default();
+    let read = || {
+        std::fs::read_to_string(path)
+            .map_err(|e| fail(ErrorKind::Read, None, None, format!("cannot read: {e}")))
+    };
+    let parsed = match extension {
+        "yaml" | "yml" => tree::parse_yaml(&read()?),
+        "json" => json::parse_json(&read()?, true),
+        "js" | "cjs" | "mjs" => match js::evaluate(&absolute) {
+            Ok(json) => json::parse_json(&json, false),
+            Err(js::JsError::NoNode) => {
+                let message = "evaluating a JavaScript ecosystem file needs `node` on PATH; \
+                               install Node.js or convert it to ecosystem.yaml";
+                return Err(fail(ErrorKind::NeedsNode, None, None, message.into()));
+            }
+            Err(js::JsError::Failed {
+                line,
+                column,
+                message,
+            }) => {
+                return Err(fail(ErrorKind::Evaluate, line, column, message));
+            }
+        },
+        _ => {
+            let message = "not an ecosystem file: use a .yaml, .yml, .json, .js, .cjs or .mjs file";
+            return Err(fail(ErrorKind::Format, None, None, message.into()));
+        }
+    };
+    let root = parsed.map_err(|e| {
+        let (line, column) = (e.pos.map(|p| p.line), e.pos.map(|p| p.column));
+        fail(ErrorKind::Syntax, line, column, e.message)
+    })?;
+
+    let mut ctx = Ctx {
+        file: file.clone(),
+        problems: Vec::new(),
+        notes: Vec::new(),
+    };
+    let app_nodes = top_level(&mut ctx, &root);
+    let drafts: Vec<build::Draft> = app_nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(index, node)| build::app(&mut ctx, node, index, opts, &dir))
+        .collect();
+    across::check_across(&mut ctx, &drafts, opts);
+    sort(&mut ctx.problems);
+    sort(&mut ctx.notes);
+    if !ctx.problems.is_empty() {
+        return Err(EcosystemError {
+            kind: ErrorKind::Invalid,
+            problems: ctx.problems,
+        });
+    }
+    let keep = |d: &build::Draft| {
+        opts.only.is_empty()
+            || opts
+                .only
+                .iter()
+                .any(|o| *o == d.spec.name || *o == d.base_name)
+    };
+    let mut loaded = Loaded {
+        apps: Vec::new(),
+        notes: ctx.notes,
+        extras: BTreeMap::new(),
+    };
+    for draft in drafts.into_iter().filter(keep) {
+        loaded.extras.insert(draft.spec.name.clone(), draft.extras);
+        loaded.apps.push(draft.spec);
+    }
+    Ok(loaded)
+}
+
+/// Checks an app name (it becomes a file name and a CLI target, PRODUCT.md §10).
+pub fn check_name(name: &str) -> Result<(), String> {
+    let problem = if name.trim().is_empty() {
+        "a name cannot be empty"
+    } else if name.chars().count() > 100 {
+        "a name is at most 100 characters"
+    } else if name.contains(['/', '\\']) {
+        "a name cannot contain `/` or `\\`"
+    } else if name.chars().any(char::is_control) {
+        "a name cannot contain control characters"
+    } else if name == "." || name == ".." {
+        "a name cannot be `.` or `..`"
+    } else if name == "all" {
+        "`all` is reserved (it means every app)"
+    } else if name.bytes().all(|b| b.is_ascii_digit()) {
+        "a name cannot be a number (numbers are ids)"
+    } else {
+        return Ok(());
+    };
+    Err(format!("`{name}` is not a usable name: {problem}"))
+}
+
+/// Problems and notes of one load.
+pub(super) struct Ctx {
+    file: String,
+    problems: Vec<Diagnostic>,
+    notes: Vec<Diagnostic>,
+}
+
+impl Ctx {
+    fn diagnostic(&self, pos: Option<Pos>, message: String) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            message,
+        }
+    }
+
+    pub(super) fn error(&mut self, pos: Option<Pos>, message: impl Into<String>) {
+        let d = self.diagnostic(pos, message.into());
+        self.problems.push(d);
+    }
+
+    pub(super) fn note(&mut self, pos: Option<Pos>, message: impl Into<String>) {
+        let d = self.diagnostic(pos, message.into());
+        self.notes.push(d);
+    }
+}
+
+/// The app nodes: `apps:` of a mapping, a top-level list (pm2's JSON habit), or a single app.
+fn top_level<'n>(ctx: &mut Ctx, root: &'n Node) -> Vec<&'n Node> {
+    let entries = match &root.value {
+        Value::Seq(items) if items.is_empty() => {
+            ctx.error(root.pos, "the file has no apps");
+            return Vec::new();
+        }
+        Value::Seq(items) => return items.iter().collect(),
+        Value::Map(entries) => entries,
+        Value::Null => {
+            ctx.error(
+                None,
+                "the file is empty; expected `apps:` with a list of apps",
+            );
+            return Vec::new();
+        }
+        _ => {
+            let found = root.describe();
+            ctx.error(
+                root.pos,
+                format!("expected `apps:` with a list of apps, found {found}"),
+            );
+            return Vec::new();
+        }
+    };
+    let is_key = |k: &Node, name: &str| k.as_str() == Some(name);
+    let has_apps = entries.iter().any(|(k, _)| is_key(k, "apps"));
+    if !has_apps
+        && entries
+            .iter()
+            .any(|(k, _)| is_key(k, "script") || is_key(k, "exec"))
+    {
+        return vec![root];
+    }
+    let problems_before = ctx.problems.len();
+    let mut apps = Vec::new();
+    let mut seen: Vec<(&str, Option<Pos>)> = Vec::new();
+    for (key, value) in entries {
+        let Some(name) = key.as_str() else {
+            ctx.error(
+                key.pos,
+                format!("keys must be strings, found {}", key.describe()),
+            );
+            continue;
+        };
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            ctx.error(
+                key.pos,
+                format!("`{name}` is given twice{}", first_at(*first)),
+            );
+            continue;
+        }
+        seen.push((name, key.pos));
+        match name {
+            "apps" => match &value.value {
+                Value::Seq(items) if items.is_empty() => ctx.error(key.pos, "`apps` is empty"),
+                Value::Seq(items) => apps.extend(items),
+                Value::Map(_) => apps.push(value),
+                _ => {
+                    let found = value.describe();
+                    ctx.error(
+                        value.pos.or(key.pos),
+                        format!("`apps`: expected a list of apps, found {found}"),
+                    );
+                }
+            },
+            "deploy" => ctx.note(
+                key.pos,
+                "`deploy` section ignored: rcluster does not deploy",
+            ),
+            _ if name.starts_with("x-") => {}
+            _ => ctx.error(
+                key.pos,
+                crate::config::suggest::unknown_key_message(name, keys::TOP_KEYS),
+            ),
+        }
+    }
+    // An unknown key (`app:`) already says what is wrong.
+    if !has_apps && ctx.problems.len() == problems_before {
+        ctx.error(
+            root.pos,
+            "no `apps:` list (and no `script:` for a single app)",
+        );
+    }
+    apps
+}
+
+/// `, first at line 3` (or nothing when the first one has no position).
+pub(super) fn first_at(pos: Option<Pos>) -> String {
+    pos.map(|p| format!(" (first at line {})", p.line))
+        .unwrap_or_default()
+}
+
+/// File order; problems without a position last, in the order found.
+fn sort(list: &mut [Diagnostic]) {
+    list.sort_by_key(|d| (d.line.is_none(), d.line, d.column));
+}
+
+/// `path` made absolute against the current directory, `.` and `..` removed lexically (as
+/// node's `path.resolve`; symlinks are kept).
+fn absolute(path: &Path) -> Result<PathBuf, String> {
+    if path.is_absolute() {
+        return Ok(normalise(path));
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot find the current directory: {e}"))?;
+    Ok(normalise(&cwd.join(path)))
+}
+
+/// Resolves `written` (a path from the file) against `base`: `~/` is the home directory.
+pub(super) fn resolve(base: &Path, written: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let joined = match (written.strip_prefix('~'), home) {
+        (Some(""), Some(home)) => home,
+        (Some(rest), Some(home)) if rest.starts_with('/') => {
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => base.join(written),
+    };
+    normalise(&joined)
+}
+
+/// `.` and `..` removed lexically.
+pub(super) fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(check_name("api-v2"), Ok(()));
+        assert_eq!(check_name("my app"), Ok(()));
+        for bad in ["", "a/b", "all", "42", "..", "a\u{7}b"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            check_name("all"),
+            Err("`all` is not a usable name: `all` is reserved (it means every app)".into())
+        );
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            resolve(Path::new("/srv/app"), "./logs/../out.log"),
+            PathBuf::from("/srv/app/out.log")
+        );
+        assert_eq!(
+            resolve(Path::new("/srv/app"), "/var/log/x"),
+            PathBuf::from("/var/log/x")
+        );
+        assert_eq!(normalise(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+    }
+
+    #[test]
+    fn diagnostics_display() {
+        let d = |line, column| Diagnostic {
+            file: "e.yaml".into(),
+            line,
+            column,
+            message: "m".into(),
+        };
+        assert_eq!(d(Some(7), Some(5)).to_string(), "e.yaml:7:5: m");
+        assert_eq!(d(Some(7), None).to_string(), "e.yaml:7: m");
+        assert_eq!(d(None, None).to_string(), "e.yaml: m");
+    }
+}

@@ -1,0 +1,233 @@
+//! Per-app settings that are plain values: restart policy, logs, and the keys read now whose
+//! effect comes later (log rotation, `restart_after_errored`) or never (pm2-only keys, noted).
+
+use std::path::{Path, PathBuf};
+
+use super::keys::{self, Key};
+use super::tree::Value;
+use super::values::{whole, App, Field};
+use super::{resolve, AppExtras};
+use crate::config::units;
+use crate::protocol::model::AppSpec;
+
+/// pm2's restart keys (defaults from `AppSpec::default`, which are pm2's), `kill_signal`,
+/// `max_memory_restart`, `cron_restart`, `stop_exit_codes`.
+pub fn restart_policy(app: &mut App<'_, '_>, spec: &mut AppSpec) {
+    let d = AppSpec::default();
+    spec.autorestart = app.bool(Key::Autorestart).unwrap_or(d.autorestart);
+    spec.max_restarts = app.count(Key::MaxRestarts).unwrap_or(d.max_restarts);
+    spec.min_uptime_ms = app.duration(Key::MinUptime).unwrap_or(d.min_uptime_ms);
+    spec.restart_delay_ms = app
+        .duration(Key::RestartDelay)
+        .unwrap_or(d.restart_delay_ms);
+    // pm2 documents 0 as "off".
+    spec.exp_backoff_restart_delay_ms = app
+        .duration(Key::ExpBackoffRestartDelay)
+        .filter(|ms| *ms > 0);
+    spec.kill_timeout_ms = app.duration(Key::KillTimeout).unwrap_or(d.kill_timeout_ms);
+    spec.listen_timeout_ms = app
+        .duration(Key::ListenTimeout)
+        .unwrap_or(d.listen_timeout_ms);
+    spec.wait_ready = app.bool(Key::WaitReady).unwrap_or(d.wait_ready);
+    spec.max_memory_restart = app.size(Key::MaxMemoryRestart);
+    if let Some(f) = app.get(Key::KillSignal) {
+        let parsed = match &f.value.value {
+            Value::Str(s) => units::parse_signal(s),
+            Value::Int(i) => units::parse_signal(&i.to_string()),
+            _ => Err(format!(
+                "expected a signal name or number, found {}",
+                f.value.describe()
+            )),
+        };
+        match parsed {
+            Ok(signal) => spec.kill_signal = signal,
+            Err(e) => app.bad(&f, e),
+        }
+    }
+    if let Some(f) = app.get(Key::CronRestart) {
+        spec.cron_restart = app.string_of(&f).filter(|c| match check_cron(c) {
+            Ok(()) => true,
+            Err(e) => {
+                app.bad(&f, e);
+                false
+            }
+        });
+    }
+    if let Some(f) = app.get(Key::StopExitCodes) {
+        let items = match &f.value.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![f.value],
+        };
+        for item in items {
+            match whole(item).map(i32::try_from) {
+                Some(Ok(code)) => spec.stop_exit_codes.push(code),
+                _ => app.wrong_type(
+                    &Field { value: item, ..f },
+                    "an exit code or a list of exit codes",
+                ),
+            }
+        }
+    }
+}
+
+/// Log files, `merge_logs`, timestamps, `log_type`, `disable_logs`.
+pub fn logs(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
+    spec.logs.out_file = log_path(app, Key::OutFile, cwd);
+    spec.logs.error_file = log_path(app, Key::ErrorFile, cwd);
+    spec.logs.log_file = log_path(app, Key::LogFile, cwd);
+    if app.bool(Key::DisableLogs) == Some(true) {
+        spec.logs.out_file = Some(PathBuf::from("/dev/null"));
+        spec.logs.error_file = Some(PathBuf::from("/dev/null"));
+        spec.logs.log_file = None;
+    }
+    spec.logs.merge_logs = app.bool(Key::MergeLogs).unwrap_or(spec.logs.merge_logs);
+    spec.logs.time = app.bool(Key::Time).unwrap_or(false);
+    spec.logs.date_format = app.string(Key::LogDateFormat);
+    if let Some(f) = app.get(Key::LogType) {
+        match app.string_of(&f).as_deref() {
+            Some("json") => spec.logs.json = true,
+            Some(other) => app.bad(
+                &f,
+                format!("`{other}` is not a log type (the one type is `json`)"),
+            ),
+            None => {}
+        }
+    }
+}
+
+/// A log file: `NULL` and `/dev/null` discard (pm2); relative paths are under the app's cwd.
+fn log_path(app: &mut App<'_, '_>, key: Key, cwd: &Path) -> Option<PathBuf> {
+    let f = app.get(key)?;
+    match &f.value.value {
+        Value::Bool(false) if key == Key::LogFile => None,
+        Value::Bool(true) if key == Key::LogFile => {
+            app.bad(
+                &f,
+                "give a path (pm2's `true` means a file in pm2's own folder)",
+            );
+            None
+        }
+        // YAML reads an unquoted `NULL` as null: that user meant pm2's "NULL" too.
+        Value::Null if key != Key::LogFile => Some(PathBuf::from("/dev/null")),
+        Value::Str(s) if s == "NULL" || s == "/dev/null" => Some(PathBuf::from("/dev/null")),
+        _ => app.string_of(&f).map(|s| resolve(cwd, &s)),
+    }
+}
+
+/// Keys read and checked whose effect is not there yet (noted, kept in `extras`), pm2 keys with
+/// no effect here (noted), and `uid`/`gid` (refused).
+pub fn not_yet(app: &mut App<'_, '_>, extras: &mut AppExtras) {
+    extras.restart_after_errored_ms = app.duration(Key::RestartAfterErrored);
+    extras.log_max_size = app.size(Key::LogMaxSize);
+    extras.log_retain = app.count(Key::LogRetain);
+    extras.log_compress = app.bool(Key::LogCompress);
+    if let (Some(_), Some(f)) = (
+        extras.restart_after_errored_ms,
+        app.get(Key::RestartAfterErrored),
+    ) {
+        app.note(
+            f.key_pos,
+            "`restart_after_errored` is not supported yet; an errored app stays errored",
+        );
+    }
+    for key in [Key::LogMaxSize, Key::LogRetain, Key::LogCompress] {
+        if let Some(f) = app.get(key) {
+            app.note(
+                f.key_pos,
+                format!("`{}` takes effect when log rotation lands", f.written),
+            );
+        }
+    }
+    if let Some(f) = app.get(Key::Watch) {
+        let on = match &f.value.value {
+            Value::Bool(b) => Some(*b),
+            Value::Str(s) => Some(!s.is_empty()),
+            Value::Seq(items) if items.iter().all(|i| i.as_str().is_some()) => {
+                Some(!items.is_empty())
+            }
+            _ => None,
+        };
+        match on {
+            Some(true) => app.note(
+                f.key_pos,
+                "`watch` is not supported yet; the app is not restarted on file changes",
+            ),
+            Some(false) => {}
+            None => app.wrong_type(&f, "true, false, a path or a list of paths"),
+        }
+    }
+    if let Some(f) = app.get(Key::IgnoreWatch) {
+        let ok = matches!(&f.value.value, Value::Str(_))
+            || matches!(&f.value.value, Value::Seq(items) if items.iter().all(|i| i.as_str().is_some()));
+        if !ok {
+            app.wrong_type(&f, "a pattern or a list of patterns");
+        }
+    }
+    if let Some(f) = app
+        .get(Key::WatchOptions)
+        .filter(|f| !matches!(f.value.value, Value::Map(_)))
+    {
+        app.wrong_type(&f, "a mapping");
+    }
+    app.duration(Key::WatchDelay);
+    for key in [Key::User, Key::Group] {
+        if let Some(f) = app.get(key) {
+            let message = "running an app as another user is not supported yet; remove it and run rcluster as that user";
+            app.bad(&f, message);
+        }
+    }
+    let ignored: Vec<Field<'_>> = app
+        .fields
+        .iter()
+        .filter(|(k, _)| matches!(k, Key::NoEffect(_)))
+        .map(|(_, f)| *f)
+        .collect();
+    for f in ignored {
+        if let Some(Key::NoEffect(canonical)) = keys::lookup(f.written) {
+            let reason = keys::no_effect_reason(canonical);
+            app.note(
+                f.key_pos,
+                format!("`{}` has no effect in rcluster: {reason}", f.written),
+            );
+        }
+    }
+}
+
+/// A light check of a cron expression: a macro, or 5 or 6 fields of cron characters.
+fn check_cron(expr: &str) -> Result<(), String> {
+    const MACROS: &[&str] = &[
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    ];
+    let expr = expr.trim();
+    if expr.starts_with('@') {
+        return if MACROS.contains(&expr) {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{expr}` is not a cron macro (one of {})",
+                MACROS.join(", ")
+            ))
+        };
+    }
+    let fields = expr.split_whitespace().count();
+    if !(5..=6).contains(&fields) {
+        return Err(format!(
+            "`{expr}` is not a cron expression: {fields} fields, expected 5 (minute hour day month weekday) or 6 (seconds first)"
+        ));
+    }
+    match expr
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || " \t*/,-?#".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "`{expr}` is not a cron expression: unexpected `{c}`"
+        )),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,11 @@
+//! Turning what users write (command-line flags, pm2-style ecosystem files) into validated
+//! `AppSpec`s: units and counts (`units`), pm2's interpreter choice (`interpreter`),
+//! did-you-mean (`suggest`), cluster values (`listen`), and the files themselves (`ecosystem`).
+
+pub mod ecosystem;
+pub mod interpreter;
+pub mod listen;
+pub mod suggest;
+pub mod units;
+
+pub use listen::{parse_listen, parse_strategy};

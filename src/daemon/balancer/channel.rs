@@ -1,0 +1,102 @@
+//! One instance's channel for one port: a SOCK_SEQPACKET socketpair whose instance end becomes
+//! the program's listening fd (through the preload library), and a task that reads READY and
+//! UNREADY from the daemon end and flips the instance in and out of the dealing rotation.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use super::deal::{Pool, Slot};
+use super::BalancerEvent;
+use crate::abi::{decode_instance_msg, recv_with_fd_flags, InstanceMsg, RECV_BUF_LEN};
+
+/// A new slot (not ready yet) and the end to hand to the child.
+pub fn new_channel(id: u32) -> Result<(Arc<Slot>, OwnedFd), String> {
+    let (daemon_end, instance_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+    )
+    .map_err(|e| format!("cannot create an instance channel: {e}"))?;
+    // The instance end's description is shared with the program: it must start out blocking,
+    // the program sets what it wants (SOCKET-PASSING.md §4). Ours stays non-blocking.
+    set_blocking(&instance_end)
+        .map_err(|e| format!("cannot configure an instance channel: {e}"))?;
+    let held_instance_end = instance_end
+        .try_clone()
+        .map_err(|e| format!("cannot duplicate an instance channel: {e}"))?;
+    let slot = Arc::new(Slot {
+        id,
+        daemon_end,
+        held_instance_end,
+        ready: AtomicBool::new(false),
+        accepted: AtomicU64::new(0),
+    });
+    Ok((slot, instance_end))
+}
+
+fn set_blocking(fd: &OwnedFd) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Watch the daemon end for READY/UNREADY until aborted.
+pub fn spawn_ready_reader(
+    slot: Arc<Slot>,
+    pool: Arc<Pool>,
+    events: UnboundedSender<BalancerEvent>,
+) -> Result<JoinHandle<()>, String> {
+    let watched = slot
+        .daemon_end
+        .try_clone()
+        .map_err(|e| format!("cannot watch an instance channel: {e}"))?;
+    // SAFETY: `watched` is an OwnedFd moved into the AsyncFd: it stays open, on the same
+    // description, for exactly the AsyncFd's lifetime.
+    let watched =
+        unsafe { AsyncFd::register_with_interest(watched, tokio::io::Interest::READABLE) }
+            .map_err(|e| format!("cannot watch an instance channel: {e}"))?;
+    Ok(tokio::spawn(async move {
+        let mut buf = [0u8; RECV_BUF_LEN];
+        loop {
+            let Ok(mut guard) = watched.readable().await else {
+                return;
+            };
+            loop {
+                match recv_with_fd_flags(
+                    watched.get_ref().as_fd(),
+                    &mut buf,
+                    MsgFlags::MSG_DONTWAIT,
+                ) {
+                    Ok((0, _)) => return,
+                    Ok((n, _fd)) => match decode_instance_msg(&buf[..n]) {
+                        Some(InstanceMsg::Ready { pid }) => {
+                            if !slot.ready.swap(true, Ordering::AcqRel) {
+                                pool.deal_parked();
+                            }
+                            let _ = events.send(BalancerEvent::Ready { id: slot.id, pid });
+                        }
+                        Some(InstanceMsg::Unready { pid }) => {
+                            pool.drain(&slot);
+                            let _ = events.send(BalancerEvent::Unready { id: slot.id, pid });
+                        }
+                        None => {}
+                    },
+                    Err(nix::Error::EAGAIN) => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(nix::Error::EINTR) => continue,
+                    Err(_) => return,
+                }
+            }
+        }
+    }))
+}

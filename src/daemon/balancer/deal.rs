@@ -1,0 +1,260 @@
+//! Round-robin dealing (SOCKET-PASSING.md §2): a plain OS thread blocks in accept4 on the
+//! daemon's listener and sends each connection, with its peer address, over the next READY
+//! instance's channel. A full queue (EAGAIN) moves on to the next instance; when none can take
+//! it the connection is parked and dealt on the next READY; an instance that dies or says
+//! UNREADY has its queue drained and redealt. Nothing is dropped while any instance is up.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+use nix::sys::socket::MsgFlags;
+
+use crate::abi::{
+    encode_conn, recv_with_fd_flags, send_with_fd, CONN_LEN, KIND_CONN, RECV_BUF_LEN,
+};
+
+/// Connections held while no instance can take one (beyond this, the oldest waits in the kernel's
+/// listen queue instead: the dealer stops accepting until one is dealt).
+const MAX_PARKED: usize = 4096;
+
+/// One instance's end of the dealing: where connections go, and its counters.
+pub struct Slot {
+    pub id: u32,
+    /// Ours: connections are sent on it; READY/UNREADY arrive on it.
+    pub daemon_end: OwnedFd,
+    /// A duplicate of the instance's end, so a dead instance's queue survives to be redealt.
+    pub held_instance_end: OwnedFd,
+    pub ready: AtomicBool,
+    pub accepted: AtomicU64,
+}
+
+impl Slot {
+    /// Connections waiting in this instance's queue (SIOCINQ counts bytes; one message each).
+    pub fn queued(&self) -> u64 {
+        let mut bytes: libc::c_int = 0;
+        // SAFETY: FIONREAD/SIOCINQ writes one int into `bytes`; the fd is valid for the call.
+        let rc = unsafe {
+            libc::ioctl(
+                self.held_instance_end.as_raw_fd(),
+                libc::FIONREAD,
+                &mut bytes,
+            )
+        };
+        if rc == 0 {
+            (bytes.max(0) as u64) / CONN_LEN as u64
+        } else {
+            0
+        }
+    }
+}
+
+struct Parked {
+    fd: OwnedFd,
+    msg: [u8; CONN_LEN],
+}
+
+/// The instances of one port, and the connections waiting for one of them.
+#[derive(Default)]
+pub struct Pool {
+    slots: Mutex<Arc<Vec<Arc<Slot>>>>,
+    cursor: AtomicUsize,
+    parked: Mutex<VecDeque<Parked>>,
+    /// Signalled when the parked queue shrinks, for a dealer waiting on a full one.
+    room: std::sync::Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent (plain pushes and pops).
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Pool {
+    pub fn add(&self, slot: Arc<Slot>) {
+        let mut slots = lock(&self.slots);
+        let mut next: Vec<Arc<Slot>> = slots.iter().cloned().collect();
+        next.push(slot);
+        next.sort_by_key(|s| s.id);
+        *slots = Arc::new(next);
+    }
+
+    pub fn remove(&self, id: u32) -> Option<Arc<Slot>> {
+        let mut slots = lock(&self.slots);
+        let found = slots.iter().find(|s| s.id == id).cloned()?;
+        *slots = Arc::new(slots.iter().filter(|s| s.id != id).cloned().collect());
+        Some(found)
+    }
+
+    pub fn slot(&self, id: u32) -> Option<Arc<Slot>> {
+        lock(&self.slots).iter().find(|s| s.id == id).cloned()
+    }
+
+    /// Hand `fd` to the next ready instance, or park it.
+    pub fn deal(&self, fd: OwnedFd, msg: [u8; CONN_LEN]) {
+        if let Err(fd) = self.try_deal(fd, &msg) {
+            let mut parked = lock(&self.parked);
+            parked.push_back(Parked { fd, msg });
+        }
+    }
+
+    fn try_deal(&self, fd: OwnedFd, msg: &[u8; CONN_LEN]) -> Result<(), OwnedFd> {
+        let slots = lock(&self.slots).clone();
+        let n = slots.len();
+        if n == 0 {
+            return Err(fd);
+        }
+        let start = self.cursor.load(Ordering::Relaxed);
+        for k in 0..n {
+            let at = (start + k) % n;
+            let slot = &slots[at];
+            if !slot.ready.load(Ordering::Acquire) {
+                continue;
+            }
+            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+            match send_with_fd(slot.daemon_end.as_fd(), msg, fd.as_fd(), flags) {
+                Ok(_) => {
+                    slot.accepted.fetch_add(1, Ordering::Relaxed);
+                    self.cursor.store(at + 1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                // Its queue is full: the next instance takes it.
+                Err(nix::Error::EAGAIN) => continue,
+                Err(e) => {
+                    crate::dlog!("instance id {}: dealing failed ({e}); skipping it", slot.id);
+                    slot.ready.store(false, Ordering::Release);
+                }
+            }
+        }
+        Err(fd)
+    }
+
+    /// Deal what waits, in arrival order, until nothing can take more.
+    pub fn deal_parked(&self) {
+        loop {
+            let Some(next) = lock(&self.parked).pop_front() else {
+                return;
+            };
+            if let Err(fd) = self.try_deal(next.fd, &next.msg) {
+                lock(&self.parked).push_front(Parked { fd, msg: next.msg });
+                return;
+            }
+            self.room.notify_all();
+        }
+    }
+
+    /// Take back every connection queued to `slot` (dead or no longer accepting) and deal it
+    /// to the others.
+    pub fn drain(&self, slot: &Slot) {
+        slot.ready.store(false, Ordering::Release);
+        let mut buf = [0u8; RECV_BUF_LEN];
+        let mut redealt = 0;
+        loop {
+            match recv_with_fd_flags(
+                slot.held_instance_end.as_fd(),
+                &mut buf,
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok((n, Some(fd))) if n == CONN_LEN && buf[0] == KIND_CONN => {
+                    let mut msg = [0u8; CONN_LEN];
+                    msg.copy_from_slice(&buf[..CONN_LEN]);
+                    self.deal(fd, msg);
+                    redealt += 1;
+                }
+                Ok((0, None)) => break,
+                Ok(_) => continue,
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        if redealt > 0 {
+            crate::dlog!(
+                "instance id {}: {redealt} queued connection(s) redealt",
+                slot.id
+            );
+        }
+    }
+
+    /// Block while too many connections are parked (back-pressure onto the listen queue).
+    fn wait_for_room(&self) {
+        let mut parked = lock(&self.parked);
+        while parked.len() >= MAX_PARKED {
+            parked = match self.room.wait_timeout(parked, Duration::from_millis(100)) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Accept on `listener` and deal until the listener is shut down (accept then fails EINVAL).
+pub fn spawn_dealer(listener: Arc<OwnedFd>, pool: Arc<Pool>, label: String) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name(format!("deal {label}"))
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            pool.wait_for_room();
+            match accept_with_peer(&listener) {
+                Ok((fd, peer)) => pool.deal(fd, encode_conn(&peer)),
+                Err(nix::Error::EINVAL) | Err(nix::Error::EBADF) => return,
+                Err(nix::Error::EINTR) | Err(nix::Error::ECONNABORTED) => {}
+                Err(e) => {
+                    crate::dlog!("{label}: accept failed: {e}");
+                    // EMFILE/ENFILE/ENOBUFS: let resources free up instead of spinning.
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+        })
+        .map(|_| ())
+}
+
+/// Blocking accept4 that also returns the peer's address (nix's accept4 does not).
+fn accept_with_peer(listener: &OwnedFd) -> nix::Result<(OwnedFd, SocketAddr)> {
+    // SAFETY: zeroed sockaddr_storage is a valid value for the kernel to fill.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage and len are valid for writes of the sizes given; the fd is borrowed.
+    let raw = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+            libc::SOCK_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: accept4 returned a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let peer = sockaddr_to_std(&storage).ok_or(nix::Error::EAFNOSUPPORT)?;
+    Ok((fd, peer))
+}
+
+fn sockaddr_to_std(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let v4: &libc::sockaddr_in =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(v4.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let v6: &libc::sockaddr_in6 =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+            let ip = std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,326 @@
+//! Cluster mode (PRODUCT.md §4): the daemon owns an app's listening sockets for its whole life
+//! and shares them with the instances by the app's strategy:
+//! - `round-robin`: accept and deal each connection over a per-instance channel (`deal`,
+//!   `channel`; unmodified programs through the preload library);
+//! - `shared`: every instance gets the one socket (LISTEN_FDS), the kernel balances;
+//! - `reuseport`: one SO_REUSEPORT socket per instance slot, held by the daemon;
+//! - `proxy` / `least-conn`: L4 proxy to per-instance private ports (`proxy`).
+//!
+//! The supervisor owns one `Balancer` per cluster app and calls it around each instance's life:
+//! `prepare` before spawning, `started` after, `detach` before a stop and after an exit.
+
+mod channel;
+mod deal;
+pub mod elf;
+mod listen;
+mod proxy;
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use crate::abi::{format_channels, ENV_CHANNELS};
+use crate::protocol::model::{AppSpec, ListenAddr, Strategy};
+use deal::Pool;
+use proxy::{Backend, Backends};
+
+/// What the balancer tells the supervisor about instances.
+#[derive(Debug, Clone, Copy)]
+pub enum BalancerEvent {
+    /// The instance accepts connections (listen() seen, or its private port answers).
+    Ready { id: u32, pid: u32 },
+    /// It stopped accepting (closed its listener).
+    Unready { id: u32, pid: u32 },
+}
+
+/// What an instance needs from the balancer at spawn: fds for 3.., environment, and whether
+/// the `__exec` trampoline must set LISTEN_PID.
+#[derive(Default)]
+pub struct Prepared {
+    pub fds: Vec<OwnedFd>,
+    pub env: Vec<(String, String)>,
+    pub needs_listen_pid: bool,
+}
+
+struct Listener {
+    addr: ListenAddr,
+    fd: Arc<OwnedFd>,
+}
+
+pub struct Balancer {
+    app: String,
+    strategy: Strategy,
+    listeners: Vec<Listener>,
+    /// round-robin: one pool per port.
+    pools: BTreeMap<u16, Arc<Pool>>,
+    readers: HashMap<u32, Vec<JoinHandle<()>>>,
+    /// reuseport: each instance slot's own sockets, kept across its restarts.
+    reuseport: HashMap<u32, Vec<OwnedFd>>,
+    backends: Arc<Backends>,
+    probes: HashMap<u32, JoinHandle<()>>,
+    proxies: Vec<JoinHandle<()>>,
+    events: UnboundedSender<BalancerEvent>,
+    preload: Option<PathBuf>,
+}
+
+impl Balancer {
+    /// Bind every listener of the app now, so a port conflict fails the start, not an instance.
+    pub fn bind(
+        spec: &AppSpec,
+        events: UnboundedSender<BalancerEvent>,
+        preload: Option<PathBuf>,
+    ) -> Result<Balancer, String> {
+        let strategy = spec.cluster.balance;
+        let mut listeners = Vec::new();
+        for addr in &spec.cluster.listen {
+            if matches!(addr, ListenAddr::Unix(_)) && strategy != Strategy::Shared {
+                return Err(format!(
+                    "listen {addr}: Unix sockets work with --balance shared only (the program takes them from LISTEN_FDS)"
+                ));
+            }
+            let fd = if strategy == Strategy::Reuseport {
+                listen::reserve_reuseport(addr)?
+            } else {
+                listen::bind_listener(addr, false)?
+            };
+            // Port 0 asked the kernel for one: from now on the app's address is the real one.
+            let addr = match addr {
+                ListenAddr::Tcp(sa) => {
+                    let mut sa = *sa;
+                    if let Some(port) = listen::local_port(&fd) {
+                        sa.set_port(port);
+                    }
+                    ListenAddr::Tcp(sa)
+                }
+                other => other.clone(),
+            };
+            listeners.push(Listener {
+                addr,
+                fd: Arc::new(fd),
+            });
+        }
+        let mut balancer = Balancer {
+            app: spec.name.clone(),
+            strategy,
+            listeners,
+            pools: BTreeMap::new(),
+            readers: HashMap::new(),
+            reuseport: HashMap::new(),
+            backends: Arc::new(Backends::default()),
+            probes: HashMap::new(),
+            proxies: Vec::new(),
+            events,
+            preload,
+        };
+        balancer.start_accepting()?;
+        Ok(balancer)
+    }
+
+    fn start_accepting(&mut self) -> Result<(), String> {
+        match self.strategy {
+            Strategy::RoundRobin => {
+                for listener in &self.listeners {
+                    let Some(port) = port_of(&listener.addr) else {
+                        continue;
+                    };
+                    let pool = self.pools.entry(port).or_default().clone();
+                    deal::spawn_dealer(
+                        listener.fd.clone(),
+                        pool,
+                        format!("{} {}", self.app, listener.addr),
+                    )
+                    .map_err(|e| format!("cannot start dealing for {}: {e}", listener.addr))?;
+                }
+            }
+            Strategy::Proxy | Strategy::LeastConn => {
+                for listener in &self.listeners {
+                    let fd = listen::dup(&listener.fd)?;
+                    let task = proxy::spawn_proxy(
+                        fd,
+                        self.backends.clone(),
+                        self.strategy == Strategy::LeastConn,
+                    )?;
+                    self.proxies.push(task);
+                }
+            }
+            // The instances accept on these sockets themselves.
+            Strategy::Shared | Strategy::Reuseport => {}
+        }
+        Ok(())
+    }
+
+    /// The app's addresses with real port numbers.
+    pub fn addresses(&self) -> Vec<String> {
+        self.listeners.iter().map(|l| l.addr.to_string()).collect()
+    }
+
+    fn first_port(&self) -> Option<u16> {
+        self.listeners.iter().find_map(|l| port_of(&l.addr))
+    }
+
+    pub fn prepare(&mut self, id: u32, index: u32) -> Result<Prepared, String> {
+        let mut prepared = Prepared::default();
+        let mut names = Vec::new();
+        match self.strategy {
+            Strategy::RoundRobin => {
+                let mut channels = Vec::new();
+                let mut readers = Vec::new();
+                for (port, pool) in &self.pools {
+                    let (slot, instance_end) = channel::new_channel(id)?;
+                    readers.push(channel::spawn_ready_reader(
+                        slot.clone(),
+                        pool.clone(),
+                        self.events.clone(),
+                    )?);
+                    pool.add(slot);
+                    channels.push((*port, 3 + prepared.fds.len() as i32));
+                    prepared.fds.push(instance_end);
+                    names.push(self.app.clone());
+                }
+                self.readers.insert(id, readers);
+                prepared
+                    .env
+                    .push((ENV_CHANNELS.into(), format_channels(&channels)));
+                if let Some(lib) = &self.preload {
+                    prepared
+                        .env
+                        .push(("LD_PRELOAD".into(), lib.display().to_string()));
+                }
+            }
+            Strategy::Shared => {
+                for listener in &self.listeners {
+                    prepared.fds.push(listen::dup(&listener.fd)?);
+                    names.push(self.app.clone());
+                }
+            }
+            Strategy::Reuseport => {
+                if !self.reuseport.contains_key(&index) {
+                    let mut own = Vec::new();
+                    for listener in &self.listeners {
+                        own.push(listen::bind_listener(&listener.addr, true)?);
+                    }
+                    self.reuseport.insert(index, own);
+                }
+                for fd in self.reuseport.get(&index).into_iter().flatten() {
+                    prepared.fds.push(listen::dup(fd)?);
+                    names.push(self.app.clone());
+                }
+            }
+            Strategy::Proxy | Strategy::LeastConn => {
+                let port = proxy::private_port()?;
+                self.backends.add(Arc::new(Backend {
+                    id,
+                    port,
+                    ready: false.into(),
+                    open: 0.into(),
+                    accepted: 0.into(),
+                }));
+                prepared.env.push(("PORT".into(), port.to_string()));
+                return Ok(prepared);
+            }
+        }
+        if !prepared.fds.is_empty() {
+            // systemd's socket-activation protocol (sd_listen_fds(3)); LISTEN_PID is set by the
+            // `__exec` trampoline, the only place that knows the final pid.
+            prepared
+                .env
+                .push(("LISTEN_FDS".into(), prepared.fds.len().to_string()));
+            prepared
+                .env
+                .push(("LISTEN_FDNAMES".into(), names.join(":")));
+            prepared.needs_listen_pid = true;
+        }
+        if let Some(port) = self.first_port() {
+            prepared.env.push(("PORT".into(), port.to_string()));
+        }
+        Ok(prepared)
+    }
+
+    /// The instance runs as `pid`.
+    pub fn started(&mut self, id: u32, pid: u32) {
+        if let Some(backend) = self.backends.get(id) {
+            self.probes
+                .insert(id, proxy::spawn_probe(backend, self.events.clone(), pid));
+        }
+    }
+
+    /// Out of rotation: no new connections; what waits in its queue goes to the others.
+    pub fn detach(&mut self, id: u32) {
+        for pool in self.pools.values() {
+            if let Some(slot) = pool.remove(id) {
+                pool.drain(&slot);
+            }
+        }
+        for reader in self.readers.remove(&id).into_iter().flatten() {
+            reader.abort();
+        }
+        if let Some(probe) = self.probes.remove(&id) {
+            probe.abort();
+        }
+        if let Some(backend) = self.backends.remove(id) {
+            backend.ready.store(false, Ordering::Release);
+        }
+    }
+
+    /// An instance slot is gone for good (scale down, delete): its own sockets close.
+    pub fn forget_index(&mut self, index: u32) {
+        self.reuseport.remove(&index);
+    }
+
+    /// (accepted, open-or-queued) connections of an instance.
+    pub fn counts(&self, id: u32) -> (u64, u64) {
+        if let Some(backend) = self.backends.get(id) {
+            return (
+                backend.accepted.load(Ordering::Relaxed),
+                backend.open.load(Ordering::Relaxed),
+            );
+        }
+        let mut accepted = 0;
+        let mut queued = 0;
+        for pool in self.pools.values() {
+            if let Some(slot) = pool.slot(id) {
+                accepted += slot.accepted.load(Ordering::Relaxed);
+                queued += slot.queued();
+            }
+        }
+        (accepted, queued)
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        // Wakes the dealer threads' blocking accept (EINVAL) so they end.
+        for listener in &self.listeners {
+            // SAFETY: shutdown on a valid socket fd has no memory effects.
+            unsafe { libc::shutdown(listener.fd.as_raw_fd(), libc::SHUT_RDWR) };
+            if let ListenAddr::Unix(path) = &listener.addr {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        for task in self.proxies.drain(..) {
+            task.abort();
+        }
+        for (_, readers) in self.readers.drain() {
+            readers.into_iter().for_each(|r| r.abort());
+        }
+        for (_, probe) in self.probes.drain() {
+            probe.abort();
+        }
+    }
+}
+
+fn port_of(addr: &ListenAddr) -> Option<u16> {
+    match addr {
+        ListenAddr::Tcp(sa) => Some(sa.port()),
+        ListenAddr::Unix(_) => None,
+    }
+}

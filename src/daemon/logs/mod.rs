@@ -1,0 +1,51 @@
+//! Instance output: `capture` turns each pipe into whole lines, `writer` owns an app's files and
+//! publishes every record to live followers, `tail` reads the end of a file for `logs`.
+//! Capture → writer is a bounded channel, so a child writing faster than the disk is slowed by
+//! its pipe filling up (back-pressure), never by lines being dropped.
+
+pub mod capture;
+pub mod tail;
+pub mod writer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::paths::Home;
+use crate::protocol::model::AppSpec;
+use crate::protocol::response::Stream;
+
+/// Whole lines (each ending in `\n`) from one stream of one instance.
+#[derive(Debug)]
+pub struct LogRecord {
+    pub id: u32,
+    pub index: u32,
+    pub app: Arc<str>,
+    pub stream: Stream,
+    pub data: Vec<u8>,
+}
+
+/// Where an instance's stream goes: `None` when discarded (`/dev/null`).
+pub fn log_path(home: &Home, spec: &AppSpec, stream: Stream, index: u32) -> Option<PathBuf> {
+    let (declared, suffix) = match stream {
+        Stream::Out => (&spec.logs.out_file, "out"),
+        Stream::Err => (&spec.logs.error_file, "error"),
+    };
+    let path = match declared {
+        Some(path) if path.as_os_str() == "/dev/null" => return None,
+        Some(path) => path.clone(),
+        None => home.logs_dir().join(format!("{}-{suffix}.log", spec.name)),
+    };
+    if spec.logs.merge_logs {
+        return Some(path);
+    }
+    // Per-instance files: `web-out.log` → `web-out-2.log`.
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{index}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{index}"),
+    };
+    Some(path.with_file_name(name))
+}

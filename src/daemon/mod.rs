@@ -1,0 +1,120 @@
+//! The daemon: take the home's lock (one daemon per home), bind the control socket (0600 in a
+//! 0700 dir), start the reaper, the supervisor and the accept loop, and run until `kill` or a
+//! termination signal has stopped every app.
+
+pub mod balancer;
+pub mod log;
+pub mod logs;
+pub mod process;
+mod server;
+mod signals;
+pub mod supervisor;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use tokio::sync::{mpsc, Notify};
+
+use crate::paths::Home;
+use supervisor::{ClusterContext, Supervisor, SupervisorHandle};
+
+pub use crate::protocol::EXIT_DAEMON_ALREADY_RUNNING as EXIT_ALREADY_RUNNING;
+
+/// Entry point of `rcluster __daemon`.
+pub fn main(home: Home) -> Result<i32> {
+    home.ensure()?;
+    let log_file = log::init(&home.daemon_log()).context("cannot open the daemon log")?;
+    let lock_file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(home.lock())
+        .with_context(|| format!("cannot open {}", home.lock().display()))?;
+    let mut lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            crate::dlog!("another daemon holds {}; exiting", home.lock().display());
+            return Ok(EXIT_ALREADY_RUNNING);
+        }
+        Err((_, e)) => return Err(e).context("cannot lock the daemon lock file"),
+    };
+    let _ = lock.set_len(0);
+    let _ = writeln!(&mut *lock, "{}", std::process::id());
+    // Panics and anything written to stderr land in the daemon log, not in /dev/null.
+    let _ = nix::unistd::dup2_stderr(&log_file);
+    drop(log_file);
+    raise_nofile_limit();
+    process::reaper::become_subreaper().context("cannot become a child subreaper")?;
+    crate::dlog!(
+        "daemon {} starting, pid {}, home {}",
+        crate::protocol::VERSION,
+        std::process::id(),
+        home.root().display()
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(home.clone()));
+    let _ = std::fs::remove_file(home.socket());
+    crate::dlog!("daemon stopped");
+    drop(lock);
+    result.map(|()| 0)
+}
+
+async fn serve(home: Home) -> Result<()> {
+    let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();
+    process::reaper::spawn_reaper(reaped_tx).context("cannot watch SIGCHLD")?;
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let handle = SupervisorHandle::new(cmd_tx);
+    let listener = server::bind(&home)?;
+    let followers = logs::writer::followers();
+    let (balancer_tx, balancer_rx) = mpsc::unbounded_channel();
+    let cluster = ClusterContext {
+        events: balancer_tx,
+        preload: install_preload(&home),
+        trampoline: std::env::current_exe().context("cannot find the rcluster executable")?,
+    };
+    let supervisor = Supervisor::new(home.clone(), followers, cluster);
+    // Told once the answer to `kill` has been written, so the client hears it before we exit.
+    let answered = Arc::new(Notify::new());
+    signals::spawn_signal_handler(handle.clone(), answered.clone())?;
+    let accept = tokio::spawn(server::accept_loop(listener, handle, answered.clone()));
+    // The supervisor ends after a `kill` (or SIGTERM) has stopped everything.
+    supervisor.run(cmd_rx, reaped_rx, balancer_rx).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), answered.notified()).await;
+    accept.abort();
+    Ok(())
+}
+
+/// Write the embedded preload library into the home (by content hash, so an upgraded binary
+/// never overwrites a library that running instances have mapped).
+fn install_preload(home: &Home) -> Option<std::path::PathBuf> {
+    match crate::preload::install(&home.lib_dir()) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            crate::dlog!(
+                "cannot install the preload library: {e}; round-robin cluster mode is unavailable"
+            );
+            None
+        }
+    }
+}
+
+/// File descriptors in flight and held per instance count against the daemon's limit.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Processes: spawning an instance (`spawn`, with the `exec` trampoline), the one place that reaps (`reaper`), signalling
+//! process groups (`kill`) and reading /proc figures (`stats`).
+
+pub mod exec;
+pub mod kill;
+pub mod reaper;
+pub mod spawn;
+pub mod stats;

@@ -1,0 +1,300 @@
+//! The control socket: accept, check the peer's uid (SO_PEERCRED), exchange `Hello`, then turn
+//! each request frame into a supervisor command and its answer into response frames. A bad
+//! client (garbage, truncated or oversized frames, a wrong version) gets an error and loses its
+//! connection; the daemon goes on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use interprocess::local_socket::tokio::{prelude::*, Listener, Stream as LocalStream};
+use interprocess::local_socket::{GenericFilePath, ListenerOptions};
+use interprocess::os::unix::local_socket::ListenerOptionsExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+
+use super::supervisor::{Cmd, SupervisorHandle};
+use crate::daemon::logs::tail::last_lines;
+use crate::paths::Home;
+use crate::protocol::frame::{decode, read_frame, write_frame, FrameError};
+use crate::protocol::{ErrorKind, ErrorReply, Hello, Request, Response, Target};
+
+/// A client must say hello within this time, or it is dropped.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn bind(home: &Home) -> Result<Listener> {
+    let path = home.socket();
+    // We hold the lock, so a socket file left here belongs to a dead daemon.
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot remove stale {}", path.display())),
+    }
+    let name = path
+        .as_path()
+        .to_fs_name::<GenericFilePath>()
+        .with_context(|| format!("bad socket path {}", path.display()))?;
+    ListenerOptions::new()
+        .name(name)
+        .mode(0o600)
+        .create_tokio()
+        .with_context(|| format!("cannot listen on {}", path.display()))
+}
+
+pub async fn accept_loop(listener: Listener, handle: SupervisorHandle, kill_answered: Arc<Notify>) {
+    loop {
+        match listener.accept().await {
+            Ok(conn) => {
+                tokio::spawn(serve_connection(
+                    conn,
+                    handle.clone(),
+                    kill_answered.clone(),
+                ));
+            }
+            Err(e) => {
+                crate::dlog!("accept on the control socket failed: {e}");
+                // EMFILE and friends: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answered: Arc<Notify>) {
+    let our_uid = nix::unistd::geteuid().as_raw();
+    let peer_uid = conn.peer_creds().ok().and_then(|c| c.euid());
+    // `&Stream` reads and writes: one borrow for each direction.
+    let (mut rx, mut tx) = (&conn, &conn);
+    if peer_uid != Some(our_uid) {
+        crate::dlog!("refused a client of uid {peer_uid:?}");
+        let _ = send_error(
+            &mut tx,
+            ErrorKind::PermissionDenied,
+            "this daemon belongs to another user",
+        )
+        .await;
+        return;
+    }
+    match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut rx)).await {
+        Ok(Ok(Some(body))) => match decode::<Hello>(&body) {
+            Ok(peer) => {
+                let ours = Hello::ours();
+                let _ = write_frame(&mut tx, &ours).await;
+                if let Some(message) = peer.mismatch(&ours) {
+                    let _ = send_error(&mut tx, ErrorKind::VersionMismatch, &message).await;
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = send_error(
+                    &mut tx,
+                    ErrorKind::BadRequest,
+                    &format!("expected a hello: {e}"),
+                )
+                .await;
+                return;
+            }
+        },
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            let _ = send_error(&mut tx, ErrorKind::BadRequest, &e.to_string()).await;
+            return;
+        }
+        Err(_) => return,
+    }
+    loop {
+        let body = match read_frame(&mut rx).await {
+            Ok(Some(body)) => body,
+            Ok(None) => return,
+            Err(FrameError::Io(_)) => return,
+            Err(e) => {
+                let _ = send_error(&mut tx, ErrorKind::BadRequest, &e.to_string()).await;
+                return;
+            }
+        };
+        let request = match decode::<Request>(&body) {
+            Ok(request) => request,
+            Err(e) => {
+                let _ = send_error(
+                    &mut tx,
+                    ErrorKind::BadRequest,
+                    &format!("malformed request: {e}"),
+                )
+                .await;
+                return;
+            }
+        };
+        let is_kill = matches!(request, Request::Kill);
+        let written = handle_request(request, &handle, &mut rx, &mut tx).await;
+        if is_kill {
+            kill_answered.notify_one();
+        }
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+async fn send_error<W: AsyncWrite + Unpin>(
+    tx: &mut W,
+    kind: ErrorKind,
+    message: &str,
+) -> Result<(), FrameError> {
+    write_frame(tx, &Response::Error(ErrorReply::new(kind, message))).await
+}
+
+fn instances_or_error<T>(
+    result: Result<T, ErrorReply>,
+    ok: impl FnOnce(T) -> Response,
+) -> Response {
+    match result {
+        Ok(value) => ok(value),
+        Err(e) => Response::Error(e),
+    }
+}
+
+async fn handle_request<R, W>(
+    request: Request,
+    handle: &SupervisorHandle,
+    rx: &mut R,
+    tx: &mut W,
+) -> Result<(), FrameError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let verb = request.verb();
+    let response = match request {
+        Request::Ping => {
+            instances_or_error(handle.ask(|reply| Cmd::Ping { reply }).await, |info| {
+                Response::Pong {
+                    pid: std::process::id(),
+                    version: crate::protocol::VERSION.to_owned(),
+                    uptime_ms: info.uptime_ms,
+                    apps: info.apps,
+                    instances: info.instances,
+                }
+            })
+        }
+        Request::Start { apps, base_env } => {
+            let result = handle
+                .call(|reply| Cmd::Start {
+                    apps,
+                    base_env,
+                    reply,
+                })
+                .await;
+            instances_or_error(result, |instances| Response::Instances { instances })
+        }
+        Request::List => {
+            instances_or_error(handle.ask(|reply| Cmd::List { reply }).await, |instances| {
+                Response::Instances { instances }
+            })
+        }
+        Request::Describe { target } => instances_or_error(
+            handle.call(|reply| Cmd::Describe { target, reply }).await,
+            |apps| Response::Apps { apps },
+        ),
+        Request::Stop { target } => instances_or_error(
+            handle.call(|reply| Cmd::Stop { target, reply }).await,
+            |instances| Response::Instances { instances },
+        ),
+        Request::Restart { target } => instances_or_error(
+            handle.call(|reply| Cmd::Restart { target, reply }).await,
+            |instances| Response::Instances { instances },
+        ),
+        Request::Delete { target } => instances_or_error(
+            handle.call(|reply| Cmd::Delete { target, reply }).await,
+            |instances| Response::Instances { instances },
+        ),
+        Request::Kill => instances_or_error(
+            handle.call(|reply| Cmd::Kill { reply }).await,
+            |instances| Response::Instances { instances },
+        ),
+        Request::Logs {
+            target,
+            lines,
+            follow,
+            streams,
+        } => {
+            return stream_logs(handle, target, lines, follow, streams, rx, tx).await;
+        }
+    };
+    if let Response::Error(e) = &response {
+        crate::dlog!("{verb}: {}", e.message);
+    }
+    write_frame(tx, &response).await
+}
+
+async fn stream_logs<R, W>(
+    handle: &SupervisorHandle,
+    target: Target,
+    lines: usize,
+    follow: bool,
+    streams: crate::protocol::LogStreams,
+    rx: &mut R,
+    tx: &mut W,
+) -> Result<(), FrameError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut sources = match handle.call(|reply| Cmd::LogSources { target, reply }).await {
+        Ok(sources) => sources,
+        Err(e) => return write_frame(tx, &Response::Error(e)).await,
+    };
+    for (app, stream, file) in &sources.files {
+        if !stream.wanted(streams) {
+            continue;
+        }
+        let tail = last_lines(file, lines).unwrap_or_default();
+        write_frame(
+            tx,
+            &Response::LogTail {
+                app: app.clone(),
+                stream: *stream,
+                file: file.clone(),
+                lines: tail,
+            },
+        )
+        .await?;
+    }
+    if !follow {
+        return write_frame(tx, &Response::End).await;
+    }
+    // Live: until the client hangs up. A read on its side ends when it goes away.
+    let mut probe = [0u8; 1];
+    loop {
+        tokio::select! {
+            record = sources.live.recv() => match record {
+                Ok(record) => {
+                    let wanted = record.stream.wanted(streams)
+                        && (sources.apps.is_empty() || sources.apps.contains(&*record.app))
+                        && sources.id.is_none_or(|id| id == record.id);
+                    if !wanted {
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&record.data);
+                    let lines = text.lines().map(str::to_owned).collect();
+                    write_frame(tx, &Response::LogLines {
+                        id: record.id,
+                        app: record.app.to_string(),
+                        stream: record.stream,
+                        lines,
+                    }).await?;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(records)) => {
+                    write_frame(tx, &Response::LogsDropped { records }).await?;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return write_frame(tx, &Response::End).await;
+                }
+            },
+            read = tokio::io::AsyncReadExt::read(rx, &mut probe) => {
+                // EOF, an error, or unexpected bytes: the follower is done.
+                let _ = read;
+                return Ok(());
+            }
+        }
+    }
+}

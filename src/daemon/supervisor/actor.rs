@@ -1,0 +1,399 @@
+//! The supervisor loop: commands from connections, exits from the reaper and due timers, each
+//! handled without waiting; then pending commands (stop, restart, delete, kill) whose instances
+//! have settled are answered. Nothing here blocks except spawning a child (fork+exec).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::time::Instant;
+
+use super::state::{validate_name, App, Instance, Intent};
+use super::timers::Timers;
+use super::{Cmd, LogSources, PingInfo, Reply};
+use crate::daemon::balancer::BalancerEvent;
+use crate::daemon::logs::writer::{files_of, spawn_writer, Followers};
+use crate::daemon::process::reaper::Reaped;
+use crate::paths::Home;
+use crate::protocol::model::{AppDetail, AppSpec, InstanceView};
+use crate::protocol::{ErrorKind, ErrorReply, Target};
+
+/// Most instances one app may ask for (a typo guard: `-i 10000` is not a cluster).
+const MAX_INSTANCES: u32 = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OpKind {
+    Stop,
+    Restart,
+    Delete,
+    Kill,
+}
+
+/// A command waiting for its instances to settle.
+pub(super) struct Op {
+    pub kind: OpKind,
+    pub ids: Vec<u32>,
+    pub reply: Reply<Vec<InstanceView>>,
+}
+
+pub struct Supervisor {
+    pub(super) home: Home,
+    pub(super) apps: BTreeMap<String, App>,
+    pub(super) instances: BTreeMap<u32, Instance>,
+    pub(super) next_id: u32,
+    pub(super) by_pid: HashMap<i32, u32>,
+    /// Groups whose main process ended during a stop while other members lived on.
+    pub(super) lingering: HashMap<i32, u32>,
+    pub(super) timers: Timers,
+    pub(super) ops: Vec<Op>,
+    pub(super) followers: Followers,
+    pub(super) cluster: ClusterContext,
+    started: Instant,
+    exiting: bool,
+}
+
+/// What cluster mode needs from the daemon: where balancer events go, the preload library
+/// and the trampoline binary.
+pub struct ClusterContext {
+    pub events: UnboundedSender<BalancerEvent>,
+    pub preload: Option<PathBuf>,
+    pub trampoline: PathBuf,
+}
+
+impl Supervisor {
+    pub fn new(home: Home, followers: Followers, cluster: ClusterContext) -> Supervisor {
+        Supervisor {
+            home,
+            apps: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            next_id: 0,
+            by_pid: HashMap::new(),
+            lingering: HashMap::new(),
+            timers: Timers::default(),
+            ops: Vec::new(),
+            followers,
+            cluster,
+            started: Instant::now(),
+            exiting: false,
+        }
+    }
+
+    /// Run until a `Kill` has been answered or every handle is gone.
+    pub async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Cmd>,
+        mut reaped: mpsc::UnboundedReceiver<Reaped>,
+        mut balancer_events: mpsc::UnboundedReceiver<BalancerEvent>,
+    ) {
+        while !self.exiting {
+            let deadline = self.timers.next_deadline();
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    Some(cmd) => self.on_cmd(cmd),
+                    None => break,
+                },
+                Some(r) = reaped.recv() => self.on_reaped(r),
+                Some(event) = balancer_events.recv() => self.on_balancer_event(event),
+                () = sleep_until(deadline) => self.on_timers(Instant::now()),
+            }
+            self.settle_ops();
+        }
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Ping { reply } => {
+                let _ = reply.send(PingInfo {
+                    uptime_ms: self.started.elapsed().as_millis() as u64,
+                    apps: self.apps.len(),
+                    instances: self.instances.len(),
+                });
+            }
+            Cmd::Start {
+                apps,
+                base_env,
+                reply,
+            } => {
+                let _ = reply.send(self.start(apps, base_env));
+            }
+            Cmd::List { reply } => {
+                let all: Vec<u32> = self.instances.keys().copied().collect();
+                let _ = reply.send(self.views(&all, true));
+            }
+            Cmd::Describe { target, reply } => {
+                let _ = reply.send(self.describe(&target));
+            }
+            Cmd::Stop { target, reply } => self.begin_op(OpKind::Stop, &target, reply),
+            Cmd::Restart { target, reply } => self.begin_op(OpKind::Restart, &target, reply),
+            Cmd::Delete { target, reply } => self.begin_op(OpKind::Delete, &target, reply),
+            Cmd::Kill { reply } => self.begin_op(OpKind::Kill, &Target::All, reply),
+            Cmd::LogSources { target, reply } => {
+                let _ = reply.send(self.log_sources(&target));
+            }
+        }
+    }
+
+    fn start(
+        &mut self,
+        specs: Vec<AppSpec>,
+        base_env: BTreeMap<String, String>,
+    ) -> Result<Vec<InstanceView>, ErrorReply> {
+        let mut seen = HashSet::new();
+        for spec in &specs {
+            validate_name(&spec.name).map_err(|e| ErrorReply::new(ErrorKind::InvalidSpec, e))?;
+            if self.apps.contains_key(&spec.name) || !seen.insert(spec.name.as_str()) {
+                return Err(ErrorReply::new(
+                    ErrorKind::Conflict,
+                    format!("app \"{}\" already exists", spec.name),
+                )
+                .with_hint("use `rcluster restart`, or `rcluster delete` it first"));
+            }
+            if spec.instances == 0 || spec.instances > MAX_INSTANCES {
+                return Err(ErrorReply::new(
+                    ErrorKind::InvalidSpec,
+                    format!(
+                        "app \"{}\": instances must be 1..={MAX_INSTANCES}, got {}",
+                        spec.name, spec.instances
+                    ),
+                ));
+            }
+            if !spec.cwd.is_absolute() {
+                return Err(ErrorReply::new(
+                    ErrorKind::InvalidSpec,
+                    format!(
+                        "app \"{}\": cwd {} is not absolute",
+                        spec.name,
+                        spec.cwd.display()
+                    ),
+                ));
+            }
+        }
+        // Bind every app's sockets before starting anything: a port conflict starts nothing.
+        let mut balancers = Vec::new();
+        for spec in &specs {
+            balancers.push(self.bind_cluster(spec)?);
+        }
+        let base_env = Arc::new(base_env);
+        let mut started = Vec::new();
+        for (spec, balancer) in specs.into_iter().zip(balancers) {
+            let log_tx = spawn_writer(&self.home, &spec, self.followers.clone());
+            let name = spec.name.clone();
+            crate::dlog!(
+                "app {name}: starting {} instance(s): {}",
+                spec.instances,
+                spec.command.display()
+            );
+            for index in 0..spec.instances {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.instances.insert(id, Instance::new(id, &name, index));
+                started.push(id);
+            }
+            self.apps.insert(
+                name,
+                App {
+                    spec,
+                    base_env: base_env.clone(),
+                    log_tx,
+                    balancer,
+                },
+            );
+        }
+        for id in &started {
+            self.spawn_instance(*id);
+        }
+        Ok(self.views(&started, false))
+    }
+
+    fn describe(&mut self, target: &Target) -> Result<Vec<AppDetail>, ErrorReply> {
+        let ids = self.resolve(target)?;
+        let mut names: Vec<String> = Vec::new();
+        for id in &ids {
+            if let Some(inst) = self.instances.get(id) {
+                if !names.contains(&inst.app) {
+                    names.push(inst.app.clone());
+                }
+            }
+        }
+        Ok(names
+            .into_iter()
+            .filter_map(|name| {
+                let app = self.apps.get(&name)?;
+                let ids: Vec<u32> = self
+                    .instances
+                    .values()
+                    .filter(|i| i.app == name)
+                    .map(|i| i.id)
+                    .collect();
+                Some((app.spec.clone(), ids))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|(spec, ids)| AppDetail {
+                spec,
+                instances: self.views(&ids, true),
+            })
+            .collect())
+    }
+
+    fn log_sources(&self, target: &Target) -> Result<LogSources, ErrorReply> {
+        let ids = match target {
+            // `logs` with no app while nothing runs is not an error: it just follows.
+            Target::All => self.instances.keys().copied().collect(),
+            other => self.resolve(other)?,
+        };
+        let mut apps: HashSet<String> = HashSet::new();
+        let mut files = Vec::new();
+        for id in &ids {
+            if let Some(inst) = self.instances.get(id) {
+                if apps.insert(inst.app.clone()) {
+                    if let Some(app) = self.apps.get(&inst.app) {
+                        let indexes: Vec<u32> = match target {
+                            Target::Id(_) => vec![inst.index],
+                            _ => self
+                                .instances
+                                .values()
+                                .filter(|i| i.app == inst.app)
+                                .map(|i| i.index)
+                                .collect(),
+                        };
+                        for (stream, path) in files_of(&self.home, &app.spec, &indexes) {
+                            files.push((inst.app.clone(), stream, path));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(LogSources {
+            files,
+            apps: if matches!(target, Target::All) {
+                HashSet::new()
+            } else {
+                apps
+            },
+            id: match target {
+                Target::Id(id) => Some(*id),
+                _ => None,
+            },
+            live: self.followers.subscribe(),
+        })
+    }
+
+    /// Instance ids a target names; an unknown name or id is an error.
+    pub(super) fn resolve(&self, target: &Target) -> Result<Vec<u32>, ErrorReply> {
+        let by_name = |name: &str| -> Result<Vec<u32>, ErrorReply> {
+            if !self.apps.contains_key(name) {
+                return Err(ErrorReply::new(
+                    ErrorKind::NotFound,
+                    format!("no app named \"{name}\""),
+                )
+                .with_hint("`rcluster list` shows the apps"));
+            }
+            Ok(self
+                .instances
+                .values()
+                .filter(|i| i.app == name)
+                .map(|i| i.id)
+                .collect())
+        };
+        match target {
+            Target::All => Ok(self.instances.keys().copied().collect()),
+            Target::Id(id) if self.instances.contains_key(id) => Ok(vec![*id]),
+            Target::Id(id) => Err(ErrorReply::new(
+                ErrorKind::NotFound,
+                format!("no instance with id {id}"),
+            )
+            .with_hint("`rcluster list` shows the ids")),
+            Target::Name(name) => by_name(name),
+            Target::Names(names) => {
+                let mut ids = Vec::new();
+                for name in names {
+                    ids.extend(by_name(name)?);
+                }
+                Ok(ids)
+            }
+        }
+    }
+
+    pub(super) fn views(&mut self, ids: &[u32], with_stats: bool) -> Vec<InstanceView> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(inst) = self.instances.get_mut(id) else {
+                continue;
+            };
+            let Some(app) = self.apps.get(&inst.app) else {
+                continue;
+            };
+            if with_stats {
+                inst.refresh_stats();
+            }
+            out.push(inst.view(&self.home, app));
+        }
+        out
+    }
+
+    fn begin_op(&mut self, kind: OpKind, target: &Target, reply: Reply<Vec<InstanceView>>) {
+        let ids = match self.resolve(target) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let intent = match kind {
+            OpKind::Stop | OpKind::Kill => Intent::Stop,
+            OpKind::Restart => Intent::Restart,
+            OpKind::Delete => Intent::Delete,
+        };
+        self.ops.push(Op {
+            kind,
+            ids: ids.clone(),
+            reply,
+        });
+        for id in ids {
+            self.begin_stop(id, intent);
+        }
+    }
+
+    fn settle_ops(&mut self) {
+        let mut index = 0;
+        while index < self.ops.len() {
+            if !self.op_settled(&self.ops[index]) {
+                index += 1;
+                continue;
+            }
+            let op = self.ops.remove(index);
+            let remaining: Vec<u32> = op
+                .ids
+                .iter()
+                .copied()
+                .filter(|id| self.instances.contains_key(id))
+                .collect();
+            let views = self.views(&remaining, false);
+            let _ = op.reply.send(Ok(views));
+            if op.kind == OpKind::Kill {
+                self.exiting = true;
+            }
+        }
+    }
+
+    fn op_settled(&self, op: &Op) -> bool {
+        op.ids.iter().all(|id| match self.instances.get(id) {
+            None => true,
+            Some(inst) => match op.kind {
+                OpKind::Stop | OpKind::Kill => inst.is_settled(),
+                OpKind::Restart => inst.intent != Intent::Restart,
+                OpKind::Delete => false,
+            },
+        })
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

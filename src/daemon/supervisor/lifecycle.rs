@@ -1,0 +1,307 @@
+//! An instance's life: spawn, exit (crash → restart policy), stop (signal the group, SIGKILL
+//! after kill_timeout, wait for the whole group to be gone), and what follows a stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::time::Instant;
+
+use super::actor::Supervisor;
+use super::restart::{decide, Counters, Decision};
+use super::state::Intent;
+use super::timers::{Timer, TimerKind};
+use crate::daemon::balancer::Prepared;
+use crate::daemon::logs::capture::{spawn_capture, CaptureSpec};
+use crate::daemon::process::kill::{group_alive, parse_signal, signal_group};
+use crate::daemon::process::reaper::{ExitKind, Reaped};
+use crate::daemon::process::spawn::{spawn, InstanceContext};
+use crate::protocol::model::InstanceState;
+use crate::protocol::response::Stream;
+
+/// How often a stopped instance's leftover group is looked at, besides every reap.
+const LINGER_CHECK: Duration = Duration::from_millis(100);
+
+impl Supervisor {
+    pub(super) fn spawn_instance(&mut self, id: u32) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let Some(app) = self.apps.get_mut(&inst.app) else {
+            return;
+        };
+        inst.state = InstanceState::Launching;
+        inst.ready = false;
+        let prepared = match app.balancer.as_mut().map(|b| b.prepare(id, inst.index)) {
+            None => Ok(Prepared::default()),
+            Some(result) => result,
+        };
+        let ctx = InstanceContext {
+            id,
+            index: inst.index,
+            base_env: &app.base_env,
+        };
+        let spawned = prepared
+            .and_then(|prepared| spawn(&app.spec, &ctx, &prepared, &self.cluster.trampoline));
+        if let (Some(balancer), Ok(spawned)) = (app.balancer.as_mut(), &spawned) {
+            balancer.started(id, spawned.pid as u32);
+        }
+        if let (Some(balancer), Err(_)) = (app.balancer.as_mut(), &spawned) {
+            balancer.detach(id);
+        }
+        match spawned {
+            Ok(spawned) => {
+                inst.pid = Some(spawned.pid);
+                inst.pgid = Some(spawned.pid);
+                inst.started_at = Some(Instant::now());
+                inst.state = InstanceState::Online;
+                inst.reason = None;
+                inst.cpu_sample = None;
+                self.by_pid.insert(spawned.pid, id);
+                let name: Arc<str> = Arc::from(inst.app.as_str());
+                let timestamps = app.spec.logs.time || app.spec.logs.date_format.is_some();
+                for (fd, stream) in [(spawned.stdout, Stream::Out), (spawned.stderr, Stream::Err)] {
+                    let spec = CaptureSpec {
+                        id,
+                        index: inst.index,
+                        app: name.clone(),
+                        stream,
+                        timestamps,
+                    };
+                    spawn_capture(fd, spec, app.log_tx.clone());
+                }
+                crate::dlog!(
+                    "app {}: instance {} (id {id}) started, pid {}",
+                    inst.app,
+                    inst.index,
+                    spawned.pid
+                );
+                self.arm_listen_check(id);
+            }
+            Err(reason) => {
+                crate::dlog!(
+                    "app {}: instance {} (id {id}) cannot start: {reason}",
+                    inst.app,
+                    inst.index
+                );
+                inst.state = InstanceState::Errored;
+                inst.reason = Some(reason);
+                inst.pid = None;
+                inst.pgid = None;
+            }
+        }
+    }
+
+    /// Begin stopping an instance; `intent` says what follows once its group is gone.
+    pub(super) fn begin_stop(&mut self, id: u32, intent: Intent) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if inst.intent != Intent::Delete {
+            inst.intent = intent;
+        }
+        match (inst.state, inst.pgid) {
+            (InstanceState::Stopping, _) => {}
+            (InstanceState::Online | InstanceState::Launching, Some(pgid)) => {
+                let Some(app) = self.apps.get_mut(&inst.app) else {
+                    return;
+                };
+                // Out of rotation first: what waits in its queue goes to the others, so a
+                // graceful stop loses no connection.
+                if let Some(balancer) = app.balancer.as_mut() {
+                    balancer.detach(id);
+                }
+                inst.ready = false;
+                let signal = parse_signal(&app.spec.kill_signal);
+                signal_group(pgid, signal);
+                inst.state = InstanceState::Stopping;
+                inst.generation += 1;
+                let timer = Timer {
+                    id,
+                    generation: inst.generation,
+                    kind: TimerKind::KillTimeout,
+                };
+                let at = Instant::now() + Duration::from_millis(app.spec.kill_timeout_ms);
+                self.timers.arm(at, timer);
+            }
+            _ => self.finish_stop(id),
+        }
+    }
+
+    /// The instance's group is gone: do what the stop was for.
+    fn finish_stop(&mut self, id: u32) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        inst.generation += 1;
+        inst.pid = None;
+        inst.pgid = None;
+        let intent = std::mem::replace(&mut inst.intent, Intent::None);
+        match intent {
+            Intent::Stop | Intent::None => {
+                inst.state = InstanceState::Stopped;
+            }
+            Intent::Restart => {
+                inst.restarts += 1;
+                inst.counters = Counters::default();
+                self.spawn_instance(id);
+            }
+            Intent::Delete => {
+                let app = inst.app.clone();
+                let index = inst.index;
+                self.instances.remove(&id);
+                if let Some(balancer) = self.apps.get_mut(&app).and_then(|a| a.balancer.as_mut()) {
+                    balancer.forget_index(index);
+                }
+                if !self.instances.values().any(|i| i.app == app) {
+                    // Dropping the App drops its log sender; the writer ends after the captures.
+                    self.apps.remove(&app);
+                    crate::dlog!("app {app}: deleted");
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_reaped(&mut self, reaped: Reaped) {
+        match self.by_pid.remove(&reaped.pid) {
+            Some(id) => self.on_main_exit(id, reaped.exit),
+            // An orphaned grandchild: maybe the last member of a group we are waiting on.
+            None => self.check_lingering(),
+        }
+    }
+
+    fn on_main_exit(&mut self, id: u32, exit: ExitKind) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        inst.pid = None;
+        inst.ready = false;
+        if let Some(balancer) = self
+            .apps
+            .get_mut(&inst.app)
+            .and_then(|a| a.balancer.as_mut())
+        {
+            balancer.detach(id);
+        }
+        let uptime = inst.started_at.map_or(Duration::ZERO, |at| at.elapsed());
+        crate::dlog!(
+            "app {}: instance {} (id {id}) {exit} after {} ms",
+            inst.app,
+            inst.index,
+            uptime.as_millis()
+        );
+        let pgid = inst.pgid;
+        if inst.state == InstanceState::Stopping {
+            match pgid {
+                Some(pgid) if group_alive(pgid) => {
+                    self.lingering.insert(pgid, id);
+                    let timer = Timer {
+                        id,
+                        generation: inst.generation,
+                        kind: TimerKind::LingerCheck,
+                    };
+                    self.timers.arm(Instant::now() + LINGER_CHECK, timer);
+                }
+                _ => self.finish_stop(id),
+            }
+            return;
+        }
+        // An exit nobody asked for. Leftovers of its group would keep ports and pipes: kill them
+        // (systemd's KillMode=mixed does the same once the main process is gone).
+        if let Some(pgid) = pgid.filter(|p| group_alive(*p)) {
+            signal_group(pgid, Signal::SIGKILL);
+        }
+        inst.pgid = None;
+        let Some(app) = self.apps.get(&inst.app) else {
+            return;
+        };
+        match decide(&app.spec, &mut inst.counters, exit, uptime) {
+            Decision::Restart { delay_ms: 0 } => {
+                inst.restarts += 1;
+                self.spawn_instance(id);
+            }
+            Decision::Restart { delay_ms } => {
+                inst.state = InstanceState::WaitingRestart;
+                inst.reason = Some(format!("{exit}; restarting in {delay_ms} ms"));
+                inst.generation += 1;
+                let timer = Timer {
+                    id,
+                    generation: inst.generation,
+                    kind: TimerKind::RestartDue,
+                };
+                self.timers
+                    .arm(Instant::now() + Duration::from_millis(delay_ms), timer);
+            }
+            Decision::Stop { reason } => {
+                inst.state = InstanceState::Stopped;
+                inst.reason = Some(reason);
+            }
+            Decision::Errored { reason } => {
+                crate::dlog!(
+                    "app {}: instance {} (id {id}) errored: {reason}",
+                    inst.app,
+                    inst.index
+                );
+                inst.state = InstanceState::Errored;
+                inst.reason = Some(reason);
+            }
+        }
+    }
+
+    fn check_lingering(&mut self) {
+        let gone: Vec<(i32, u32)> = self
+            .lingering
+            .iter()
+            .filter(|(pgid, _)| !group_alive(**pgid))
+            .map(|(pgid, id)| (*pgid, *id))
+            .collect();
+        for (pgid, id) in gone {
+            self.lingering.remove(&pgid);
+            self.finish_stop(id);
+        }
+    }
+
+    pub(super) fn on_timers(&mut self, now: Instant) {
+        for timer in self.timers.take_due(now) {
+            let Some(inst) = self.instances.get_mut(&timer.id) else {
+                continue;
+            };
+            if inst.generation != timer.generation {
+                continue;
+            }
+            match timer.kind {
+                TimerKind::KillTimeout if inst.state == InstanceState::Stopping => {
+                    if let Some(pgid) = inst.pgid {
+                        crate::dlog!(
+                            "app {}: instance {} did not stop within kill_timeout; SIGKILL",
+                            inst.app,
+                            inst.index
+                        );
+                        signal_group(pgid, Signal::SIGKILL);
+                    }
+                    // The exit (or the group's emptying) finishes the stop.
+                    let recheck = Timer {
+                        kind: TimerKind::LingerCheck,
+                        ..timer
+                    };
+                    self.timers.arm(now + LINGER_CHECK, recheck);
+                }
+                TimerKind::RestartDue if inst.state == InstanceState::WaitingRestart => {
+                    inst.restarts += 1;
+                    self.spawn_instance(timer.id);
+                }
+                TimerKind::ListenCheck => self.on_listen_check(timer.id),
+                TimerKind::LingerCheck if inst.state == InstanceState::Stopping => {
+                    match inst.pgid {
+                        Some(pgid) if inst.pid.is_none() && !group_alive(pgid) => {
+                            self.lingering.remove(&pgid);
+                            self.finish_stop(timer.id);
+                        }
+                        _ => self.timers.arm(now + LINGER_CHECK, timer),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}

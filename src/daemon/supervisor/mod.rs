@@ -1,0 +1,105 @@
+//! The supervisor: ONE task owns every app, instance and timer (`actor`). Connection tasks talk
+//! to it through a cloneable `SupervisorHandle` (bounded channel + oneshot reply) and get owned
+//! snapshots back, never locks; the reaper and log captures report to it through channels.
+
+mod actor;
+mod cluster;
+mod lifecycle;
+pub mod restart;
+mod state;
+mod timers;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use actor::{ClusterContext, Supervisor};
+
+use crate::daemon::logs::LogRecord;
+use crate::protocol::model::{AppDetail, AppSpec, InstanceView};
+use crate::protocol::response::Stream;
+use crate::protocol::{ErrorReply, Target};
+
+pub type Reply<T> = oneshot::Sender<Result<T, ErrorReply>>;
+
+#[derive(Debug, Clone)]
+pub struct PingInfo {
+    pub uptime_ms: u64,
+    pub apps: usize,
+    pub instances: usize,
+}
+
+/// What `logs` reads: the files to tail, and a subscription to live records with its filter.
+pub struct LogSources {
+    pub files: Vec<(String, Stream, PathBuf)>,
+    pub apps: HashSet<String>,
+    pub id: Option<u32>,
+    pub live: broadcast::Receiver<Arc<LogRecord>>,
+}
+
+pub enum Cmd {
+    Ping {
+        reply: oneshot::Sender<PingInfo>,
+    },
+    Start {
+        apps: Vec<AppSpec>,
+        base_env: BTreeMap<String, String>,
+        reply: Reply<Vec<InstanceView>>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<InstanceView>>,
+    },
+    Describe {
+        target: Target,
+        reply: Reply<Vec<AppDetail>>,
+    },
+    Stop {
+        target: Target,
+        reply: Reply<Vec<InstanceView>>,
+    },
+    Restart {
+        target: Target,
+        reply: Reply<Vec<InstanceView>>,
+    },
+    Delete {
+        target: Target,
+        reply: Reply<Vec<InstanceView>>,
+    },
+    /// Stop everything, answer, then end the supervisor (and so the daemon).
+    Kill {
+        reply: Reply<Vec<InstanceView>>,
+    },
+    LogSources {
+        target: Target,
+        reply: Reply<LogSources>,
+    },
+}
+
+#[derive(Clone)]
+pub struct SupervisorHandle(mpsc::Sender<Cmd>);
+
+impl SupervisorHandle {
+    pub fn new(tx: mpsc::Sender<Cmd>) -> SupervisorHandle {
+        SupervisorHandle(tx)
+    }
+
+    /// Send a command built around a fresh reply channel and wait for the answer.
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Cmd,
+    ) -> Result<T, ErrorReply> {
+        let (reply, answer) = oneshot::channel();
+        self.0
+            .send(make(reply))
+            .await
+            .map_err(|_| ErrorReply::shutting_down())?;
+        answer.await.map_err(|_| ErrorReply::shutting_down())
+    }
+
+    /// `ask` for commands whose answer is itself a Result.
+    pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, ErrorReply> {
+        self.ask(make).await?
+    }
+}

@@ -1,0 +1,193 @@
+//! What the supervisor owns: apps (a spec and its log writer) and instances (one process slot
+//! each, with its lifecycle state and counters), plus their outward views.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::restart::Counters;
+use crate::daemon::balancer::Balancer;
+use crate::daemon::logs::{log_path, LogRecord};
+use crate::daemon::process::stats::CpuSample;
+use crate::paths::Home;
+use crate::protocol::model::{AppSpec, InstanceState, InstanceView};
+use crate::protocol::response::Stream;
+
+pub struct App {
+    pub spec: AppSpec,
+    /// The starting client's environment, the base under the app's declared env.
+    pub base_env: Arc<BTreeMap<String, String>>,
+    pub log_tx: mpsc::Sender<LogRecord>,
+    /// Cluster mode: the app's listeners and how connections reach its instances.
+    pub balancer: Option<Balancer>,
+}
+
+/// What should happen once an instance has fully stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// Not being stopped by a command (an exit is a crash or a normal end).
+    None,
+    Stop,
+    Restart,
+    Delete,
+}
+
+pub struct Instance {
+    pub id: u32,
+    pub app: String,
+    pub index: u32,
+    pub state: InstanceState,
+    /// The main process, while it runs.
+    pub pid: Option<i32>,
+    /// The process group, while any member may be alive.
+    pub pgid: Option<i32>,
+    pub started_at: Option<Instant>,
+    pub restarts: u32,
+    pub counters: Counters,
+    pub reason: Option<String>,
+    /// Bumped whenever pending timers of this instance become stale.
+    pub generation: u64,
+    pub intent: Intent,
+    pub cpu_sample: Option<CpuSample>,
+    pub cpu: f64,
+    pub memory: u64,
+    /// Cluster mode: the program accepts on the managed socket (listen() seen, port answers).
+    pub ready: bool,
+}
+
+impl Instance {
+    pub fn new(id: u32, app: &str, index: u32) -> Instance {
+        Instance {
+            id,
+            app: app.to_owned(),
+            index,
+            state: InstanceState::Launching,
+            pid: None,
+            pgid: None,
+            started_at: None,
+            restarts: 0,
+            counters: Counters::default(),
+            reason: None,
+            generation: 0,
+            intent: Intent::None,
+            cpu_sample: None,
+            cpu: 0.0,
+            memory: 0,
+            ready: false,
+        }
+    }
+
+    pub fn is_settled(&self) -> bool {
+        matches!(self.state, InstanceState::Stopped | InstanceState::Errored)
+    }
+
+    /// Read CPU and memory from /proc (only when asked: no background sampling).
+    pub fn refresh_stats(&mut self) {
+        let Some(pid) = self.pid else {
+            self.cpu = 0.0;
+            self.memory = 0;
+            self.cpu_sample = None;
+            return;
+        };
+        let Some((ticks, rss)) = crate::daemon::process::stats::read(pid) else {
+            return;
+        };
+        let now = CpuSample {
+            at: std::time::Instant::now(),
+            ticks,
+        };
+        self.cpu = self.cpu_sample.map_or(0.0, |before| {
+            crate::daemon::process::stats::cpu_percent(before, now)
+        });
+        self.cpu_sample = Some(now);
+        self.memory = rss;
+    }
+
+    pub fn view(&self, home: &Home, app: &App) -> InstanceView {
+        let spec = &app.spec;
+        let (accepted, open) = app.balancer.as_ref().map_or((0, 0), |b| b.counts(self.id));
+        let running = matches!(
+            self.state,
+            InstanceState::Online | InstanceState::Launching | InstanceState::Stopping
+        );
+        InstanceView {
+            id: self.id,
+            name: self.app.clone(),
+            instance: self.index,
+            pid: self.pid.and_then(|p| u32::try_from(p).ok()),
+            status: self.state,
+            restarts: self.restarts,
+            uptime_ms: match (running, self.started_at) {
+                (true, Some(at)) => at.elapsed().as_millis() as u64,
+                _ => 0,
+            },
+            cpu: self.cpu,
+            memory: self.memory,
+            reason: self.reason.clone(),
+            mode: mode_of(spec),
+            ports: match &app.balancer {
+                Some(balancer) => balancer.addresses(),
+                None => spec.cluster.listen.iter().map(|a| a.to_string()).collect(),
+            },
+            command: spec.command.display(),
+            cwd: spec.cwd.clone(),
+            out_log: log_path(home, spec, Stream::Out, self.index),
+            err_log: log_path(home, spec, Stream::Err, self.index),
+            accepted,
+            open,
+        }
+    }
+}
+
+fn mode_of(spec: &AppSpec) -> String {
+    if spec.cluster.listen.is_empty() {
+        "fork".into()
+    } else {
+        spec.cluster.balance.as_str().into()
+    }
+}
+
+/// Names become file names and CLI targets: keep them short, printable and unambiguous.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("app name is empty".into());
+    }
+    if name.len() > 64 {
+        return Err(format!("app name `{name}` is longer than 64 characters"));
+    }
+    if name == "all" || name.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "app name `{name}` is reserved (`all` and numbers are targets); choose another with --name"
+        ));
+    }
+    if name.starts_with('.') || name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        return Err(format!(
+            "app name {name:?} may not contain path separators or control characters, or start with a dot"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("web-1.api").is_ok());
+        for bad in [
+            "",
+            "all",
+            "42",
+            "../x",
+            "a/b",
+            ".hidden",
+            "a\nb",
+            &"x".repeat(65),
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! rcluster: a process manager in the style of pm2. The module tree is the architecture:
+//! `cli` (client side) and `daemon` (server side) never import each other; both speak `protocol`.
+
+pub mod abi;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod paths;
+pub mod preload;
+pub mod protocol;

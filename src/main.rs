@@ -1,0 +1,39 @@
+//! `rcluster`: parse the command line, run the verb, map errors to one line on stderr and a
+//! non-zero exit code (causes on one line; a full report with -v). Two hidden modes are picked
+//! before parsing: `__daemon` (the background daemon, started by the CLI) and `__exec` (the
+//! trampoline between the daemon's fork and an instance's program).
+
+use clap::Parser;
+
+use rcluster::cli::{self, Cli};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let code = match args.get(1).map(String::as_str) {
+        Some("__exec") => rcluster::daemon::process::exec::main(&args[2..]),
+        Some("__daemon") => report(
+            rcluster::paths::Home::from_env().and_then(rcluster::daemon::main),
+            false,
+        ),
+        _ => {
+            let cli = Cli::parse();
+            let verbose = cli.verbose;
+            report(cli::run(cli), verbose)
+        }
+    };
+    std::process::exit(code);
+}
+
+fn report(result: anyhow::Result<i32>, verbose: bool) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if verbose {
+                eprintln!("rcluster: error: {e:?}");
+            } else {
+                eprintln!("rcluster: error: {e:#}");
+            }
+            1
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Cluster mode (PRODUCT.md §4): N unmodified instances of a server share one port, dealt
+//! round-robin by the daemon; the other strategies; the port stays open while instances crash;
+//! clear errors for ports that cannot work.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rcluster::protocol::model::InstanceState;
+
+use crate::harness::{fixture, free_port, have, http_get, wait_until, Home};
+
+/// Start `args` and wait until `n` instances are online and accepting on `port`.
+fn start_cluster(home: &Home, name: &str, n: usize, port: u16, args: &[&str]) {
+    let mut all = vec!["start", "--name", name];
+    all.extend_from_slice(args);
+    home.ok(&all);
+    wait_until(&format!("{n} online"), || home.online_pids(name, n));
+    wait_until("every instance accepting", || {
+        let served: std::collections::BTreeSet<String> = (0..4 * n)
+            .filter_map(|_| http_get(port).ok())
+            .filter_map(|body| body.split_whitespace().next().map(str::to_owned))
+            .collect();
+        (served.len() == n).then_some(())
+    });
+}
+
+fn tally(port: u16, requests: usize) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for _ in 0..requests {
+        let body = http_get(port).expect("request served");
+        let instance = body.split_whitespace().next().unwrap_or("?").to_owned();
+        *counts.entry(instance).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn round_robin_deals_exactly_to_unmodified_python_servers() {
+    let home = Home::new();
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    let listen = format!("127.0.0.1:{port}");
+    start_cluster(
+        &home,
+        "py",
+        4,
+        port,
+        &[&cmd, "-i", "4", "--listen", &listen],
+    );
+    let counts = tally(port, 400);
+    assert_eq!(counts.len(), 4, "{counts:?}");
+    for (instance, served) in &counts {
+        assert!(
+            (99..=101).contains(served),
+            "instance {instance} served {served}: {counts:?}"
+        );
+    }
+    let list = home.app("py");
+    assert!(
+        list.iter()
+            .all(|i| i.mode == "round-robin" && i.ports == vec![listen.clone()]),
+        "{list:?}"
+    );
+    let accepted: u64 = list.iter().map(|i| i.accepted).sum();
+    assert!(accepted >= 400, "{list:?}");
+    let table = home.ok(&["ls"]);
+    assert!(
+        table.contains("round-robin") && table.contains(&listen),
+        "{table}"
+    );
+}
+
+#[test]
+fn plain_python_http_server_works_unchanged() {
+    let home = Home::new();
+    let port = free_port();
+    std::fs::write(home.work().join("hello.txt"), "hello from rcluster\n").expect("write");
+    let cmd = format!("python3 -m http.server {port} --bind 127.0.0.1");
+    home.ok(&[
+        "start",
+        &cmd,
+        "--name",
+        "files",
+        "-i",
+        "2",
+        "--port",
+        &port.to_string(),
+    ]);
+    wait_until("2 online", || home.online_pids("files", 2));
+    let body = wait_until("a file served", || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET /hello.txt HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.contains("200").then_some(out)
+    });
+    assert!(body.ends_with("hello from rcluster\n"), "{body}");
+}
+
+#[test]
+fn plain_node_servers_share_one_port() {
+    if !have("node") {
+        eprintln!("skipped: node is not on PATH");
+        return;
+    }
+    let home = Home::new();
+    let port = free_port();
+    let script = fixture("servers/whoami.js");
+    let port_arg = port.to_string();
+    start_cluster(
+        &home,
+        "nodeapp",
+        2,
+        port,
+        &[&script, "-i", "2", "--port", &port_arg, "--", &port_arg],
+    );
+    let counts = tally(port, 40);
+    assert_eq!(
+        counts.values().copied().collect::<Vec<_>>(),
+        vec![20, 20],
+        "{counts:?}"
+    );
+    // server.address().port reports the managed port.
+    let body = http_get(port).expect("served");
+    assert!(body.ends_with(&format!(" {port}")), "{body}");
+}
+
+#[test]
+fn shared_and_reuseport_pass_the_socket_by_listen_fds() {
+    let home = Home::new();
+    for (name, strategy) in [("shared", "shared"), ("reuse", "reuseport")] {
+        let port = free_port();
+        let cmd = format!("python3 {}", fixture("servers/whoami_fd.py"));
+        let listen = format!("127.0.0.1:{port}");
+        start_cluster(
+            &home,
+            name,
+            2,
+            port,
+            &[&cmd, "-i", "2", "--listen", &listen, "--balance", strategy],
+        );
+        let body = http_get(port).expect("served");
+        assert!(
+            body.ends_with(" True"),
+            "LISTEN_PID must be the program's own pid: {body}"
+        );
+        assert_eq!(home.app(name)[0].mode, strategy);
+    }
+}
+
+#[test]
+fn proxy_and_least_conn_forward_to_private_ports() {
+    let home = Home::new();
+    for (name, strategy) in [("prox", "proxy"), ("least", "least-conn")] {
+        let port = free_port();
+        let cmd = format!("python3 {}", fixture("servers/whoami.py"));
+        let listen = format!("127.0.0.1:{port}");
+        start_cluster(
+            &home,
+            name,
+            2,
+            port,
+            &[&cmd, "-i", "2", "--listen", &listen, "--balance", strategy],
+        );
+        let counts = tally(port, 20);
+        assert_eq!(counts.len(), 2, "{counts:?}");
+        let app = home.app(name);
+        assert!(app.iter().all(|i| i.accepted > 0), "{app:?}");
+    }
+}
+
+#[test]
+fn a_crashing_instance_never_closes_the_port() {
+    let home = Home::new();
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    let listen = format!("127.0.0.1:{port}");
+    start_cluster(
+        &home,
+        "steady",
+        4,
+        port,
+        &[&cmd, "-i", "4", "--listen", &listen],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let (mut ok, mut refused, mut failed) = (0, 0, 0);
+            while !stop.load(Ordering::Relaxed) || ok < 200 {
+                match http_get(port) {
+                    Ok(_) => ok += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+            (ok, refused, failed)
+        }
+    });
+    for round in 0..3 {
+        let victim = home.app("steady")[round].pid.expect("pid") as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(victim),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill");
+        wait_until("replacement online", || {
+            home.online_pids("steady", 4)
+                .filter(|p| !p.contains(&(victim as u32)))
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (ok, refused, failed) = client.join().expect("client");
+    assert_eq!(refused, 0, "connections refused while instances were up");
+    // Only a request the killed instance had already accepted may fail: at most one per kill.
+    assert!(failed <= 3, "{failed} failed of {ok}");
+}
+
+#[test]
+fn ports_that_cannot_work_are_clear_errors() {
+    let home = Home::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let listen = format!("127.0.0.1:{port}");
+    let err = home.fails(&[
+        "start",
+        "sleep 1000",
+        "--name",
+        "clash",
+        "--listen",
+        &listen,
+    ]);
+    assert!(
+        err.contains("app \"clash\"") && err.contains("already in use"),
+        "{err}"
+    );
+    assert!(home.app("clash").is_empty(), "nothing starts");
+
+    // A program that ignores the managed socket and binds another port is named as such.
+    let port = free_port();
+    let elsewhere = free_port();
+    let cmd = format!("python3 {} {elsewhere}", fixture("servers/elsewhere.py"));
+    home.ok(&[
+        "start",
+        &cmd,
+        "--name",
+        "stray",
+        "--port",
+        &port.to_string(),
+        "--listen-timeout",
+        "300",
+    ]);
+    let app = wait_until("the stray reported", || {
+        let app = home.app("stray");
+        app[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("not listening on the managed port"))
+            .then_some(app)
+    });
+    assert_eq!(app[0].status, InstanceState::Online);
+    // The other apps are untouched, and the daemon still answers.
+    home.ok(&["ping"]);
+}

@@ -1,0 +1,259 @@
+//! The daemon itself: started on first use, one per home (even when started twice at once),
+//! private socket and home, unharmed by garbage on its socket, clear about version mismatches.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::Stdio;
+use std::time::Duration;
+
+use rcluster::protocol::frame::{decode, encode, MAX_FRAME};
+use rcluster::protocol::{ErrorKind, Hello, Request, Response};
+
+use crate::harness::{pid_alive, run_with_deadline, wait_until, Home};
+
+fn raw_connect(home: &Home) -> UnixStream {
+    let stream = UnixStream::connect(home.socket()).expect("connect to the daemon socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+}
+
+fn read_response(stream: &mut UnixStream) -> Option<Response> {
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).ok()?;
+    let mut body = vec![0; u32::from_be_bytes(head) as usize];
+    stream.read_exact(&mut body).ok()?;
+    decode(&body).ok()
+}
+
+fn read_hello(stream: &mut UnixStream) -> Hello {
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).expect("hello length");
+    let mut body = vec![0; u32::from_be_bytes(head) as usize];
+    stream.read_exact(&mut body).expect("hello body");
+    decode(&body).expect("a hello")
+}
+
+#[test]
+fn ping_starts_the_daemon_with_a_private_home() {
+    let home = Home::new();
+    let out = home.ok(&["ping"]);
+    assert!(out.contains("daemon started"), "{out}");
+    let again = home.ok(&["ping"]);
+    assert!(again.starts_with("pong: daemon pid"), "{again}");
+    let dir_mode = std::fs::metadata(&home.dir)
+        .expect("home")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    let sock_mode = std::fs::metadata(home.socket())
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(sock_mode, 0o600);
+    let log_mode = std::fs::metadata(home.dir.join("daemon.log"))
+        .expect("log")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(log_mode, 0o600);
+}
+
+#[test]
+fn garbage_truncated_and_oversized_frames_never_hurt_the_daemon() {
+    let home = Home::new();
+    home.ok(&["ping"]);
+    let pid = home.daemon_pid().expect("daemon pid");
+
+    // Garbage where a hello belongs: an error reply, then the connection closes.
+    let mut s = raw_connect(&home);
+    s.write_all(&[0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o'])
+        .expect("write");
+    match read_response(&mut s) {
+        Some(Response::Error(e)) => assert_eq!(e.kind, ErrorKind::BadRequest),
+        other => panic!("expected an error, got {other:?}"),
+    }
+
+    // An oversized length: refused before anything is allocated.
+    let mut s = raw_connect(&home);
+    s.write_all(&(MAX_FRAME + 1).to_be_bytes()).expect("write");
+    assert!(matches!(read_response(&mut s), Some(Response::Error(_))));
+
+    // A good hello, then a truncated frame and a hang-up.
+    let mut s = raw_connect(&home);
+    s.write_all(&encode(&Hello::ours()).expect("hello"))
+        .expect("write");
+    read_hello(&mut s);
+    s.write_all(&[0, 0, 1, 0, b'{']).expect("write");
+    drop(s);
+
+    // A good hello, then JSON that is not a request.
+    let mut s = raw_connect(&home);
+    s.write_all(&encode(&Hello::ours()).expect("hello"))
+        .expect("write");
+    read_hello(&mut s);
+    s.write_all(&encode(&serde_json::json!({"verb": "launch_missiles"})).expect("frame"))
+        .expect("write");
+    match read_response(&mut s) {
+        Some(Response::Error(e)) => assert_eq!(e.kind, ErrorKind::BadRequest),
+        other => panic!("expected an error, got {other:?}"),
+    }
+
+    // Random bytes, a half header, and a peer that sends nothing and leaves.
+    let mut s = raw_connect(&home);
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let _ = s.write_all(&noise);
+    drop(s);
+    let mut s = raw_connect(&home);
+    s.write_all(&[0, 0]).expect("write");
+    drop(s);
+    drop(raw_connect(&home));
+
+    // Still the same daemon, still answering a well-formed request on a raw connection.
+    let mut s = raw_connect(&home);
+    s.write_all(&encode(&Hello::ours()).expect("hello"))
+        .expect("write");
+    read_hello(&mut s);
+    s.write_all(&encode(&Request::Ping).expect("ping"))
+        .expect("write");
+    assert!(matches!(read_response(&mut s), Some(Response::Pong { .. })));
+    assert!(pid_alive(pid));
+    assert_eq!(home.daemon_pid(), Some(pid));
+    home.ok(&["ping"]);
+}
+
+#[test]
+fn a_client_of_another_version_is_told_so() {
+    let home = Home::new();
+    home.ok(&["ping"]);
+    let mut s = raw_connect(&home);
+    let old = Hello {
+        protocol: 0,
+        version: "0.0.1".into(),
+    };
+    s.write_all(&encode(&old).expect("hello")).expect("write");
+    let theirs = read_hello(&mut s);
+    assert_eq!(theirs, Hello::ours());
+    match read_response(&mut s) {
+        Some(Response::Error(e)) => {
+            assert_eq!(e.kind, ErrorKind::VersionMismatch);
+            assert!(
+                e.message.contains("0.0.1") && e.message.contains(&theirs.version),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains("rcluster update"), "{}", e.message);
+        }
+        other => panic!("expected a version mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_cli_names_both_versions_when_the_daemon_differs() {
+    // A stand-in daemon of another version on the home's socket.
+    let home = Home::new();
+    std::fs::set_permissions(&home.dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let listener = UnixListener::bind(home.socket()).expect("bind fake daemon");
+    let fake = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut head = [0u8; 4];
+        let _ = conn.read_exact(&mut head);
+        let mut body = vec![0; u32::from_be_bytes(head) as usize];
+        let _ = conn.read_exact(&mut body);
+        let other = Hello {
+            protocol: 99,
+            version: "9.9.9".into(),
+        };
+        let _ = conn.write_all(&encode(&other).expect("hello"));
+    });
+    let out = run_with_deadline(home.command(&["list"]), &["list"]);
+    fake.join().expect("fake daemon");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("9.9.9") && err.contains(rcluster::protocol::VERSION),
+        "{err}"
+    );
+    assert!(err.contains("rcluster update"), "{err}");
+    let _ = std::fs::remove_file(home.socket());
+}
+
+#[test]
+fn two_daemons_racing_for_one_home_leave_exactly_one() {
+    let home = Home::new();
+    std::fs::create_dir_all(&home.dir).expect("home");
+    let mut racers: Vec<_> = (0..3)
+        .map(|_| {
+            home.command(&["__daemon"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn daemon")
+        })
+        .collect();
+    // Two losers exit with code 3; one winner keeps running and answers.
+    let winner = wait_until("two racers to give up", || {
+        let exited: Vec<_> = racers
+            .iter_mut()
+            .filter_map(|r| r.try_wait().ok().flatten())
+            .collect();
+        (exited.len() == 2).then_some(exited)
+    });
+    assert!(winner.iter().all(|s| s.code() == Some(3)), "{winner:?}");
+    // And CLIs racing to autostart agree on one daemon.
+    let clis: Vec<_> = (0..3)
+        .map(|_| {
+            home.command(&["ping"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("ping")
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for cli in clis {
+        let out = cli.wait_with_output().expect("ping output");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let pid = text
+            .split("daemon pid ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .map(str::to_owned);
+        pids.push(pid);
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    home.ok(&["kill"]);
+    for mut racer in racers {
+        let status = wait_until("racer exit", || racer.try_wait().ok().flatten());
+        assert!(status.success() || status.code() == Some(3), "{status:?}");
+    }
+}
+
+#[test]
+fn kill_stops_every_app_and_the_daemon() {
+    let home = Home::new();
+    home.ok(&["start", "sleep 1000", "--name", "a", "-i", "2"]);
+    let pids = wait_until("2 online", || home.online_pids("a", 2));
+    let daemon = home.daemon_pid().expect("daemon pid");
+    let out = home.ok(&["kill"]);
+    assert!(
+        out.contains("daemon stopped (2 instance(s) stopped)"),
+        "{out}"
+    );
+    for pid in pids {
+        assert!(!pid_alive(pid as i32));
+    }
+    wait_until("daemon gone", || (!pid_alive(daemon)).then_some(()));
+    assert!(!home.socket().exists());
+    let again = home.ok(&["kill"]);
+    assert!(again.contains("no daemon runs"), "{again}");
+}

@@ -1,0 +1,12 @@
+//! One integration-test binary: the real `rcluster` binary against a real daemon in a temp
+//! `RCLUSTER_HOME`, real child processes and real sockets on 127.0.0.1. A module per area.
+
+mod harness;
+
+mod cluster;
+mod daemon;
+mod generated;
+mod logs;
+mod processes;
+mod restart;
+mod start;

@@ -1,0 +1,78 @@
+//! Process groups, stop signals and reaping: a stop leaves no grandchild behind, the configured
+//! signal is the one sent, kill_timeout ends in SIGKILL, and no zombie is left.
+
+use rcluster::protocol::model::InstanceState;
+
+use crate::harness::{group_members, path_str, wait_until, zombie_children, Home};
+
+#[test]
+fn stop_ends_the_whole_process_group() {
+    let home = Home::new();
+    // The background sleep ignores SIGINT (non-interactive shells do that for `&` jobs), so only
+    // the group-wide SIGKILL after kill_timeout ends it.
+    home.ok(&[
+        "start",
+        "sh -c 'sleep 1000 & sleep 1000'",
+        "--name",
+        "grp",
+        "--kill-timeout",
+        "300",
+    ]);
+    let pid = wait_until("grp online", || home.online_pids("grp", 1))[0] as i32;
+    wait_until("both sleeps in the group", || {
+        (group_members(pid).len() >= 3).then_some(())
+    });
+    home.ok(&["stop", "grp"]);
+    assert!(
+        group_members(pid).is_empty(),
+        "left behind: {:?}",
+        group_members(pid)
+    );
+    assert_eq!(home.app("grp")[0].status, InstanceState::Stopped);
+}
+
+#[test]
+fn kill_signal_is_configurable_and_kill_timeout_ends_in_sigkill() {
+    let home = Home::new();
+    let work = home.work();
+    // Ignores SIGINT; records SIGTERM and exits on it.
+    let polite = home.write_script(
+        "polite.sh",
+        "#!/bin/bash\ntrap '' INT\ntrap 'echo got-term > term.txt; exit 0' TERM\nwhile true; do sleep 0.05; done\n",
+    );
+    home.ok(&["start", path_str(&polite), "--kill-signal", "SIGTERM"]);
+    wait_until("polite online", || home.online_pids("polite", 1));
+    home.ok(&["stop", "polite"]);
+    assert_eq!(
+        std::fs::read_to_string(work.join("term.txt")).unwrap_or_default(),
+        "got-term\n"
+    );
+
+    let stubborn = home.write_script(
+        "stubborn.sh",
+        "#!/bin/bash\ntrap '' INT TERM\nwhile true; do sleep 0.05; done\n",
+    );
+    home.ok(&["start", path_str(&stubborn), "--kill-timeout", "200"]);
+    let pid = wait_until("stubborn online", || home.online_pids("stubborn", 1))[0] as i32;
+    home.ok(&["stop", "stubborn"]);
+    assert!(group_members(pid).is_empty());
+    assert_eq!(home.app("stubborn")[0].status, InstanceState::Stopped);
+}
+
+#[test]
+fn orphaned_grandchildren_are_reaped() {
+    let home = Home::new();
+    // The subshell exits at once, orphaning its short-lived `sleep`: the daemon (a subreaper)
+    // inherits and must reap it.
+    home.ok(&[
+        "start",
+        "sh -c '(sleep 0.2 &); exec sleep 1000'",
+        "--name",
+        "orphans",
+    ]);
+    let pid = wait_until("orphans online", || home.online_pids("orphans", 1))[0] as i32;
+    let daemon = home.daemon_pid().expect("daemon pid");
+    wait_until("the orphan has ended and been reaped", || {
+        (group_members(pid).len() == 1 && zombie_children(daemon).is_empty()).then_some(())
+    });
+}

@@ -1,0 +1,141 @@
+//! The restart policy of PRODUCT.md §3, end to end: crash → replaced at once with a new pid,
+//! unstable restarts → errored with the reason, a missing program → errored at once.
+
+use rcluster::protocol::model::InstanceState;
+
+use crate::harness::{path_str, wait_until, Home};
+
+#[test]
+fn a_killed_instance_is_replaced_with_a_new_pid() {
+    let home = Home::new();
+    home.ok(&["start", "--name", "idle", "-i", "2", "sleep", "--", "1000"]);
+    let before = wait_until("2 online", || home.online_pids("idle", 2));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("signal instance");
+    let after = wait_until("a new pid", || {
+        home.online_pids("idle", 2)
+            .filter(|p| !p.contains(&before[0]))
+    });
+    assert!(
+        after.contains(&before[1]),
+        "the other instance is untouched"
+    );
+    let replaced = home
+        .app("idle")
+        .into_iter()
+        .find(|i| i.pid != Some(before[1]))
+        .expect("replaced");
+    assert_eq!(replaced.restarts, 1);
+}
+
+#[test]
+fn a_missing_program_is_errored_at_once_without_restarts() {
+    let home = Home::new();
+    let err = home.fails(&["start", "surely-not-a-program-rcluster", "--name", "ghost"]);
+    assert!(err.contains("no such file"), "{err}");
+    let app = home.app("ghost");
+    assert_eq!(app[0].status, InstanceState::Errored);
+    assert_eq!(app[0].restarts, 0);
+    assert!(
+        app[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("no such file"),
+        "{app:?}"
+    );
+    // A shell command line whose program is missing: the shell's 127 ends it, no storm.
+    home.ok(&[
+        "start",
+        "GREETING=hi surely-not-a-program-rcluster",
+        "--name",
+        "shellghost",
+    ]);
+    let app = home.wait_status("shellghost", InstanceState::Errored);
+    assert!(
+        app[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("command not found"),
+        "{app:?}"
+    );
+    assert_eq!(app[0].restarts, 0);
+}
+
+#[test]
+fn unstable_restarts_end_errored_with_the_reason() {
+    let home = Home::new();
+    let crash = home.write_script("crash.sh", "#!/bin/sh\necho crashing\nexit 3\n");
+    home.ok(&[
+        "start",
+        path_str(&crash),
+        "--max-restarts",
+        "3",
+        "--min-uptime",
+        "5s",
+    ]);
+    let app = home.wait_status("crash", InstanceState::Errored);
+    assert_eq!(app[0].restarts, 3, "{app:?}");
+    let reason = app[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("too many unstable restarts") && reason.contains("exited with code 3"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn no_autorestart_and_stop_exit_codes_leave_it_stopped() {
+    let home = Home::new();
+    let once = home.write_script("once.sh", "#!/bin/sh\nexit 4\n");
+    home.ok(&[
+        "start",
+        path_str(&once),
+        "--name",
+        "once",
+        "--no-autorestart",
+    ]);
+    let app = home.wait_status("once", InstanceState::Stopped);
+    assert_eq!(app[0].restarts, 0);
+    assert!(
+        app[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("exited with code 4"),
+        "{app:?}"
+    );
+
+    home.ok(&[
+        "start",
+        path_str(&once),
+        "--name",
+        "coded",
+        "--stop-exit-codes",
+        "0,4",
+    ]);
+    let app = home.wait_status("coded", InstanceState::Stopped);
+    assert_eq!(app[0].restarts, 0);
+}
+
+#[test]
+fn restart_delay_waits_between_runs() {
+    let home = Home::new();
+    let quick = home.write_script("quick.sh", "#!/bin/sh\nexit 1\n");
+    home.ok(&["start", path_str(&quick), "--restart-delay", "60s"]);
+    let app = home.wait_status("quick", InstanceState::WaitingRestart);
+    assert!(
+        app[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("restarting in 60000 ms"),
+        "{app:?}"
+    );
+    // Stopping a waiting instance cancels the restart.
+    home.ok(&["stop", "quick"]);
+    assert_eq!(home.app("quick")[0].status, InstanceState::Stopped);
+}

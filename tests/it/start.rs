@@ -1,0 +1,153 @@
+//! Starting apps in the three forms pm2 users type, listing, stopping and deleting them, and
+//! what an instance's environment holds.
+
+use rcluster::protocol::model::InstanceState;
+
+use crate::harness::{path_str, wait_until, Home};
+
+#[test]
+fn start_list_stop_delete() {
+    let home = Home::new();
+    let worker = home.write_script("worker.sh", "#!/bin/sh\nwhile true; do sleep 1; done\n");
+    home.ok(&["start", path_str(&worker), "-i", "3"]);
+    let pids = wait_until("3 online", || home.online_pids("worker", 3));
+    let list = home.app("worker");
+    let mut ids: Vec<u32> = list.iter().map(|i| i.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "ids are unique per instance: {list:?}");
+    let mut indexes: Vec<u32> = list.iter().map(|i| i.instance).collect();
+    indexes.sort();
+    assert_eq!(indexes, vec![0, 1, 2]);
+    assert!(
+        list.iter().all(|i| i.memory > 0 && i.reason.is_none()),
+        "{list:?}"
+    );
+
+    let table = home.ok(&["ls"]);
+    assert!(
+        table.contains("worker") && table.contains("online"),
+        "{table}"
+    );
+
+    home.ok(&["stop", "worker"]);
+    let stopped = home.app("worker");
+    assert!(
+        stopped
+            .iter()
+            .all(|i| i.status == InstanceState::Stopped && i.pid.is_none()),
+        "{stopped:?}"
+    );
+    for pid in pids {
+        assert!(
+            !crate::harness::pid_alive(pid as i32),
+            "pid {pid} survived stop"
+        );
+    }
+    home.ok(&["restart", "worker"]);
+    wait_until("3 online again", || home.online_pids("worker", 3));
+    home.ok(&["delete", "worker"]);
+    assert!(home.app("worker").is_empty());
+    let err = home.fails(&["stop", "worker"]);
+    assert!(err.contains("no app named \"worker\""), "{err}");
+}
+
+#[test]
+fn command_line_forms() {
+    let home = Home::new();
+    let work = home.work();
+    std::fs::write(
+        work.join("app.js"),
+        "setInterval(() => {}, 1000); console.log('js', process.argv[2]);\n",
+    )
+    .expect("write");
+    // A quoted command line, a program with args after `--`, and a stop by id.
+    home.ok(&["start", "sleep 1000", "--name", "quoted"]);
+    home.ok(&["start", "--name", "dashed", "sleep", "--", "1000"]);
+    let quoted = wait_until("quoted online", || home.online_pids("quoted", 1));
+    wait_until("dashed online", || home.online_pids("dashed", 1));
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", quoted[0])).expect("cmdline");
+    assert_eq!(
+        cmdline, b"sleep\x001000\x00",
+        "exec'd directly, no shell in between"
+    );
+    let id = home.app("dashed")[0].id.to_string();
+    home.ok(&["stop", &id]);
+    assert_eq!(home.app("dashed")[0].status, InstanceState::Stopped);
+    home.ok(&["delete", "all"]);
+    assert!(home.list().is_empty());
+}
+
+#[test]
+fn instances_max_uses_available_cpus() {
+    let home = Home::new();
+    home.ok(&["start", "sleep 1000", "--name", "maxed", "-i", "max"]);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    wait_until("max online", || home.online_pids("maxed", cpus));
+}
+
+#[test]
+fn instance_env_is_the_apps_env_plus_documented_variables() {
+    let home = Home::new();
+    let dump = home.write_script(
+        "dump.sh",
+        "#!/bin/sh\nenv > \"env-$RCLUSTER_INSTANCE.txt\"\nexec sleep 1000\n",
+    );
+    let work = home.work();
+    let out = home
+        .command(&[
+            "start",
+            path_str(&dump),
+            "-i",
+            "2",
+            "--env-var",
+            "GREETING=hi there",
+            "--instance-var",
+            "MY_INDEX",
+        ])
+        .env("RCLUSTER_SECRET_INTERNAL", "x")
+        .env("LISTEN_FDS", "7")
+        .output()
+        .expect("start");
+    assert!(out.status.success(), "{}", home.report(&out));
+    for index in 0..2 {
+        let file = work.join(format!("env-{index}.txt"));
+        let env = wait_until("env dumped", || {
+            std::fs::read_to_string(&file)
+                .ok()
+                .filter(|s| s.contains("RCLUSTER_APP="))
+        });
+        assert!(
+            env.contains(&format!("RCLUSTER_INSTANCE={index}\n")),
+            "{env}"
+        );
+        assert!(env.contains(&format!("MY_INDEX={index}\n")), "{env}");
+        assert!(env.contains("GREETING=hi there\n"), "{env}");
+        assert!(env.contains("RCLUSTER_APP=dump\n"), "{env}");
+        assert!(
+            !env.contains("RCLUSTER_SECRET_INTERNAL"),
+            "internal variable leaked: {env}"
+        );
+        assert!(!env.contains("RCLUSTER_HOME"), "{env}");
+        assert!(!env.contains("LISTEN_FDS"), "{env}");
+        assert!(
+            !env.contains("NODE_APP_INSTANCE"),
+            "instance_var replaced it: {env}"
+        );
+    }
+}
+
+#[test]
+fn bad_names_and_duplicates_are_refused() {
+    let home = Home::new();
+    let err = home.fails(&["start", "sleep 1000", "--name", "../evil"]);
+    assert!(err.contains("path separators"), "{err}");
+    let err = home.fails(&["start", "sleep 1000", "--name", "42"]);
+    assert!(err.contains("reserved"), "{err}");
+    home.ok(&["start", "sleep 1000", "--name", "once"]);
+    let err = home.fails(&["start", "sleep 1000", "--name", "once"]);
+    assert!(err.contains("already exists"), "{err}");
+    let err = home.fails(&["start", "sleep 1000", "--name", "x", "-i", "-3"]);
+    assert!(err.contains("instance count"), "{err}");
+}

@@ -69,7 +69,8 @@
  *   No allocation on hot paths (fixed tables, stack buffers), never crash the host program (a missing
  *   real symbol fails the call with ENOSYS), thread safe (one small mutex for table changes; nothing
  *   blocks while holding it), fork safe (pthread_atfork), and inert when no channel is configured.
- *   Internal calls always use the real functions, never the hooks. errno is preserved on success.
+ *   Internal calls always use the real functions, never the hooks. Bookkeeping done around a
+ *   successful call (bind, listen, close, dup) leaves errno as it was.
  */
 #define _GNU_SOURCE
 #undef _FILE_OFFSET_BITS
@@ -608,6 +609,51 @@ static void forget_range(unsigned int first, unsigned int last, int flags)
     }
 }
 
+/*
+ * `fd` was just created (dup, accept): an entry it still has belongs to an fd that was closed
+ * behind our back (raw syscall, io_uring). Release it; if that was this pid's last copy of a
+ * READY listener, send UNREADY through the channel fd we keep. Caller holds table_lock.
+ */
+static void drop_stale_locked(int fd)
+{
+    unsigned e = ent(fd);
+    if (!e)
+        return;
+    set_ent(fd, 0);
+    if (!is_listener(e))
+        return;
+    struct listener *l = &lsn[e - 1];
+    struct channel *c = &chans[l->chan];
+    if (c->nrefs > 0)
+        c->nrefs--;
+    if (c->nrefs == 0 && c->ready_pid != 0 && c->ready_pid == getpid() &&
+        same_inode(c->fd, c->dev, c->ino)) {
+        send_state(c->fd, KIND_UNREADY);
+        c->ready_pid = 0;
+    }
+    if (--l->refs <= 0)
+        l->used = 0;
+}
+
+/* Give the new fd `fd` the entry `e` (0: none), releasing a stale entry first. */
+static void claim_fd(int fd, unsigned e)
+{
+    unsigned old = ent(fd);
+    if (LIKELY(!is_listener(old))) {
+        if (old != e)
+            set_ent(fd, e);
+        return;
+    }
+    if (!own_memory())
+        return;
+    int saved = errno;
+    lk();
+    drop_stale_locked(fd);
+    set_ent(fd, e);
+    ulk();
+    errno = saved;
+}
+
 /* `to` is a new copy of `from` (dup family): share the listener record or the dealt marker. */
 static void copy_ent(int from, int to)
 {
@@ -617,16 +663,19 @@ static void copy_ent(int from, int to)
     if (is_listener(e)) {
         if (!own_memory())
             return;
+        int saved = errno;
         lk();
+        drop_stale_locked(to);
         e = ent(from);
         if (is_listener(e)) {
             lsn[e - 1].refs++;
             chans[lsn[e - 1].chan].nrefs++;
+            set_ent(to, e);
         }
-        set_ent(to, e);
         ulk();
-    } else if (ent(to) != e) {
-        set_ent(to, e); /* also clears a stale entry left by an fd closed behind our back */
+        errno = saved;
+    } else {
+        claim_fd(to, e);
     }
 }
 
@@ -888,10 +937,10 @@ EXPORT int bind(int fd, rcl_csa_arg addr_arg, socklen_t len)
         goto real;
     if (sock_int_opt(fd, SOL_SOCKET, SO_PROTOCOL, &proto) == 0 && proto == IPPROTO_SCTP)
         goto real;
-    if (is_listener(ent(fd))) {
-        errno = EINVAL; /* already bound */
-        return -1;
-    }
+    /* A channel copy fails the SO_TYPE check above (the kernel then says EINVAL, as for a second
+     * bind); an entry on a real TCP socket is stale: the fd was closed behind our back. */
+    if (UNLIKELY(ent(fd)))
+        claim_fd(fd, 0);
     int c = find_chan(port);
     if (c < 0) {
         if (is_private(port) || rdv_fd < 0)
@@ -1077,8 +1126,8 @@ static int accept_managed(int fd, struct sockaddr *addr, socklen_t *alen, int fl
         marker = FD_MAPPED_V6;
     else if (family == AF_INET && pf == AF_INET6 && peer.sa.sa_family == AF_INET)
         marker = FD_UNMAPPED_V4;
-    if (marker || ent(conn))
-        set_ent(conn, marker);
+    if (UNLIKELY(marker || ent(conn)))
+        claim_fd(conn, marker);
     if (addr)
         put_addr(addr, alen, &peer, outlen);
     return conn;
@@ -1093,7 +1142,7 @@ static int accept_common(int fd, struct sockaddr *addr, socklen_t *alen, int fla
     int r = plain ? REAL(accept)(fd, addr, alen) : REAL(accept4)(fd, addr, alen, flags);
     if (r >= 0) {
         if (UNLIKELY(ent(r)))
-            set_ent(r, 0); /* stale entry of an fd closed behind our back */
+            claim_fd(r, 0); /* stale entry of an fd closed behind our back */
         return r;
     }
     if (UNLIKELY(errno == EINVAL && configured)) {

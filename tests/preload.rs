@@ -954,6 +954,126 @@ fn forked_workers_share_the_channel() {
     );
 }
 
+const COPIES_PROBE: &str = r#"
+import fcntl, os, socket, sys
+port = int(sys.argv[1])
+def say(*a):
+    print(*a, flush=True)
+def wait():
+    sys.stdin.readline()
+s = socket.socket()
+s.bind(('127.0.0.1', port))
+s.listen(4)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 5)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+say('opts', s.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN),
+    s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL),
+    s.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT))
+s.setblocking(False)
+try:
+    s.accept()
+    say('accepted?!')
+except BlockingIOError:
+    say('eagain')
+d1 = os.dup(s.fileno())
+d2 = fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 50)
+t = socket.socket(fileno=d1)
+say('copy', int(t.family), int(t.type), t.getsockname()[1])
+u = socket.socket(fileno=d2)
+u.setblocking(True)
+say('ready')
+c, _ = u.accept()
+c.sendall(b'via-copy')
+c.close()
+s.close()
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, t.detach())
+say('copies closed')
+wait()
+u.shutdown(socket.SHUT_RDWR)
+say('shut')
+wait()
+u.listen(4)
+say('listening again')
+wait()
+fd = u.detach()
+os.closerange(fd, fd + 1)
+say('closerange')
+wait()
+"#;
+
+/// (8) Copies of the listener (dup, fcntl F_DUPFD_CLOEXEC, a socket object built on a copy)
+/// behave like the listener; closing or overwriting some copies sends nothing, shutdown sends
+/// UNREADY, listen again READY, and closing the last copy with close_range UNREADY. Options a
+/// Unix socket would reject are accepted; a non-blocking accept with nothing queued is EAGAIN.
+#[test]
+fn listener_copies_shutdown_and_close_range() {
+    let Some(python) = python() else { return };
+    let scratch = Scratch::new("copies");
+    let library = scratch.library();
+    let script = scratch.write("probe.py", COPIES_PROBE);
+    let listener = loopback_listener();
+    let port = listener.local_addr().expect("local_addr").port();
+    let (daemon_end, instance_end) = seqpacket_pair();
+    let mut cmd = preloaded(&python, &library);
+    cmd.arg(&script)
+        .arg(port.to_string())
+        .env(abi::ENV_CHANNELS, abi::format_channels(&[(port, 3)]));
+    let mut kids = Children::default();
+    let spawned = kids.spawn(
+        &scratch,
+        "probe",
+        cmd,
+        &[(instance_end.as_fd(), 3)],
+        true,
+        true,
+    );
+    drop(instance_end);
+    let pid = spawned.pid;
+    let lines = spawned.lines.expect("stdout captured");
+    let mut stdin = spawned.stdin.expect("stdin piped");
+    let mut go_on = || {
+        stdin.write_all(b"\n").expect("write to the probe");
+        stdin.flush().expect("flush");
+    };
+    let end = daemon_end.as_fd();
+    assert_eq!(next_instance_msg(end, "READY"), InstanceMsg::Ready { pid });
+    assert_eq!(
+        next_line(&lines, "options"),
+        format!("opts {} {} 5", libc::AF_INET, libc::IPPROTO_TCP)
+    );
+    assert_eq!(next_line(&lines, "non-blocking accept"), "eagain");
+    assert_eq!(
+        next_line(&lines, "the copy's family, type, port"),
+        format!("copy {} {} {port}", libc::AF_INET, libc::SOCK_STREAM)
+    );
+    assert_eq!(next_line(&lines, "ready"), "ready");
+    let client = connect(listener.local_addr().expect("local_addr"));
+    deal(&listener, end);
+    assert_eq!(read_all(client, "the reply"), "via-copy");
+    assert_eq!(next_line(&lines, "copies closed"), "copies closed");
+    assert_no_message(end, "one copy is still open");
+    go_on();
+    assert_eq!(next_line(&lines, "shut"), "shut");
+    assert_eq!(
+        next_instance_msg(end, "UNREADY after shutdown"),
+        InstanceMsg::Unready { pid }
+    );
+    go_on();
+    assert_eq!(next_line(&lines, "listening again"), "listening again");
+    assert_eq!(
+        next_instance_msg(end, "READY after listen again"),
+        InstanceMsg::Ready { pid }
+    );
+    go_on();
+    assert_eq!(next_line(&lines, "closerange"), "closerange");
+    assert_eq!(
+        next_instance_msg(end, "UNREADY after closerange"),
+        InstanceMsg::Unready { pid }
+    );
+    go_on();
+}
+
 /// (7) The daemon goes away (its channel end closes): the instance reads EOF and gets SIGTERM
 /// once, instead of spinning on a channel that stays readable.
 #[test]

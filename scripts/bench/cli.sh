@@ -131,6 +131,9 @@ fi
 
 # ------------------------------------------------------------------ measure
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+say "load average: $LOAD_BEFORE"
+
 args=(--workdir "$WORK/apps" --rcluster "$RC" --rcluster-home "$RC_HOME" --out "$WORK/results.json"
       --runs "${BENCH_RUNS:-30}" --kills "${BENCH_KILLS:-20}" --rounds "${BENCH_ROUNDS:-3}")
 [[ -z $PM2 ]] || args+=(--pm2 "$PM2" --pm2-home "$PM2_HOME_DIR")
@@ -144,12 +147,12 @@ commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || ech
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
 M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(uname -m)" M_NPROC=$(nproc) \
 M_CPU=${cpu:-unknown CPU} M_COMMIT=$commit M_RC_VERSION=$("$RC" --version 2>/dev/null | awk '{print $NF}') \
-M_PM2_VERSION=${PM2_VER:-} M_PM2_SKIP=$PM2_SKIP M_NODE=$(node --version) \
+M_PM2_VERSION=${PM2_VER:-} M_PM2_SKIP=$PM2_SKIP M_NODE=$(node --version) M_LOAD=$LOAD_BEFORE \
 python3 -c '
 import json, os, sys
 keys = {"date": "M_DATE", "machine": "M_MACHINE", "nproc": "M_NPROC", "cpu": "M_CPU", "commit": "M_COMMIT",
         "rcluster_version": "M_RC_VERSION", "pm2_version": "M_PM2_VERSION", "pm2_skip": "M_PM2_SKIP",
-        "node_version": "M_NODE"}
+        "node_version": "M_NODE", "loadavg": "M_LOAD"}
 json.dump({k: os.environ.get(v, "") for k, v in keys.items()}, open(sys.argv[1], "w"))
 ' "$WORK/meta.json"
 python3 "$LIB/clireport.py" "$WORK/results.json" "$WORK/meta.json" >"$WORK/section.md"

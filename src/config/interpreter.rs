@@ -99,7 +99,8 @@ pub fn command_for_file(
 
 /// Splits a command line into words with the shell's quoting rules (`'…'`, `"…"`, `\`), or `None`
 /// when it needs a shell: pipes, redirections, `;`, `&`, expansions (`$`, `` ` ``, globs, `~`,
-/// braces), comments, a newline, leading `VAR=value` assignments or a shell builtin such as `cd`.
+/// braces), comments, a newline, leading `VAR=value` assignments or a shell builtin such as `cd`;
+/// also `None` for an empty line or an unterminated quote (the shell will say what is wrong).
 /// A leading `exec` is dropped: the program is exec'd anyway.
 pub fn split_command_line(line: &str) -> Option<Vec<String>> {
     let words = lex(line, true).ok()?;

@@ -3,6 +3,7 @@
 //! termination signal has stopped every app.
 
 pub mod balancer;
+pub mod events;
 pub mod log;
 pub mod logs;
 pub mod process;

@@ -12,7 +12,9 @@ cleans up; this tool only measures and writes a JSON file of raw figures:
              manager's fork or pm2's ProcessContainer.js), and the program's first line having
              run (it writes marks/<pid> beside itself)
   start50    `<manager> start idle.js -i 50` until jlist shows 50 online (jlist polled after the
-             command returns), and until all 50 programs have written their mark
+             command returns), and until all 50 programs have written their mark; the same with
+             `sleep 1000` (no node boot: the managers' own cost); and, as a floor, this tool
+             spawning the 50 node programs itself
 
 Every wait polls a condition; nothing sleeps in place of one.
 """
@@ -272,31 +274,30 @@ def bench_jlist(managers, runs, warmup):
     return out
 
 
-def kill_trial(m, markdir):
+def kill_trial(m, target, markdir):
+    """SIGKILL the oldest live child whose cmdline is `target`; time its replacement."""
     paths = m.task_children_paths()
     before = m.children(paths)
-    live = sorted((p for p in before if is_live(p)), key=lambda p: start_time(p) or 0)
+    live = sorted((p for p in before if is_live(p) and cmdline(p) == target), key=lambda p: start_time(p) or 0)
     if len(live) < 2:
-        raise BenchError(f"{m.name}: need 2+ live instances to kill one, have {live}")
-    victim, sibling = live[0], live[1]  # the oldest goes: never one that just restarted
-    target = cmdline(sibling)
-    if not target:
-        raise BenchError(f"{m.name}: cannot read the cmdline of {sibling}")
+        raise BenchError(f"{m.name}: need 2+ live instances running {target!r}, have {live}")
+    victim = live[0]  # the oldest goes: never one that has just restarted
     seen = set(before)
     new_pid = t_pid = t_cmd = t_ran = None
     ran_path = None
     t0 = time.perf_counter_ns()
     os.kill(victim, signal.SIGKILL)
     limit = t0 + int(TIMEOUT_S * 1e9)
+    yield_ = os.sched_yield
     while True:
+        yield_()  # busy, but let the daemon and the new child run first on a busy core
         now = time.perf_counter_ns()
         if now > limit:
-            raise BenchError(f"{m.name}: no replacement running the program within {TIMEOUT_S}s "
+            raise BenchError(f"{m.name}: no replacement running {target!r} within {TIMEOUT_S}s "
                              f"(new pid {new_pid}, cmdline ok {t_cmd is not None})")
         if new_pid is None:
             for p in m.children(paths) - seen:
                 new_pid, t_pid = p, now
-                ran_path = os.path.join(markdir, str(p))
                 break
             continue
         if t_cmd is None:
@@ -305,49 +306,64 @@ def kill_trial(m, markdir):
                 seen.add(new_pid)
                 new_pid = t_pid = None
                 continue
-            if c == target:
-                t_cmd = now
-            else:
+            if c != target:
                 continue
+            t_cmd = now
+            if markdir is None:
+                break
+            ran_path = os.path.join(markdir, str(new_pid))
         if os.path.exists(ran_path):
             t_ran = time.perf_counter_ns()
             break
     ms = lambda t: (t - t0) / 1e6  # noqa: E731
-    return {"victim": victim, "new_pid": new_pid, "pid_ms": ms(t_pid), "cmdline_ms": ms(t_cmd),
-            "ran_ms": ms(t_ran)}
+    out = {"victim": victim, "new_pid": new_pid, "pid_ms": ms(t_pid), "cmdline_ms": ms(t_cmd)}
+    if t_ran is not None:
+        out["ran_ms"] = ms(t_ran)
+    return out
 
 
 def bench_kill(managers, kills, app, markdirs):
+    """`kills` trials per manager on `app`, alternating; markdirs[name] or None (no mark)."""
     res = {m.name: [] for m in managers}
-    restarts0 = {}
+    restarts0, targets = {}, {}
     for m in managers:
-        restarts0[m.name] = sum(r["restarts"] for r in m.jlist() if r["name"] == app)
+        rows = [r for r in m.jlist() if r["name"] == app]
+        restarts0[m.name] = sum(r["restarts"] for r in rows)
+        targets[m.name] = cmdline(rows[0]["pid"])
+        if not targets[m.name]:
+            raise BenchError(f"{m.name}: cannot read the cmdline of {app}'s pid {rows[0]['pid']}")
         m.quiesce()
-    for i in range(kills):
+    for _ in range(kills):
         for m in managers:
-            res[m.name].append(kill_trial(m, markdirs[m.name]))
+            res[m.name].append(kill_trial(m, targets[m.name], markdirs[m.name]))
             m.quiesce()
     out = {}
     for m in managers:
         rows = [r for r in m.jlist() if r["name"] == app]
-        counted = sum(r["restarts"] for r in rows) - restarts0[m.name]
         trials = res[m.name]
-        out[m.name] = {
-            "pid_ms": summary([t["pid_ms"] for t in trials]),
-            "cmdline_ms": summary([t["cmdline_ms"] for t in trials]),
-            "ran_ms": summary([t["ran_ms"] for t in trials]),
-            "restarts_counted": counted,
+        out[m.name] = {k: summary([t[k] for t in trials]) for k in ("pid_ms", "cmdline_ms", "ran_ms")
+                       if k in trials[0]}
+        out[m.name].update({
+            "program": targets[m.name].decode(errors="replace"),
+            "restarts_counted": sum(r["restarts"] for r in rows) - restarts0[m.name],
             "online_after": len([r for r in rows if r["status"] == "online"]),
+            "instances": len(rows),
             "kills": kills,
-        }
+        })
     return out
 
 
-def start50_round(m, rnd, n=50, base_children=4):
-    d, script = m.app_dir(f"s{n}-r{rnd}")
-    marks = os.path.join(d, "marks")
-    app = f"s{n}r{rnd}"
+def start_round(m, rnd, kind, n=50):
+    """`start <program> -i n` until jlist shows n online; for node, also until n marks exist."""
+    app = f"{kind}{n}r{rnd}"
+    if kind == "node":
+        d, script = m.app_dir(app)
+        marks = os.path.join(d, "marks")
+        program = [script]
+    else:
+        marks, program = None, ["sleep 1000"]
     ran = {}
+    base_children = len(m.live_children())
 
     def watch():
         deadline = time.perf_counter() + TIMEOUT_S
@@ -358,34 +374,103 @@ def start50_round(m, rnd, n=50, base_children=4):
             time.sleep(0.0005)
 
     watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    if marks:
+        watcher.start()
     t0 = time.perf_counter()
-    cp = m.run("start", script, "--name", app, "-i", str(n), check=False)
+    cp = m.run("start", *program, "--name", app, "-i", str(n), check=False)
     t_cmd = time.perf_counter()
     if cp.returncode != 0:
         raise BenchError(f"{m.name} start -i {n} exited {cp.returncode}: "
                          f"{cp.stderr.decode(errors='replace')[-1500:]}")
     m.wait_online(app, n)
     t_online = time.perf_counter()
-    watcher.join(TIMEOUT_S)
-    if "t" not in ran:
-        raise BenchError(f"{m.name}: only {len(os.listdir(marks))}/{n} programs ran")
+    out = {"cmd_s": t_cmd - t0, "online_s": t_online - t0}
+    if marks:
+        watcher.join(TIMEOUT_S)
+        if "t" not in ran:
+            raise BenchError(f"{m.name}: only {len(os.listdir(marks))}/{n} programs ran")
+        out["ran_s"] = ran["t"] - t0
     m.run("delete", app)
     m.wait_children(base_children, f"after delete {app}")
-    return {"cmd_s": t_cmd - t0, "online_s": t_online - t0, "ran_s": ran["t"] - t0}
+    return out
 
 
-def bench_start50(managers, rounds):
-    res = {m.name: [] for m in managers}
+def direct_node_floor(workdir, rnd, n=50):
+    """No manager: this process spawns the same n node programs; time until all n marks exist."""
+    d = os.path.join(workdir, f"direct{n}r{rnd}")
+    os.makedirs(os.path.join(d, "marks"), exist_ok=True)
+    script = os.path.join(d, "idle.js")
+    with open(script, "w") as f:
+        f.write(IDLE_JS)
+    procs = []
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            procs.append(subprocess.Popen(["node", script], cwd=d, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True))
+        t_spawned = time.perf_counter()
+        deadline = t0 + TIMEOUT_S
+        while len(os.listdir(os.path.join(d, "marks"))) < n:
+            if time.perf_counter() > deadline:
+                raise BenchError(f"direct spawn: only some of {n} node programs ran")
+            time.sleep(0.0005)
+        return {"spawned_s": t_spawned - t0, "ran_s": time.perf_counter() - t0}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for p in procs:
+            p.wait()
+
+
+def bench_start50(managers, rounds, workdir):
+    res = {(m.name, kind): [] for m in managers for kind in ("node", "sleep")}
+    floor = []
     for rnd in range(rounds):
-        for m in managers:
-            m.quiesce()
-            r = start50_round(m, rnd)
-            log(f"start -i 50 round {rnd} {m.name}: command {r['cmd_s']:.3f}s, online {r['online_s']:.3f}s, "
-                f"all ran {r['ran_s']:.3f}s")
-            res[m.name].append(r)
-    return {name: {k: summary([r[k] for r in rs]) for k in ("cmd_s", "online_s", "ran_s")}
-            for name, rs in res.items()}
+        for kind in ("node", "sleep"):
+            for m in managers:
+                m.quiesce()
+                r = start_round(m, rnd, kind)
+                log(f"start -i 50 {kind} round {rnd} {m.name}: "
+                    + ", ".join(f"{k} {v:.3f}s" for k, v in r.items()))
+                res[(m.name, kind)].append(r)
+        managers[0].quiesce()
+        floor.append(direct_node_floor(workdir, rnd))
+        log(f"direct spawn of 50 node, round {rnd}: " + ", ".join(f"{k} {v:.3f}s" for k, v in floor[-1].items()))
+    out = {}
+    for (name, kind), rs in res.items():
+        out.setdefault(name, {})[kind] = {k: summary([r[k] for r in rs]) for k in rs[0]}
+    out["direct_node"] = {k: summary([r[k] for r in floor]) for k in floor[0]}
+    return out
+
+
+def kill_floor(workdir, trials=10):
+    """No manager: SIGKILL a node child of this process, time until waitpid returns it."""
+    d = os.path.join(workdir, "killfloor")
+    os.makedirs(os.path.join(d, "marks"), exist_ok=True)
+    script = os.path.join(d, "idle.js")
+    with open(script, "w") as f:
+        f.write(IDLE_JS)
+    out = []
+    for _ in range(trials):
+        p = subprocess.Popen(["node", script], cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + TIMEOUT_S
+            while not os.path.exists(os.path.join(d, "marks", str(p.pid))):
+                if time.monotonic() > deadline or p.poll() is not None:
+                    raise BenchError("kill floor: node did not start")
+                time.sleep(0.001)
+            t0 = time.perf_counter_ns()
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+            out.append((time.perf_counter_ns() - t0) / 1e6)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return summary(out)
 
 
 # ---------------------------------------------------------------- main
@@ -437,11 +522,22 @@ def main():
     log("2. daemon RSS after serving clients")
     results["rss_kib"] = {m.name: vmrss_kib(m.daemon_pid()) for m in managers}
 
-    log(f"4. kill -9 -> replacement running the program, x{a.kills}, alternating")
+    log(f"4. kill -9 -> replacement running the program, x{a.kills}, alternating: idle.js")
     results["kill"] = bench_kill(managers, a.kills, "idle4", markdirs)
+    for m in managers:
+        m.run("start", "sleep 1000", "--name", "sleep4", "-i", "4")
+        m.wait_online("sleep4", 4)
+        m.wait_children(8, "sleep4 up")
+    log(f"4. kill -9 -> replacement running the program, x{a.kills}, alternating: sleep 1000")
+    results["kill_sleep"] = bench_kill(managers, a.kills, "sleep4", {m.name: None for m in managers})
+    for m in managers:
+        m.run("delete", "sleep4")
+        m.wait_children(4, "sleep4 deleted")
 
-    log(f"3. start -i 50, {a.rounds} rounds, alternating")
-    results["start50"] = bench_start50(managers, a.rounds)
+    results["kill_floor_ms"] = kill_floor(a.workdir)
+
+    log(f"3. start -i 50 (node script, then sleep 1000), {a.rounds} rounds, alternating")
+    results["start50"] = bench_start50(managers, a.rounds, a.workdir)
 
     results["rss_end_kib"] = {m.name: vmrss_kib(m.daemon_pid()) for m in managers}
 

@@ -25,6 +25,7 @@ pub fn parse_json(text: &str, positions: bool) -> Result<Node, SyntaxError> {
         text,
         at: 0,
         positions,
+        depth: 0,
     };
     walk.value()
 }
@@ -34,7 +35,12 @@ struct JsonWalk<'t> {
     text: &'t str,
     at: usize,
     positions: bool,
+    /// Lists and mappings open around the walk: bounded, since the walk recurses.
+    depth: usize,
 }
+
+/// As deep as serde_norway lets YAML go.
+const MAX_DEPTH: usize = 128;
 
 impl JsonWalk<'_> {
     fn value(&mut self) -> Result<Node, SyntaxError> {
@@ -42,8 +48,14 @@ impl JsonWalk<'_> {
         let pos = self.pos();
         let rest = &self.text[self.at..];
         let value = match rest.bytes().next() {
-            Some(b'{') => return self.map(pos),
-            Some(b'[') => return self.seq(pos),
+            Some(b'{' | b'[') if self.depth >= MAX_DEPTH => {
+                return Err(SyntaxError {
+                    pos,
+                    message: "recursion limit exceeded".into(),
+                });
+            }
+            Some(b'{') => return self.nested(|walk| walk.map(pos)),
+            Some(b'[') => return self.nested(|walk| walk.seq(pos)),
             Some(b'"') => Value::Str(self.string()?),
             Some(b't') => self.word("true", Value::Bool(true))?,
             Some(b'f') => self.word("false", Value::Bool(false))?,
@@ -51,6 +63,16 @@ impl JsonWalk<'_> {
             _ => self.number()?,
         };
         Ok(Node { pos, value })
+    }
+
+    fn nested(
+        &mut self,
+        walk: impl FnOnce(&mut Self) -> Result<Node, SyntaxError>,
+    ) -> Result<Node, SyntaxError> {
+        self.depth += 1;
+        let node = walk(self);
+        self.depth -= 1;
+        node
     }
 
     fn map(&mut self, pos: Option<Pos>) -> Result<Node, SyntaxError> {
@@ -211,6 +233,16 @@ mod tests {
         assert_eq!(app[3].1.value, Value::Bool(false));
         assert_eq!(app[4].1.value, Value::Null);
         assert_eq!(parse_json(doc, false).expect("valid").pos, None);
+    }
+
+    #[test]
+    fn json_depth_is_bounded() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse_json(&deep, true).expect_err("too deep");
+        assert_eq!(err.pos, at(1, 129));
+        assert_eq!(err.message, "recursion limit exceeded");
+        let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse_json(&fine, true).is_ok());
     }
 
     #[test]

@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::suggest;
 use crate::protocol::model::AppSpec;
 use tree::{Node, Pos, Value};
 
@@ -345,10 +346,13 @@ fn top_level<'n>(ctx: &mut Ctx, root: &'n Node) -> Vec<&'n Node> {
                 "`deploy` section ignored: rcluster does not deploy",
             ),
             _ if name.starts_with("x-") => {}
-            _ => ctx.error(
-                key.pos,
-                crate::config::suggest::unknown_key_message(name, keys::TOP_KEYS),
-            ),
+            _ => {
+                let mut message = suggest::unknown_key_message(name, keys::TOP_KEYS);
+                if suggest::did_you_mean(name, keys::TOP_KEYS).is_none() {
+                    message.push_str(" (the top level holds `apps` and `deploy`; keys starting with `x-` are free, e.g. for YAML anchors)");
+                }
+                ctx.error(key.pos, message);
+            }
         }
     }
     // An unknown key (`app:`) already says what is wrong.

@@ -232,7 +232,7 @@ impl<'n> App<'_, 'n> {
                 continue;
             };
             if env.insert(name.to_owned(), text).is_some() {
-                self.error(key.pos, format!("{}: is given twice", entry.display()));
+                self.error(key.pos, format!("{} is given twice", entry.display()));
                 ok = false;
             }
         }

@@ -1,9 +1,10 @@
 //! One instance's channel for one port: a SOCK_SEQPACKET socketpair whose instance end becomes
 //! the program's listening fd (through the preload library), and a task that reads READY and
-//! UNREADY from the daemon end and flips the instance in and out of the dealing rotation.
+//! UNREADY from the daemon end: READY is reported to the supervisor (which admits the instance
+//! to the rotation), UNREADY takes it out at once and redeals its queue.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
 use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
@@ -12,7 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use super::deal::{Pool, Slot};
-use super::BalancerEvent;
+use crate::daemon::events::InstanceEvent;
 use crate::abi::{decode_instance_msg, recv_with_fd_flags, InstanceMsg, RECV_BUF_LEN};
 
 /// A new slot (not ready yet) and the end to hand to the child.
@@ -52,7 +53,7 @@ fn set_blocking(fd: &OwnedFd) -> nix::Result<()> {
 pub fn spawn_ready_reader(
     slot: Arc<Slot>,
     pool: Arc<Pool>,
-    events: UnboundedSender<BalancerEvent>,
+    events: UnboundedSender<InstanceEvent>,
 ) -> Result<JoinHandle<()>, String> {
     let watched = slot
         .daemon_end
@@ -77,15 +78,14 @@ pub fn spawn_ready_reader(
                 ) {
                     Ok((0, _)) => return,
                     Ok((n, _fd)) => match decode_instance_msg(&buf[..n]) {
+                        // The supervisor admits it to the rotation (`Balancer::admit`) once
+                        // every readiness condition of the app holds.
                         Some(InstanceMsg::Ready { pid }) => {
-                            if !slot.ready.swap(true, Ordering::AcqRel) {
-                                pool.deal_parked();
-                            }
-                            let _ = events.send(BalancerEvent::Ready { id: slot.id, pid });
+                            let _ = events.send(InstanceEvent::Ready { id: slot.id, pid });
                         }
                         Some(InstanceMsg::Unready { pid }) => {
                             pool.drain(&slot);
-                            let _ = events.send(BalancerEvent::Unready { id: slot.id, pid });
+                            let _ = events.send(InstanceEvent::Unready { id: slot.id, pid });
                         }
                         None => {}
                     },

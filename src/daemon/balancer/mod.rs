@@ -25,18 +25,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use crate::abi::{format_channels, ENV_CHANNELS};
+use crate::daemon::events::InstanceEvent;
 use crate::protocol::model::{AppSpec, ListenAddr, Strategy};
 use deal::Pool;
 use proxy::{Backend, Backends};
-
-/// What the balancer tells the supervisor about instances.
-#[derive(Debug, Clone, Copy)]
-pub enum BalancerEvent {
-    /// The instance accepts connections (listen() seen, or its private port answers).
-    Ready { id: u32, pid: u32 },
-    /// It stopped accepting (closed its listener).
-    Unready { id: u32, pid: u32 },
-}
 
 /// What an instance needs from the balancer at spawn: fds for 3.., environment, and whether
 /// the `__exec` trampoline must set LISTEN_PID.
@@ -64,7 +56,7 @@ pub struct Balancer {
     backends: Arc<Backends>,
     probes: HashMap<u32, JoinHandle<()>>,
     proxies: Vec<JoinHandle<()>>,
-    events: UnboundedSender<BalancerEvent>,
+    events: UnboundedSender<InstanceEvent>,
     preload: Option<PathBuf>,
 }
 
@@ -72,7 +64,7 @@ impl Balancer {
     /// Bind every listener of the app now, so a port conflict fails the start, not an instance.
     pub fn bind(
         spec: &AppSpec,
-        events: UnboundedSender<BalancerEvent>,
+        events: UnboundedSender<InstanceEvent>,
         preload: Option<PathBuf>,
     ) -> Result<Balancer, String> {
         let strategy = spec.cluster.balance;
@@ -246,6 +238,19 @@ impl Balancer {
         if let Some(backend) = self.backends.get(id) {
             self.probes
                 .insert(id, proxy::spawn_probe(backend, self.events.clone(), pid));
+        }
+    }
+
+    /// Into the rotation: the instance gets new connections (and what was parked).
+    pub fn admit(&mut self, id: u32) {
+        for pool in self.pools.values() {
+            if let Some(slot) = pool.slot(id) {
+                slot.ready.store(true, Ordering::Release);
+                pool.deal_parked();
+            }
+        }
+        if let Some(backend) = self.backends.get(id) {
+            backend.ready.store(true, Ordering::Release);
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::BalancerEvent;
+use crate::daemon::events::InstanceEvent;
 
 /// How long a connection waits for some instance to be ready before it is closed.
 const WAIT_FOR_BACKEND: Duration = Duration::from_secs(10);
@@ -135,18 +135,17 @@ async fn forward(mut client: TcpStream, backends: Arc<Backends>, least_conn: boo
     }
 }
 
-/// Poll the instance's private port until it accepts, then put it in rotation.
+/// Poll the instance's private port until it accepts, then tell the supervisor (which admits it).
 pub fn spawn_probe(
     backend: Arc<Backend>,
-    events: UnboundedSender<BalancerEvent>,
+    events: UnboundedSender<InstanceEvent>,
     pid: u32,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, backend.port));
         loop {
             if TcpStream::connect(addr).await.is_ok() {
-                backend.ready.store(true, Ordering::Release);
-                let _ = events.send(BalancerEvent::Ready {
+                let _ = events.send(InstanceEvent::Ready {
                     id: backend.id,
                     pid,
                 });

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::state::{validate_name, App, Instance, Intent};
 use super::timers::Timers;
 use super::{Cmd, LogSources, PingInfo, Reply};
-use crate::daemon::balancer::BalancerEvent;
+use crate::daemon::events::InstanceEvent;
 use crate::daemon::logs::writer::{files_of, spawn_writer, Followers};
 use crate::daemon::process::reaper::Reaped;
 use crate::paths::Home;
@@ -57,7 +57,7 @@ pub struct Supervisor {
 /// What cluster mode needs from the daemon: where balancer events go, the preload library
 /// and the trampoline binary.
 pub struct ClusterContext {
-    pub events: UnboundedSender<BalancerEvent>,
+    pub events: UnboundedSender<InstanceEvent>,
     pub preload: Option<PathBuf>,
     pub trampoline: PathBuf,
 }
@@ -85,7 +85,7 @@ impl Supervisor {
         mut self,
         mut cmds: mpsc::Receiver<Cmd>,
         mut reaped: mpsc::UnboundedReceiver<Reaped>,
-        mut balancer_events: mpsc::UnboundedReceiver<BalancerEvent>,
+        mut instance_events: mpsc::UnboundedReceiver<InstanceEvent>,
     ) {
         while !self.exiting {
             let deadline = self.timers.next_deadline();
@@ -95,7 +95,7 @@ impl Supervisor {
                     None => break,
                 },
                 Some(r) = reaped.recv() => self.on_reaped(r),
-                Some(event) = balancer_events.recv() => self.on_balancer_event(event),
+                Some(event) = instance_events.recv() => self.on_instance_event(event),
                 () = sleep_until(deadline) => self.on_timers(Instant::now()),
             }
             self.settle_ops();

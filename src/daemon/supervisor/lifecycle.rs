@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::actor::Supervisor;
+use super::readiness::{open_notify, ready_mode, spawn_probe, ReadyMode};
 use super::restart::{decide, Counters, Decision};
 use super::state::Intent;
 use super::timers::{Timer, TimerKind};
@@ -31,11 +32,28 @@ impl Supervisor {
             return;
         };
         inst.state = InstanceState::Launching;
-        inst.ready = false;
-        let prepared = match app.balancer.as_mut().map(|b| b.prepare(id, inst.index)) {
+        inst.end_run();
+        let mode = ready_mode(app);
+        let mut prepared = match app.balancer.as_mut().map(|b| b.prepare(id, inst.index)) {
             None => Ok(Prepared::default()),
             Some(result) => result,
         };
+        if let (Ok(prepared), true) = (&mut prepared, app.spec.wait_ready) {
+            match open_notify(self.home.root().join("notify"), id, self.cluster.events.clone()) {
+                Ok((path, task)) => {
+                    prepared.env.push(("NOTIFY_SOCKET".into(), path.display().to_string()));
+                    inst.notify_socket = Some(path);
+                    inst.run_tasks.push(task);
+                }
+                Err(e) => crate::dlog!("app {}: {e}", inst.app),
+            }
+        }
+        let probe_port = prepared
+            .as_ref()
+            .ok()
+            .and_then(|p| p.env.iter().find(|(k, _)| k == "PORT").map(|(_, v)| v.clone()))
+            .or_else(|| app.spec.env.get("PORT").cloned())
+            .and_then(|p| p.parse::<u16>().ok());
         let ctx = InstanceContext {
             id,
             index: inst.index,
@@ -54,7 +72,18 @@ impl Supervisor {
                 inst.pid = Some(spawned.pid);
                 inst.pgid = Some(spawned.pid);
                 inst.started_at = Some(Instant::now());
-                inst.state = InstanceState::Online;
+                // Apps with an explicit readiness signal, and a reload's new instances, are
+                // `launching` until ready; the others are online at once, as in pm2.
+                inst.state = if inst.candidate || matches!(mode, ReadyMode::Notify | ReadyMode::Probe) {
+                    InstanceState::Launching
+                } else {
+                    InstanceState::Online
+                };
+                if let Some(readiness) = app.spec.readiness.clone() {
+                    let env: Vec<(String, String)> = app.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    let probe = spawn_probe(readiness, id, inst.generation, probe_port, env, self.cluster.events.clone());
+                    inst.run_tasks.push(probe);
+                }
                 inst.reason = None;
                 inst.cpu_sample = None;
                 self.by_pid.insert(spawned.pid, id);
@@ -84,6 +113,7 @@ impl Supervisor {
                     inst.app,
                     inst.index
                 );
+                inst.end_run();
                 inst.state = InstanceState::Errored;
                 inst.reason = Some(reason);
                 inst.pid = None;
@@ -111,7 +141,7 @@ impl Supervisor {
                 if let Some(balancer) = app.balancer.as_mut() {
                     balancer.detach(id);
                 }
-                inst.ready = false;
+                inst.end_run();
                 let signal = parse_signal(&app.spec.kill_signal);
                 signal_group(pgid, signal);
                 inst.state = InstanceState::Stopping;
@@ -175,7 +205,7 @@ impl Supervisor {
             return;
         };
         inst.pid = None;
-        inst.ready = false;
+        inst.end_run();
         if let Some(balancer) = self
             .apps
             .get_mut(&inst.app)

@@ -5,6 +5,7 @@
 mod actor;
 mod cluster;
 mod lifecycle;
+mod readiness;
 pub mod restart;
 mod state;
 mod timers;

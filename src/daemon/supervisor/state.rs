@@ -53,8 +53,17 @@ pub struct Instance {
     pub cpu_sample: Option<CpuSample>,
     pub cpu: f64,
     pub memory: u64,
-    /// Cluster mode: the program accepts on the managed socket (listen() seen, port answers).
+    /// Ready (see `readiness`): online and in the balancer's rotation.
     pub ready: bool,
+    /// The program accepts on its managed socket (listen() seen, private port answers).
+    pub listening: bool,
+    /// A reload's new instance, not yet ready: an exit ends the reload instead of restarting.
+    pub candidate: bool,
+    /// The last sd_notify STATUS= text.
+    pub status_text: Option<String>,
+    /// Per-run tasks (NOTIFY_SOCKET reader, readiness probe), ended with the run.
+    pub run_tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub notify_socket: Option<std::path::PathBuf>,
 }
 
 impl Instance {
@@ -76,7 +85,24 @@ impl Instance {
             cpu: 0.0,
             memory: 0,
             ready: false,
+            listening: false,
+            candidate: false,
+            status_text: None,
+            run_tasks: Vec::new(),
+            notify_socket: None,
         }
+    }
+
+    /// The run is over: its per-run tasks and sockets go.
+    pub fn end_run(&mut self) {
+        for task in self.run_tasks.drain(..) {
+            task.abort();
+        }
+        if let Some(path) = self.notify_socket.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        self.ready = false;
+        self.listening = false;
     }
 
     pub fn is_settled(&self) -> bool {

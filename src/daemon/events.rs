@@ -1,0 +1,14 @@
+//! What I/O tasks (dealing channels, proxy probes, sd_notify sockets, readiness probes) report
+//! to the supervisor about an instance. The supervisor decides what it means (PRODUCT.md §5).
+
+#[derive(Debug, Clone)]
+pub enum InstanceEvent {
+    /// The program called listen() on the managed socket (preload), or its private port answers.
+    Ready { id: u32, pid: u32 },
+    /// It stopped accepting (closed its listener).
+    Unready { id: u32, pid: u32 },
+    /// An sd_notify message on the instance's NOTIFY_SOCKET.
+    Notify { id: u32, ready: bool, stopping: bool, status: Option<String> },
+    /// The app's readiness probe passed for this run of the instance.
+    ProbePassed { id: u32, generation: u64 },
+}

@@ -16,6 +16,9 @@ _rcluster() {
             ",$1")
                 cmd="rcluster"
                 ;;
+            rcluster,cleardump)
+                cmd="rcluster__subcmd__cleardump"
+                ;;
             rcluster,completions)
                 cmd="rcluster__subcmd__completions"
                 ;;
@@ -30,6 +33,9 @@ _rcluster() {
                 ;;
             rcluster,describe)
                 cmd="rcluster__subcmd__describe"
+                ;;
+            rcluster,flush)
+                cmd="rcluster__subcmd__flush"
                 ;;
             rcluster,help)
                 cmd="rcluster__subcmd__help"
@@ -58,8 +64,26 @@ _rcluster() {
             rcluster,ps)
                 cmd="rcluster__subcmd__list"
                 ;;
+            rcluster,reload)
+                cmd="rcluster__subcmd__reload"
+                ;;
+            rcluster,reload-logs)
+                cmd="rcluster__subcmd__reloadLogs"
+                ;;
+            rcluster,reloadLogs)
+                cmd="rcluster__subcmd__reloadLogs"
+                ;;
             rcluster,restart)
                 cmd="rcluster__subcmd__restart"
+                ;;
+            rcluster,resurrect)
+                cmd="rcluster__subcmd__resurrect"
+                ;;
+            rcluster,save)
+                cmd="rcluster__subcmd__save"
+                ;;
+            rcluster,scale)
+                cmd="rcluster__subcmd__scale"
                 ;;
             rcluster,show)
                 cmd="rcluster__subcmd__describe"
@@ -73,6 +97,9 @@ _rcluster() {
             rcluster,stop)
                 cmd="rcluster__subcmd__stop"
                 ;;
+            rcluster__subcmd__help,cleardump)
+                cmd="rcluster__subcmd__help__subcmd__cleardump"
+                ;;
             rcluster__subcmd__help,completions)
                 cmd="rcluster__subcmd__help__subcmd__completions"
                 ;;
@@ -81,6 +108,9 @@ _rcluster() {
                 ;;
             rcluster__subcmd__help,describe)
                 cmd="rcluster__subcmd__help__subcmd__describe"
+                ;;
+            rcluster__subcmd__help,flush)
+                cmd="rcluster__subcmd__help__subcmd__flush"
                 ;;
             rcluster__subcmd__help,help)
                 cmd="rcluster__subcmd__help__subcmd__help"
@@ -100,8 +130,23 @@ _rcluster() {
             rcluster__subcmd__help,ping)
                 cmd="rcluster__subcmd__help__subcmd__ping"
                 ;;
+            rcluster__subcmd__help,reload)
+                cmd="rcluster__subcmd__help__subcmd__reload"
+                ;;
+            rcluster__subcmd__help,reloadLogs)
+                cmd="rcluster__subcmd__help__subcmd__reloadLogs"
+                ;;
             rcluster__subcmd__help,restart)
                 cmd="rcluster__subcmd__help__subcmd__restart"
+                ;;
+            rcluster__subcmd__help,resurrect)
+                cmd="rcluster__subcmd__help__subcmd__resurrect"
+                ;;
+            rcluster__subcmd__help,save)
+                cmd="rcluster__subcmd__help__subcmd__save"
+                ;;
+            rcluster__subcmd__help,scale)
+                cmd="rcluster__subcmd__help__subcmd__scale"
                 ;;
             rcluster__subcmd__help,start)
                 cmd="rcluster__subcmd__help__subcmd__start"
@@ -116,8 +161,22 @@ _rcluster() {
 
     case "${cmd}" in
         rcluster)
-            opts="-v -h -V --verbose --help --version start list ls ps status jlist describe desc info show stop restart delete del logs ping kill completions help"
+            opts="-v -h -V --verbose --help --version start list ls ps status jlist describe desc info show stop restart delete del reload scale save resurrect cleardump flush reloadLogs reload-logs logs ping kill completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__cleardump)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -171,9 +230,37 @@ _rcluster() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        rcluster__subcmd__help)
-            opts="start list jlist describe stop restart delete logs ping kill completions help"
+        rcluster__subcmd__flush)
+            opts="-v -h -V --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help)
+            opts="start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__cleardump)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -214,6 +301,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__flush)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -311,7 +412,77 @@ _rcluster() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rcluster__subcmd__help__subcmd__reload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__reloadLogs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rcluster__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__resurrect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__save)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__scale)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -427,8 +598,82 @@ _rcluster() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rcluster__subcmd__reload)
+            opts="-v -h -V --parallel --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__reloadLogs)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rcluster__subcmd__restart)
             opts="-v -h -V --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__resurrect)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__save)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__scale)
+            opts="-v -h -V --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -34,7 +34,7 @@ PM2_VERSION=${PM2_VERSION:-7.0.4}
 say() { printf '[cli.sh] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-for tool in cargo python3 node; do
+for tool in python3 node; do
     command -v "$tool" >/dev/null || die "$tool is required (node runs the idle instances of both managers)"
 done
 
@@ -44,6 +44,7 @@ PM2_HOME_DIR=$WORK/pm2-home
 mkdir -p "$RC_HOME" "$PM2_HOME_DIR"
 RC=$ROOT/target/release/rcluster
 PM2=""
+BENCH_PID=""
 
 # ------------------------------------------------------------------ cleanup
 
@@ -69,6 +70,10 @@ daemon_and_children() {
 cleanup() {
     local status=$? ids=() id
     trap - EXIT INT TERM
+    if [[ -n $BENCH_PID ]] && kill -0 "$BENCH_PID" 2>/dev/null; then
+        kill -TERM "$BENCH_PID" 2>/dev/null || true  # it ends what it spawned itself, then exits
+        wait "$BENCH_PID" 2>/dev/null || true
+    fi
     mapfile -t ids < <(daemon_and_children "$RC_HOME/daemon.lock"; daemon_and_children "$PM2_HOME_DIR/pm2.pid")
     if [[ -x $RC && -e $RC_HOME/daemon.lock ]]; then
         RCLUSTER_HOME=$RC_HOME timeout 30 "$RC" kill >/dev/null 2>&1 || say "rcluster kill failed"
@@ -97,6 +102,7 @@ if [[ -n ${RCLUSTER_BIN:-} ]]; then
     [[ -x $RC ]] || die "RCLUSTER_BIN=$RCLUSTER_BIN is not an executable"
     say "using the prebuilt $RC (RCLUSTER_BIN), no build"
 else
+    command -v cargo >/dev/null || die "cargo is required to build rcluster (or set RCLUSTER_BIN)"
     say "building rcluster (cargo build --release)"
     cargo build --release --quiet --bin rcluster || die "cargo build --release failed"
     [[ -x $RC ]] || die "no $RC after the build"
@@ -116,6 +122,7 @@ if [[ ! -f $pm2_pkg || $PM2_VERSION == latest ]]; then
         if ! timeout 300 npm install --prefix "$PM2_PREFIX" --no-save --no-audit --no-fund \
                 --loglevel=error --fetch-retries=1 --fetch-timeout=30000 "pm2@$PM2_VERSION" >&2; then
             PM2_SKIP="npm install pm2@$PM2_VERSION failed (registry unreachable?)"
+            rm -rf "$PM2_PREFIX"
         fi
     fi
 fi
@@ -137,7 +144,12 @@ say "load average: $LOAD_BEFORE"
 args=(--workdir "$WORK/apps" --rcluster "$RC" --rcluster-home "$RC_HOME" --out "$WORK/results.json"
       --runs "${BENCH_RUNS:-30}" --kills "${BENCH_KILLS:-20}" --rounds "${BENCH_ROUNDS:-3}")
 [[ -z $PM2 ]] || args+=(--pm2 "$PM2" --pm2-home "$PM2_HOME_DIR")
-python3 "$LIB/clibench.py" "${args[@]}"
+# In the background, so that a signal reaches the trap at once (bash runs traps only between
+# foreground commands); the trap ends it first.
+python3 "$LIB/clibench.py" "${args[@]}" &
+BENCH_PID=$!
+wait "$BENCH_PID" || die "the measurements failed (see above)"
+BENCH_PID=""
 
 # ------------------------------------------------------------------ report
 

@@ -42,6 +42,21 @@ pub enum Command {
     /// Stop instances and forget them.
     #[command(visible_alias = "del")]
     Delete(TargetArgs),
+    /// Replace instances one at a time with zero downtime (new one ready, then the old one drained).
+    Reload(ReloadArgs),
+    /// Set the number of instances of an app: N, +N or -N (removals drain like a reload).
+    Scale(ScaleArgs),
+    /// Save the process list, to be restored by `resurrect` (and at boot, see `startup`).
+    Save,
+    /// Start the saved apps that do not run.
+    Resurrect,
+    /// Remove the saved process list.
+    Cleardump,
+    /// Empty the log files of apps.
+    Flush(OptionalTargetArgs),
+    /// Reopen every log file (after an external logrotate moved them).
+    #[command(name = "reloadLogs", visible_alias = "reload-logs")]
+    ReloadLogs,
     /// Show the last lines of app logs, then follow live lines with --follow.
     Logs(LogsArgs),
     /// Check that the daemon answers (it is started if needed).
@@ -190,6 +205,34 @@ pub struct TargetArgs {
     /// Print the affected instances as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Instance ids, app names, or `all`.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// How many instances to replace at once.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub parallel: u32,
+    /// Print the new instances as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The app's name.
+    pub app: String,
+    /// N (exactly), +N (more) or -N (fewer).
+    #[arg(allow_hyphen_values = true, value_name = "N|+N|-N")]
+    pub count: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OptionalTargetArgs {
+    /// An instance id, an app name, or `all` (the default).
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,12 @@ pub enum InstanceEvent {
     /// It stopped accepting (closed its listener).
     Unready { id: u32, pid: u32 },
     /// An sd_notify message on the instance's NOTIFY_SOCKET.
-    Notify { id: u32, ready: bool, stopping: bool, status: Option<String> },
+    Notify {
+        id: u32,
+        ready: bool,
+        stopping: bool,
+        status: Option<String>,
+    },
     /// The app's readiness probe passed for this run of the instance.
     ProbePassed { id: u32, generation: u64 },
 }

@@ -6,6 +6,7 @@ pub mod balancer;
 pub mod events;
 pub mod log;
 pub mod logs;
+pub mod persist;
 pub mod process;
 mod server;
 mod signals;
@@ -71,6 +72,9 @@ pub fn main(home: Home) -> Result<i32> {
     result.map(|()| 0)
 }
 
+/// Set to 1 to resurrect the saved process list when the daemon starts.
+pub const RESURRECT_ENV: &str = "RCLUSTER_RESURRECT";
+
 async fn serve(home: Home) -> Result<()> {
     let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();
     process::reaper::spawn_reaper(reaped_tx).context("cannot watch SIGCHLD")?;
@@ -88,8 +92,25 @@ async fn serve(home: Home) -> Result<()> {
     // Told once the answer to `kill` has been written, so the client hears it before we exit.
     let answered = Arc::new(Notify::new());
     signals::spawn_signal_handler(handle.clone(), answered.clone())?;
-    let accept = tokio::spawn(server::accept_loop(listener, handle, answered.clone()));
+    let accept = tokio::spawn(server::accept_loop(
+        listener,
+        handle.clone(),
+        answered.clone(),
+    ));
     // The supervisor ends after a `kill` (or SIGTERM) has stopped everything.
+    if std::env::var_os(RESURRECT_ENV).is_some_and(|v| v == "1") {
+        // At boot (the systemd unit of `rcluster startup`): bring the saved list back.
+        let resurrector = handle.clone();
+        tokio::spawn(async move {
+            match resurrector
+                .call(|reply| supervisor::Cmd::Resurrect { reply })
+                .await
+            {
+                Ok(started) => crate::dlog!("resurrected {} instance(s) at start", started.len()),
+                Err(e) => crate::dlog!("resurrect at start: {}", e.message),
+            }
+        });
+    }
     supervisor.run(cmd_rx, reaped_rx, balancer_rx).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), answered.notified()).await;
     accept.abort();

@@ -153,6 +153,10 @@ fn instances_or_error<T>(
     }
 }
 
+fn done(result: Result<String, ErrorReply>) -> Response {
+    instances_or_error(result, |message| Response::Done { message })
+}
+
 async fn handle_request<R, W>(
     request: Request,
     handle: &SupervisorHandle,
@@ -176,16 +180,48 @@ where
                 }
             })
         }
-        Request::Start { apps, base_env } => {
+        Request::Start {
+            apps,
+            base_env,
+            if_running,
+        } => {
             let result = handle
                 .call(|reply| Cmd::Start {
                     apps,
                     base_env,
+                    if_running,
                     reply,
                 })
                 .await;
             instances_or_error(result, |instances| Response::Instances { instances })
         }
+        Request::Reload {
+            target,
+            apps,
+            parallel,
+        } => {
+            let result = handle
+                .call(|reply| Cmd::Reload {
+                    target,
+                    apps,
+                    parallel,
+                    reply,
+                })
+                .await;
+            instances_or_error(result, |instances| Response::Instances { instances })
+        }
+        Request::Scale { app, change } => {
+            let result = handle.call(|reply| Cmd::Scale { app, change, reply }).await;
+            instances_or_error(result, |instances| Response::Instances { instances })
+        }
+        Request::Save => done(handle.call(|reply| Cmd::Save { reply }).await),
+        Request::Resurrect => {
+            let result = handle.call(|reply| Cmd::Resurrect { reply }).await;
+            instances_or_error(result, |instances| Response::Instances { instances })
+        }
+        Request::ClearDump => done(handle.call(|reply| Cmd::ClearDump { reply }).await),
+        Request::Flush { target } => done(handle.call(|reply| Cmd::Flush { target, reply }).await),
+        Request::ReloadLogs => done(handle.call(|reply| Cmd::ReloadLogs { reply }).await),
         Request::List => {
             instances_or_error(handle.ask(|reply| Cmd::List { reply }).await, |instances| {
                 Response::Instances { instances }

@@ -9,7 +9,7 @@ pub mod response;
 
 use serde::{Deserialize, Serialize};
 
-pub use request::{LogStreams, Request, Target};
+pub use request::{IfRunning, LogStreams, Request, ScaleChange, Target};
 pub use response::{ErrorKind, ErrorReply, Response};
 
 /// Bumped when a frame's shape changes incompatibly.

@@ -247,7 +247,10 @@ pub struct InstanceView {
     pub cwd: PathBuf,
     pub out_log: Option<PathBuf>,
     pub err_log: Option<PathBuf>,
-    /// Connections dealt to this instance / open now (cluster mode).
+    /// Ready (see README: readiness): online and, in cluster mode, receiving connections.
+    #[serde(default)]
+    pub ready: bool,
+    /// Connections dealt to this instance, and those open now (proxy) or queued (round-robin).
     pub accepted: u64,
     pub open: u64,
 }

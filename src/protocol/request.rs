@@ -52,6 +52,41 @@ pub enum LogStreams {
     Err,
 }
 
+/// `start` of an app whose name runs already.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfRunning {
+    /// An error (the command line's `start`).
+    #[default]
+    Fail,
+    /// Nothing if its definition is unchanged, a reload with the new one otherwise (pm2's
+    /// startOrReload, for `start ecosystem.yaml`).
+    KeepOrReload,
+    /// Always a reload (`reload ecosystem.yaml`).
+    Reload,
+}
+
+/// `scale app N`, `+N`, `-N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleChange {
+    To(u32),
+    By(i64),
+}
+
+impl ScaleChange {
+    pub fn parse(text: &str) -> Result<ScaleChange, String> {
+        let bad = || format!("`{text}` is not an instance count: use N, +N or -N");
+        if let Some(rest) = text.strip_prefix('+') {
+            rest.parse::<i64>().map(ScaleChange::By).map_err(|_| bad())
+        } else if text.starts_with('-') {
+            text.parse::<i64>().map(ScaleChange::By).map_err(|_| bad())
+        } else {
+            text.parse::<u32>().map(ScaleChange::To).map_err(|_| bad())
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "verb")]
 pub enum Request {
@@ -61,6 +96,9 @@ pub enum Request {
     Start {
         apps: Vec<AppSpec>,
         base_env: BTreeMap<String, String>,
+        /// What to do with an app of the same name that runs already.
+        #[serde(default)]
+        if_running: IfRunning,
     },
     List,
     Describe {
@@ -77,6 +115,30 @@ pub enum Request {
     },
     /// Stop every app and end the daemon.
     Kill,
+    /// Zero-downtime replacement of instances, one (or `parallel`) at a time. `apps` carries
+    /// new definitions (from an ecosystem file) for apps of the target; empty = keep them.
+    Reload {
+        target: Target,
+        #[serde(default)]
+        apps: Vec<AppSpec>,
+        parallel: u32,
+    },
+    Scale {
+        app: String,
+        change: ScaleChange,
+    },
+    /// Write the process list (every app's declared spec) to the dump file.
+    Save,
+    /// Start the apps of the dump file that do not run.
+    Resurrect,
+    /// Remove the dump file.
+    ClearDump,
+    /// Empty the log files of the target's apps.
+    Flush {
+        target: Target,
+    },
+    /// Reopen every log file (after an external logrotate moved them).
+    ReloadLogs,
     Logs {
         target: Target,
         lines: usize,
@@ -98,6 +160,13 @@ impl Request {
             Request::Delete { .. } => "delete",
             Request::Kill => "kill",
             Request::Logs { .. } => "logs",
+            Request::Reload { .. } => "reload",
+            Request::Scale { .. } => "scale",
+            Request::Save => "save",
+            Request::Resurrect => "resurrect",
+            Request::ClearDump => "cleardump",
+            Request::Flush { .. } => "flush",
+            Request::ReloadLogs => "reloadLogs",
         }
     }
 }

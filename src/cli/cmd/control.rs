@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use crate::cli::args::TargetArgs;
+use crate::cli::args::{ReloadArgs, ScaleArgs, TargetArgs};
 use crate::cli::client::Client;
 use crate::cli::render;
 use crate::paths::Home;
 use crate::protocol::model::InstanceView;
-use crate::protocol::{Request, Response, Target};
+use crate::protocol::{Request, Response, ScaleChange, Target};
 
 pub fn list(home: &Home, json: bool) -> Result<i32> {
     let mut client = Client::connect(home)?;
@@ -72,6 +72,62 @@ pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
     if !affected.is_empty() {
         println!("{}", render::instances_table(&affected));
     }
+    Ok(0)
+}
+
+pub fn reload(home: &Home, args: &ReloadArgs) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    let mut replaced = Vec::new();
+    for text in &args.targets {
+        let request = Request::Reload {
+            target: Target::parse(text),
+            apps: Vec::new(),
+            parallel: args.parallel,
+        };
+        replaced.extend(expect_instances(client.call(&request)?)?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&replaced)?);
+    } else {
+        eprintln!("[rcluster] reloaded: {}", args.targets.join(" "));
+        println!("{}", render::instances_table(&replaced));
+    }
+    Ok(0)
+}
+
+pub fn scale(home: &Home, args: &ScaleArgs) -> Result<i32> {
+    let change = ScaleChange::parse(&args.count).map_err(anyhow::Error::msg)?;
+    let mut client = Client::connect(home)?;
+    client.call(&Request::Scale {
+        app: args.app.clone(),
+        change,
+    })?;
+    let all = expect_instances(client.call(&Request::List)?)?;
+    let app: Vec<InstanceView> = all.into_iter().filter(|i| i.name == args.app).collect();
+    eprintln!(
+        "[rcluster] app \"{}\" now has {} instance(s)",
+        args.app,
+        app.len()
+    );
+    println!("{}", render::instances_table(&app));
+    Ok(0)
+}
+
+/// Requests answered with one line of text.
+pub fn simple(home: &Home, request: Request) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    match client.call(&request)? {
+        Response::Done { message } => println!("{message}"),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+    Ok(0)
+}
+
+pub fn resurrect(home: &Home) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    let started = expect_instances(client.call(&Request::Resurrect)?)?;
+    eprintln!("[rcluster] resurrected {} instance(s)", started.len());
+    println!("{}", render::instances_table(&started));
     Ok(0)
 }
 

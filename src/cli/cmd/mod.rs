@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 
 use super::args::{Cli, Command};
 use crate::paths::Home;
+use crate::protocol::{Request, Target};
 
 pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
     match cli.command {
@@ -21,6 +22,18 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Restart(args) => control::act(home, control::Verb::Restart, &args),
         Command::Delete(args) => control::act(home, control::Verb::Delete, &args),
         Command::Logs(args) => logs::run(home, &args),
+        Command::Reload(args) => control::reload(home, &args),
+        Command::Scale(args) => control::scale(home, &args),
+        Command::Save => control::simple(home, Request::Save),
+        Command::Resurrect => control::resurrect(home),
+        Command::Cleardump => control::simple(home, Request::ClearDump),
+        Command::Flush(args) => control::simple(
+            home,
+            Request::Flush {
+                target: args.target.as_deref().map_or(Target::All, Target::parse),
+            },
+        ),
+        Command::ReloadLogs => control::simple(home, Request::ReloadLogs),
         Command::Ping => control::ping(home),
         Command::Kill => control::kill(home),
         Command::Completions(args) => {

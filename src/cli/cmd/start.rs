@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use crate::config::{parse_listen, parse_strategy};
 use crate::protocol::model::{AppSpec, InstanceState, ListenAddr};
-use crate::protocol::Request;
+use crate::protocol::{IfRunning, Request};
 
 pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
@@ -27,6 +27,7 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     let started = expect_instances(client.call(&Request::Start {
         apps: vec![spec],
         base_env: std::env::vars().collect(),
+        if_running: IfRunning::Fail,
     })?)?;
     if json {
         println!("{}", serde_json::to_string(&started)?);

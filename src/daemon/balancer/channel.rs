@@ -13,8 +13,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use super::deal::{Pool, Slot};
-use crate::daemon::events::InstanceEvent;
 use crate::abi::{decode_instance_msg, recv_with_fd_flags, InstanceMsg, RECV_BUF_LEN};
+use crate::daemon::events::InstanceEvent;
 
 /// A new slot (not ready yet) and the end to hand to the child.
 pub fn new_channel(id: u32) -> Result<(Arc<Slot>, OwnedFd), String> {
@@ -38,6 +38,7 @@ pub fn new_channel(id: u32) -> Result<(Arc<Slot>, OwnedFd), String> {
         held_instance_end,
         ready: AtomicBool::new(false),
         accepted: AtomicU64::new(0),
+        gate: std::sync::Mutex::new(()),
     });
     Ok((slot, instance_end))
 }

@@ -31,6 +31,9 @@ pub struct Slot {
     pub held_instance_end: OwnedFd,
     pub ready: AtomicBool,
     pub accepted: AtomicU64,
+    /// Held across "is it ready? send" by the dealer and across "not ready" by a drain, so no
+    /// connection can be sent after a drain has begun (it would be stranded in a dead queue).
+    pub gate: Mutex<()>,
 }
 
 impl Slot {
@@ -111,6 +114,7 @@ impl Pool {
         for k in 0..n {
             let at = (start + k) % n;
             let slot = &slots[at];
+            let _gate = lock(&slot.gate);
             if !slot.ready.load(Ordering::Acquire) {
                 continue;
             }
@@ -149,7 +153,10 @@ impl Pool {
     /// Take back every connection queued to `slot` (dead or no longer accepting) and deal it
     /// to the others.
     pub fn drain(&self, slot: &Slot) {
-        slot.ready.store(false, Ordering::Release);
+        {
+            let _gate = lock(&slot.gate);
+            slot.ready.store(false, Ordering::Release);
+        }
         let mut buf = [0u8; RECV_BUF_LEN];
         let mut redealt = 0;
         loop {

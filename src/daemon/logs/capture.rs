@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
-use super::LogRecord;
+use super::{LogRecord, WriterMsg};
 use crate::daemon::log::format_utc;
 use crate::protocol::response::Stream;
 
@@ -26,7 +26,7 @@ pub struct CaptureSpec {
     pub timestamps: bool,
 }
 
-pub fn spawn_capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<LogRecord>) {
+pub fn spawn_capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {
     let pipe = match pipe::Receiver::from_owned_fd(fd) {
         Ok(pipe) => pipe,
         Err(e) => {
@@ -37,7 +37,7 @@ pub fn spawn_capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<LogRecor
     tokio::spawn(capture(pipe, spec, sink));
 }
 
-async fn capture(mut pipe: pipe::Receiver, spec: CaptureSpec, sink: mpsc::Sender<LogRecord>) {
+async fn capture(mut pipe: pipe::Receiver, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {
     let mut lines = LineSplitter::default();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
@@ -68,7 +68,7 @@ async fn capture(mut pipe: pipe::Receiver, spec: CaptureSpec, sink: mpsc::Sender
                 stream: spec.stream,
                 data,
             };
-            if sink.send(record).await.is_err() {
+            if sink.send(WriterMsg::Record(record)).await.is_err() {
                 return;
             }
         }

@@ -14,6 +14,16 @@ use crate::paths::Home;
 use crate::protocol::model::AppSpec;
 use crate::protocol::response::Stream;
 
+/// What an app's writer task receives.
+#[derive(Debug)]
+pub enum WriterMsg {
+    Record(LogRecord),
+    /// Empty the app's files (`rcluster flush`).
+    Flush,
+    /// Close and reopen the files (`rcluster reloadLogs`, after an external rotation).
+    Reopen,
+}
+
 /// Whole lines (each ending in `\n`) from one stream of one instance.
 #[derive(Debug)]
 pub struct LogRecord {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::{log_path, LogRecord};
+use super::{log_path, LogRecord, WriterMsg};
 use crate::paths::Home;
 use crate::protocol::model::AppSpec;
 use crate::protocol::response::Stream;
@@ -28,7 +28,7 @@ pub fn followers() -> Followers {
 }
 
 /// Start the writer for `spec`; it ends when every capture sender is gone.
-pub fn spawn_writer(home: &Home, spec: &AppSpec, followers: Followers) -> mpsc::Sender<LogRecord> {
+pub fn spawn_writer(home: &Home, spec: &AppSpec, followers: Followers) -> mpsc::Sender<WriterMsg> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let writer = Writer {
         home: home.clone(),
@@ -49,11 +49,46 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<LogRecord>, followers: Followers) {
-        while let Some(record) = rx.recv().await {
-            self.write(&record);
-            // No follower is not an error.
-            let _ = followers.send(Arc::new(record));
+    async fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>, followers: Followers) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                WriterMsg::Record(record) => {
+                    self.write(&record);
+                    // No follower is not an error.
+                    let _ = followers.send(Arc::new(record));
+                }
+                WriterMsg::Flush => self.truncate_all(),
+                WriterMsg::Reopen => {
+                    self.files.clear();
+                    self.combined = None;
+                }
+            }
+        }
+    }
+
+    /// Empty every file this app writes (opened or not yet).
+    fn truncate_all(&mut self) {
+        let mut paths: Vec<PathBuf> = self.files.keys().cloned().collect();
+        for stream in [Stream::Out, Stream::Err] {
+            for index in 0..self.spec.instances {
+                paths.extend(log_path(&self.home, &self.spec, stream, index));
+            }
+        }
+        paths.extend(self.spec.logs.log_file.clone());
+        for path in paths {
+            if path.as_os_str() == "/dev/null" {
+                continue;
+            }
+            // O_APPEND writers go on at the new end, so truncating in place is safe.
+            if let Err(e) = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(0))
+            {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    crate::dlog!("cannot flush {}: {e}", path.display());
+                }
+            }
         }
     }
 
@@ -102,6 +137,25 @@ fn append(file: &mut Option<File>, path: &Path, data: &[u8]) {
             crate::dlog!("writing {} failed: {e}", path.display());
         }
     }
+}
+
+/// Ask an app's writer to empty its files; 1 when asked (for counting).
+pub fn flush(tx: &mpsc::Sender<WriterMsg>) -> usize {
+    send_control(tx, WriterMsg::Flush);
+    1
+}
+
+/// Ask an app's writer to reopen its files.
+pub fn reopen(tx: &mpsc::Sender<WriterMsg>) {
+    send_control(tx, WriterMsg::Reopen);
+}
+
+/// Queue a control message behind the records already queued, without blocking the caller.
+fn send_control(tx: &mpsc::Sender<WriterMsg>, msg: WriterMsg) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let _ = tx.send(msg).await;
+    });
 }
 
 /// The files `logs` should tail for an app, per stream.

@@ -3,25 +3,22 @@
 //! have settled are answered. Nothing here blocks except spawning a child (fork+exec).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 use std::path::PathBuf;
 
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::time::Instant;
 
-use super::state::{validate_name, App, Instance, Intent};
+use super::reload::Reload;
+use super::state::{App, Instance, Intent};
 use super::timers::Timers;
 use super::{Cmd, LogSources, PingInfo, Reply};
 use crate::daemon::events::InstanceEvent;
-use crate::daemon::logs::writer::{files_of, spawn_writer, Followers};
+use crate::daemon::logs::writer::{files_of, Followers};
 use crate::daemon::process::reaper::Reaped;
 use crate::paths::Home;
-use crate::protocol::model::{AppDetail, AppSpec, InstanceView};
+use crate::protocol::model::{AppDetail, InstanceView};
 use crate::protocol::{ErrorKind, ErrorReply, Target};
-
-/// Most instances one app may ask for (a typo guard: `-i 10000` is not a cluster).
-const MAX_INSTANCES: u32 = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum OpKind {
@@ -48,6 +45,7 @@ pub struct Supervisor {
     pub(super) lingering: HashMap<i32, u32>,
     pub(super) timers: Timers,
     pub(super) ops: Vec<Op>,
+    pub(super) reloads: Vec<Reload>,
     pub(super) followers: Followers,
     pub(super) cluster: ClusterContext,
     started: Instant,
@@ -73,6 +71,7 @@ impl Supervisor {
             lingering: HashMap::new(),
             timers: Timers::default(),
             ops: Vec::new(),
+            reloads: Vec::new(),
             followers,
             cluster,
             started: Instant::now(),
@@ -99,6 +98,7 @@ impl Supervisor {
                 () = sleep_until(deadline) => self.on_timers(Instant::now()),
             }
             self.settle_ops();
+            self.advance_reloads();
         }
     }
 
@@ -114,9 +114,28 @@ impl Supervisor {
             Cmd::Start {
                 apps,
                 base_env,
+                if_running,
                 reply,
-            } => {
-                let _ = reply.send(self.start(apps, base_env));
+            } => self.start(apps, base_env, if_running, reply),
+            Cmd::Reload {
+                target,
+                apps,
+                parallel,
+                reply,
+            } => self.reload(&target, apps, parallel, reply, Vec::new()),
+            Cmd::Scale { app, change, reply } => self.scale(&app, change, reply),
+            Cmd::Save { reply } => {
+                let _ = reply.send(self.save());
+            }
+            Cmd::Resurrect { reply } => self.resurrect(reply),
+            Cmd::ClearDump { reply } => {
+                let _ = reply.send(self.clear_dump());
+            }
+            Cmd::Flush { target, reply } => {
+                let _ = reply.send(self.flush_logs(&target));
+            }
+            Cmd::ReloadLogs { reply } => {
+                let _ = reply.send(self.reopen_logs());
             }
             Cmd::List { reply } => {
                 let all: Vec<u32> = self.instances.keys().copied().collect();
@@ -133,78 +152,6 @@ impl Supervisor {
                 let _ = reply.send(self.log_sources(&target));
             }
         }
-    }
-
-    fn start(
-        &mut self,
-        specs: Vec<AppSpec>,
-        base_env: BTreeMap<String, String>,
-    ) -> Result<Vec<InstanceView>, ErrorReply> {
-        let mut seen = HashSet::new();
-        for spec in &specs {
-            validate_name(&spec.name).map_err(|e| ErrorReply::new(ErrorKind::InvalidSpec, e))?;
-            if self.apps.contains_key(&spec.name) || !seen.insert(spec.name.as_str()) {
-                return Err(ErrorReply::new(
-                    ErrorKind::Conflict,
-                    format!("app \"{}\" already exists", spec.name),
-                )
-                .with_hint("use `rcluster restart`, or `rcluster delete` it first"));
-            }
-            if spec.instances == 0 || spec.instances > MAX_INSTANCES {
-                return Err(ErrorReply::new(
-                    ErrorKind::InvalidSpec,
-                    format!(
-                        "app \"{}\": instances must be 1..={MAX_INSTANCES}, got {}",
-                        spec.name, spec.instances
-                    ),
-                ));
-            }
-            if !spec.cwd.is_absolute() {
-                return Err(ErrorReply::new(
-                    ErrorKind::InvalidSpec,
-                    format!(
-                        "app \"{}\": cwd {} is not absolute",
-                        spec.name,
-                        spec.cwd.display()
-                    ),
-                ));
-            }
-        }
-        // Bind every app's sockets before starting anything: a port conflict starts nothing.
-        let mut balancers = Vec::new();
-        for spec in &specs {
-            balancers.push(self.bind_cluster(spec)?);
-        }
-        let base_env = Arc::new(base_env);
-        let mut started = Vec::new();
-        for (spec, balancer) in specs.into_iter().zip(balancers) {
-            let log_tx = spawn_writer(&self.home, &spec, self.followers.clone());
-            let name = spec.name.clone();
-            crate::dlog!(
-                "app {name}: starting {} instance(s): {}",
-                spec.instances,
-                spec.command.display()
-            );
-            for index in 0..spec.instances {
-                let id = self.next_id;
-                self.next_id += 1;
-                self.instances.insert(id, Instance::new(id, &name, index));
-                started.push(id);
-            }
-            self.apps.insert(
-                name,
-                App {
-                    spec,
-                    base_env: base_env.clone(),
-                    log_tx,
-                    balancer,
-                },
-            );
-        }
-        for id in &started {
-            self.spawn_instance(*id);
-        }
-        Ok(self.views(&started, false))
     }
 
     fn describe(&mut self, target: &Target) -> Result<Vec<AppDetail>, ErrorReply> {
@@ -334,14 +281,26 @@ impl Supervisor {
         out
     }
 
-    fn begin_op(&mut self, kind: OpKind, target: &Target, reply: Reply<Vec<InstanceView>>) {
-        let ids = match self.resolve(target) {
-            Ok(ids) => ids,
+    pub(super) fn begin_op(
+        &mut self,
+        kind: OpKind,
+        target: &Target,
+        reply: Reply<Vec<InstanceView>>,
+    ) {
+        match self.resolve(target) {
+            Ok(ids) => self.begin_op_ids(kind, ids, reply),
             Err(e) => {
                 let _ = reply.send(Err(e));
-                return;
             }
-        };
+        }
+    }
+
+    pub(super) fn begin_op_ids(
+        &mut self,
+        kind: OpKind,
+        ids: Vec<u32>,
+        reply: Reply<Vec<InstanceView>>,
+    ) {
         let intent = match kind {
             OpKind::Stop | OpKind::Kill => Intent::Stop,
             OpKind::Restart => Intent::Restart,

@@ -14,11 +14,15 @@ use super::state::Intent;
 use super::timers::{Timer, TimerKind};
 use crate::daemon::balancer::Prepared;
 use crate::daemon::logs::capture::{spawn_capture, CaptureSpec};
+use crate::daemon::process::conns::established;
 use crate::daemon::process::kill::{group_alive, parse_signal, signal_group};
 use crate::daemon::process::reaper::{ExitKind, Reaped};
 use crate::daemon::process::spawn::{spawn, InstanceContext};
 use crate::protocol::model::InstanceState;
 use crate::protocol::response::Stream;
+
+/// How often a draining instance's open connections are counted.
+const DRAIN_CHECK: Duration = Duration::from_millis(20);
 
 /// How often a stopped instance's leftover group is looked at, besides every reap.
 const LINGER_CHECK: Duration = Duration::from_millis(100);
@@ -39,9 +43,15 @@ impl Supervisor {
             Some(result) => result,
         };
         if let (Ok(prepared), true) = (&mut prepared, app.spec.wait_ready) {
-            match open_notify(self.home.root().join("notify"), id, self.cluster.events.clone()) {
+            match open_notify(
+                self.home.root().join("notify"),
+                id,
+                self.cluster.events.clone(),
+            ) {
                 Ok((path, task)) => {
-                    prepared.env.push(("NOTIFY_SOCKET".into(), path.display().to_string()));
+                    prepared
+                        .env
+                        .push(("NOTIFY_SOCKET".into(), path.display().to_string()));
                     inst.notify_socket = Some(path);
                     inst.run_tasks.push(task);
                 }
@@ -51,7 +61,12 @@ impl Supervisor {
         let probe_port = prepared
             .as_ref()
             .ok()
-            .and_then(|p| p.env.iter().find(|(k, _)| k == "PORT").map(|(_, v)| v.clone()))
+            .and_then(|p| {
+                p.env
+                    .iter()
+                    .find(|(k, _)| k == "PORT")
+                    .map(|(_, v)| v.clone())
+            })
             .or_else(|| app.spec.env.get("PORT").cloned())
             .and_then(|p| p.parse::<u16>().ok());
         let ctx = InstanceContext {
@@ -74,14 +89,27 @@ impl Supervisor {
                 inst.started_at = Some(Instant::now());
                 // Apps with an explicit readiness signal, and a reload's new instances, are
                 // `launching` until ready; the others are online at once, as in pm2.
-                inst.state = if inst.candidate || matches!(mode, ReadyMode::Notify | ReadyMode::Probe) {
-                    InstanceState::Launching
-                } else {
-                    InstanceState::Online
-                };
+                inst.state =
+                    if inst.candidate || matches!(mode, ReadyMode::Notify | ReadyMode::Probe) {
+                        InstanceState::Launching
+                    } else {
+                        InstanceState::Online
+                    };
                 if let Some(readiness) = app.spec.readiness.clone() {
-                    let env: Vec<(String, String)> = app.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                    let probe = spawn_probe(readiness, id, inst.generation, probe_port, env, self.cluster.events.clone());
+                    let env: Vec<(String, String)> = app
+                        .spec
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let probe = spawn_probe(
+                        readiness,
+                        id,
+                        inst.generation,
+                        probe_port,
+                        env,
+                        self.cluster.events.clone(),
+                    );
                     inst.run_tasks.push(probe);
                 }
                 inst.reason = None;
@@ -132,7 +160,7 @@ impl Supervisor {
         }
         match (inst.state, inst.pgid) {
             (InstanceState::Stopping, _) => {}
-            (InstanceState::Online | InstanceState::Launching, Some(pgid)) => {
+            (InstanceState::Online | InstanceState::Launching, Some(_)) => {
                 let Some(app) = self.apps.get_mut(&inst.app) else {
                     return;
                 };
@@ -142,19 +170,63 @@ impl Supervisor {
                     balancer.detach(id);
                 }
                 inst.end_run();
-                let signal = parse_signal(&app.spec.kill_signal);
-                signal_group(pgid, signal);
                 inst.state = InstanceState::Stopping;
                 inst.generation += 1;
-                let timer = Timer {
-                    id,
-                    generation: inst.generation,
-                    kind: TimerKind::KillTimeout,
-                };
-                let at = Instant::now() + Duration::from_millis(app.spec.kill_timeout_ms);
-                self.timers.arm(at, timer);
+                if app.balancer.is_some() {
+                    // Let requests in flight on connections it was dealt finish first (up to
+                    // kill_timeout), then signal.
+                    let wait = Duration::from_millis(app.spec.kill_timeout_ms);
+                    inst.drain_deadline = Some(Instant::now() + wait);
+                    let timer = Timer {
+                        id,
+                        generation: inst.generation,
+                        kind: TimerKind::DrainCheck,
+                    };
+                    self.timers.arm(Instant::now(), timer);
+                } else {
+                    self.send_stop_signal(id);
+                }
             }
             _ => self.finish_stop(id),
+        }
+    }
+
+    /// kill_signal to the group now, SIGKILL after kill_timeout.
+    fn send_stop_signal(&mut self, id: u32) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let Some(app) = self.apps.get(&inst.app) else {
+            return;
+        };
+        inst.drain_deadline = None;
+        if let Some(pgid) = inst.pgid {
+            signal_group(pgid, parse_signal(&app.spec.kill_signal));
+        }
+        let timer = Timer {
+            id,
+            generation: inst.generation,
+            kind: TimerKind::KillTimeout,
+        };
+        self.timers.arm(
+            Instant::now() + Duration::from_millis(app.spec.kill_timeout_ms),
+            timer,
+        );
+    }
+
+    /// While draining: signal once its connections are done or the wait is over.
+    fn on_drain_check(&mut self, timer: Timer, now: Instant) {
+        let Some(inst) = self.instances.get(&timer.id) else {
+            return;
+        };
+        let (Some(pgid), Some(deadline)) = (inst.pgid, inst.drain_deadline) else {
+            return;
+        };
+        let open = established(pgid).unwrap_or(0);
+        if open == 0 || now >= deadline {
+            self.send_stop_signal(timer.id);
+        } else {
+            self.timers.arm(now + DRAIN_CHECK, timer);
         }
     }
 
@@ -242,6 +314,12 @@ impl Supervisor {
             signal_group(pgid, Signal::SIGKILL);
         }
         inst.pgid = None;
+        if inst.candidate {
+            // A reload's new instance: no restart; the reload sees it and stops.
+            inst.state = InstanceState::Errored;
+            inst.reason = Some(format!("{exit} before it was ready"));
+            return;
+        }
         let Some(app) = self.apps.get(&inst.app) else {
             return;
         };
@@ -321,6 +399,9 @@ impl Supervisor {
                     self.spawn_instance(timer.id);
                 }
                 TimerKind::ListenCheck => self.on_listen_check(timer.id),
+                TimerKind::DrainCheck if inst.state == InstanceState::Stopping => {
+                    self.on_drain_check(timer, now)
+                }
                 TimerKind::LingerCheck if inst.state == InstanceState::Stopping => {
                     match inst.pgid {
                         Some(pgid) if inst.pid.is_none() && !group_alive(pgid) => {

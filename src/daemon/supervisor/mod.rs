@@ -4,9 +4,12 @@
 
 mod actor;
 mod cluster;
+mod commands;
 mod lifecycle;
 mod readiness;
+mod reload;
 pub mod restart;
+mod start;
 mod state;
 mod timers;
 
@@ -21,7 +24,7 @@ pub use actor::{ClusterContext, Supervisor};
 use crate::daemon::logs::LogRecord;
 use crate::protocol::model::{AppDetail, AppSpec, InstanceView};
 use crate::protocol::response::Stream;
-use crate::protocol::{ErrorReply, Target};
+use crate::protocol::{ErrorReply, IfRunning, ScaleChange, Target};
 
 pub type Reply<T> = oneshot::Sender<Result<T, ErrorReply>>;
 
@@ -47,7 +50,35 @@ pub enum Cmd {
     Start {
         apps: Vec<AppSpec>,
         base_env: BTreeMap<String, String>,
+        if_running: IfRunning,
         reply: Reply<Vec<InstanceView>>,
+    },
+    Reload {
+        target: Target,
+        apps: Vec<AppSpec>,
+        parallel: u32,
+        reply: Reply<Vec<InstanceView>>,
+    },
+    Scale {
+        app: String,
+        change: ScaleChange,
+        reply: Reply<Vec<InstanceView>>,
+    },
+    Save {
+        reply: Reply<String>,
+    },
+    Resurrect {
+        reply: Reply<Vec<InstanceView>>,
+    },
+    ClearDump {
+        reply: Reply<String>,
+    },
+    Flush {
+        target: Target,
+        reply: Reply<String>,
+    },
+    ReloadLogs {
+        reply: Reply<String>,
     },
     List {
         reply: oneshot::Sender<Vec<InstanceView>>,

@@ -59,7 +59,12 @@ impl Supervisor {
                 });
                 crate::dlog!("instance id {id}: stopped accepting");
             }
-            InstanceEvent::Notify { id, ready, stopping, status } => {
+            InstanceEvent::Notify {
+                id,
+                ready,
+                stopping,
+                status,
+            } => {
                 if let Some(status) = status {
                     self.note(id, |inst| inst.status_text = Some(status));
                 }
@@ -92,21 +97,35 @@ impl Supervisor {
 
     /// The instance is ready: online, and in the rotation.
     pub(super) fn mark_ready(&mut self, id: u32, why: &str) {
-        let Some(inst) = self.instances.get_mut(&id) else { return };
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
         if inst.pid.is_none() || matches!(inst.state, InstanceState::Stopping) {
             return;
         }
         if !inst.ready {
-            crate::dlog!("app {}: instance {} (id {id}) ready: {why}", inst.app, inst.index);
+            crate::dlog!(
+                "app {}: instance {} (id {id}) ready: {why}",
+                inst.app,
+                inst.index
+            );
         }
         inst.ready = true;
         if inst.state == InstanceState::Launching {
             inst.state = InstanceState::Online;
         }
-        if inst.reason.as_deref().is_some_and(|r| r.starts_with(NOT_LISTENING)) {
+        if inst
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(NOT_LISTENING))
+        {
             inst.reason = None;
         }
-        if let Some(balancer) = self.apps.get_mut(&inst.app).and_then(|a| a.balancer.as_mut()) {
+        if let Some(balancer) = self
+            .apps
+            .get_mut(&inst.app)
+            .and_then(|a| a.balancer.as_mut())
+        {
             balancer.admit(id);
         }
     }
@@ -114,23 +133,34 @@ impl Supervisor {
     /// At listen_timeout: ready by timeout for apps with no stronger signal; otherwise say
     /// what is missing (a reload's new instance is then abandoned by the reload).
     pub(super) fn arm_listen_check(&mut self, id: u32) {
-        let Some(inst) = self.instances.get(&id) else { return };
-        let Some(app) = self.apps.get(&inst.app) else { return };
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let Some(app) = self.apps.get(&inst.app) else {
+            return;
+        };
         let timer = Timer {
             id,
             generation: inst.generation,
             kind: TimerKind::ListenCheck,
         };
-        self.timers.arm(Instant::now() + Duration::from_millis(app.spec.listen_timeout_ms), timer);
+        self.timers.arm(
+            Instant::now() + Duration::from_millis(app.spec.listen_timeout_ms),
+            timer,
+        );
     }
 
     pub(super) fn on_listen_check(&mut self, id: u32) {
         let Some(mode) = self.mode_of(id) else { return };
-        let Some(inst) = self.instances.get_mut(&id) else { return };
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
         if inst.ready || inst.pid.is_none() || inst.state == InstanceState::Stopping {
             return;
         }
-        let Some(app) = self.apps.get(&inst.app) else { return };
+        let Some(app) = self.apps.get(&inst.app) else {
+            return;
+        };
         let timeout = app.spec.listen_timeout_ms;
         if mode == ReadyMode::Timeout {
             self.mark_ready(id, "listen_timeout elapsed");
@@ -138,7 +168,11 @@ impl Supervisor {
         }
         let reason = match mode {
             ReadyMode::Listen => {
-                let ports = app.balancer.as_ref().map(|b| b.addresses().join(", ")).unwrap_or_default();
+                let ports = app
+                    .balancer
+                    .as_ref()
+                    .map(|b| b.addresses().join(", "))
+                    .unwrap_or_default();
                 let how = match app.spec.cluster.balance {
                     Strategy::Proxy | Strategy::LeastConn => "its private $PORT",
                     _ => "the managed port",
@@ -147,10 +181,16 @@ impl Supervisor {
                     "{NOT_LISTENING} {how} after {timeout} ms (app listens on {ports}): it may bind another port, or be slow to start"
                 )
             }
-            ReadyMode::Notify => format!("no READY=1 on NOTIFY_SOCKET within listen_timeout ({timeout} ms)"),
+            ReadyMode::Notify => {
+                format!("no READY=1 on NOTIFY_SOCKET within listen_timeout ({timeout} ms)")
+            }
             _ => format!("readiness probe not passed within listen_timeout ({timeout} ms)"),
         };
-        crate::dlog!("app {}: instance {} (id {id}): {reason}", inst.app, inst.index);
+        crate::dlog!(
+            "app {}: instance {} (id {id}): {reason}",
+            inst.app,
+            inst.index
+        );
         inst.reason = Some(reason);
         // pm2's wait_ready: after listen_timeout the instance is taken as ready anyway — except
         // as a reload's candidate, where not being ready means the reload stops.
@@ -161,11 +201,16 @@ impl Supervisor {
 }
 
 /// sd_notify: a datagram socket per instance; its messages become `Notify` events.
-pub fn open_notify(dir: PathBuf, id: u32, events: UnboundedSender<InstanceEvent>) -> Result<(PathBuf, JoinHandle<()>), String> {
+pub fn open_notify(
+    dir: PathBuf,
+    id: u32,
+    events: UnboundedSender<InstanceEvent>,
+) -> Result<(PathBuf, JoinHandle<()>), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(format!("{id}.sock"));
     let _ = std::fs::remove_file(&path);
-    let socket = UnixDatagram::bind(&path).map_err(|e| format!("cannot bind NOTIFY_SOCKET {}: {e}", path.display()))?;
+    let socket = UnixDatagram::bind(&path)
+        .map_err(|e| format!("cannot bind NOTIFY_SOCKET {}: {e}", path.display()))?;
     let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok(n) = socket.recv(&mut buf).await {
@@ -176,7 +221,13 @@ pub fn open_notify(dir: PathBuf, id: u32, events: UnboundedSender<InstanceEvent>
                 stopping: false,
                 status: None,
             };
-            if let InstanceEvent::Notify { ready, stopping, status, .. } = &mut event {
+            if let InstanceEvent::Notify {
+                ready,
+                stopping,
+                status,
+                ..
+            } = &mut event
+            {
                 for line in text.lines() {
                     match line.split_once('=') {
                         Some(("READY", "1")) => *ready = true,
@@ -223,7 +274,9 @@ async fn probe_once(probe: &ProbeKind, port: Option<u16>, env: &[(String, String
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     match probe {
         ProbeKind::Tcp => match port {
-            Some(port) => tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok(),
+            Some(port) => tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok(),
             None => false,
         },
         ProbeKind::Http { path } => {
@@ -231,7 +284,8 @@ async fn probe_once(probe: &ProbeKind, port: Option<u16>, env: &[(String, String
             let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
                 return false;
             };
-            let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            let request =
+                format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
             if stream.write_all(request.as_bytes()).await.is_err() {
                 return false;
             }
@@ -262,7 +316,9 @@ async fn run_probe_command(command: &str, env: &[(String, String)]) -> bool {
         .process_group(0)
         .spawn();
     let Ok(mut child) = child else { return false };
-    let Some(stdout) = child.stdout.take() else { return false };
+    let Some(stdout) = child.stdout.take() else {
+        return false;
+    };
     drop(child);
     let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(stdout.into()) else {
         return false;

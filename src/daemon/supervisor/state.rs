@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::restart::Counters;
 use crate::daemon::balancer::Balancer;
-use crate::daemon::logs::{log_path, LogRecord};
+use crate::daemon::logs::{log_path, WriterMsg};
 use crate::daemon::process::stats::CpuSample;
 use crate::paths::Home;
 use crate::protocol::model::{AppSpec, InstanceState, InstanceView};
@@ -19,7 +19,7 @@ pub struct App {
     pub spec: AppSpec,
     /// The starting client's environment, the base under the app's declared env.
     pub base_env: Arc<BTreeMap<String, String>>,
-    pub log_tx: mpsc::Sender<LogRecord>,
+    pub log_tx: mpsc::Sender<WriterMsg>,
     /// Cluster mode: the app's listeners and how connections reach its instances.
     pub balancer: Option<Balancer>,
 }
@@ -64,6 +64,8 @@ pub struct Instance {
     /// Per-run tasks (NOTIFY_SOCKET reader, readiness probe), ended with the run.
     pub run_tasks: Vec<tokio::task::JoinHandle<()>>,
     pub notify_socket: Option<std::path::PathBuf>,
+    /// Draining before the stop signal, until this instant at the latest.
+    pub drain_deadline: Option<Instant>,
 }
 
 impl Instance {
@@ -90,6 +92,7 @@ impl Instance {
             status_text: None,
             run_tasks: Vec::new(),
             notify_socket: None,
+            drain_deadline: None,
         }
     }
 
@@ -161,6 +164,7 @@ impl Instance {
             cwd: spec.cwd.clone(),
             out_log: log_path(home, spec, Stream::Out, self.index),
             err_log: log_path(home, spec, Stream::Err, self.index),
+            ready: self.ready,
             accepted,
             open,
         }

@@ -14,6 +14,8 @@ pub enum TimerKind {
     RestartDue,
     /// Look again whether a stopped instance's leftover group has emptied.
     LingerCheck,
+    /// A draining cluster instance: are its connections done?
+    DrainCheck,
     /// listen_timeout elapsed: has the cluster instance taken its socket?
     ListenCheck,
 }

@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""Helpers of scripts/bench/cluster.sh: free ports, readiness checks on `jlist` output, wrk result
+parsing, and the Markdown report. One subcommand per use; see cluster.sh for the callers.
+
+  ports N                       N free TCP ports on 127.0.0.1, below the ephemeral range
+  rc-online N APP...            stdin: `rcluster jlist`; exit 0 when every APP has N online
+  pm2-online N NAME             stdin: `pm2 jlist`; exit 0 when NAME has N online
+  wrk-result --row R --mode M --round K --ticks T --hz H OUT...   one JSON line from wrk output(s)
+  line RESULTS                  the last result, human readable (progress on stderr)
+  rc-dealt BEFORE AFTER         connections dealt to each instance between two `jlist`s
+  pm2-restarts NAME             stdin: `pm2 jlist`; {"restarts": n}
+  meta                          the M_* environment as JSON
+  report RESULTS META DEALT PM2 DAEMON_ERRORS    the Markdown section body
+"""
+
+import argparse
+import json
+import os
+import random
+import socket
+import sys
+
+# ------------------------------------------------------------------ small commands
+
+
+def ports(n):
+    lo, hi = 20000, 32000  # below net.ipv4.ip_local_port_range (32768-60999 by default)
+    try:
+        lo_eph = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+        hi = min(hi, lo_eph - 1)
+        lo = min(lo, hi - 2000)
+    except (OSError, ValueError, IndexError):
+        pass
+    found, held = [], []
+    candidates = list(range(lo, hi))
+    random.shuffle(candidates)
+    for port in candidates:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        held.append(s)
+        found.append(port)
+        if len(found) == n:
+            break
+    for s in held:
+        s.close()
+    if len(found) < n:
+        sys.exit("no free ports")
+    print(" ".join(map(str, found)))
+
+
+def read_json_stdin():
+    text = sys.stdin.read()
+    start = text.find("[")  # pm2 may print notices before the JSON
+    return json.loads(text[start:]) if start >= 0 else []
+
+
+def rc_online(n, apps):
+    try:
+        items = read_json_stdin()
+    except ValueError:
+        sys.exit(1)
+    for app in apps:
+        online = [i for i in items if i.get("name") == app and i.get("status") == "online"]
+        if len(online) != n:
+            sys.exit(1)
+
+
+def pm2_online(n, name):
+    try:
+        items = read_json_stdin()
+    except ValueError:
+        sys.exit(1)
+    online = [i for i in items if i.get("name") == name and i.get("pm2_env", {}).get("status") == "online"]
+    sys.exit(0 if len(online) == n else 1)
+
+
+def pm2_restarts(name):
+    try:
+        items = read_json_stdin()
+    except ValueError:
+        items = []
+    mine = [i for i in items if i.get("name") == name]
+    print(json.dumps({"restarts": sum(i.get("pm2_env", {}).get("restart_time", 0) for i in mine),
+                      "instances": len(mine)}))
+
+
+def wrk_result(args):
+    parts = []
+    for path in args.outs:
+        rec = None
+        with open(path) as f:
+            for line in f:
+                if line.startswith("WRKJSON "):
+                    rec = json.loads(line[len("WRKJSON "):])
+        if rec is None:
+            sys.exit(f"no WRKJSON line in {path}")
+        parts.append(rec)
+    requests = sum(p["requests"] for p in parts)
+    rps = sum(p["requests"] / (p["duration_us"] / 1e6) for p in parts)
+    errors = {k: sum(p[k] for p in parts) for k in ("connect", "read", "write", "status", "timeout")}
+    cpu_s = args.ticks / args.hz
+    print(json.dumps({
+        "row": args.row, "mode": args.mode, "round": args.round, "requests": requests, "rps": rps,
+        # Two wrk at once (direct sum): the worse of the two p99s, a conservative figure.
+        "p99_ms": max(p["p99_us"] for p in parts) / 1000, "p50_ms": max(p["p50_us"] for p in parts) / 1000,
+        "errors": errors, "manager_cpu_s": cpu_s, "ticks": args.ticks, "hz": args.hz,
+    }))
+
+
+def line(path):
+    with open(path) as f:
+        r = json.loads(f.read().splitlines()[-1])
+    errs = sum(r["errors"].values())
+    cpu = f", manager {r['manager_cpu_s'] * 1e6 / max(r['requests'], 1):.1f} µs/req" if r["ticks"] else ""
+    print(f"[cluster.sh]   {r['row']:<10} {r['mode']:<9} {r['rps']:>9.0f} req/s  p99 {r['p99_ms']:7.2f} ms"
+          f"  errors {errs}{cpu}")
+
+
+def rc_dealt(before_path, after_path):
+    def load(p):
+        try:
+            return {i["id"]: i for i in json.load(open(p))}
+        except (OSError, ValueError):
+            return {}
+    before, after = load(before_path), load(after_path)
+    out = {}
+    for iid, inst in sorted(after.items()):
+        b = before.get(iid, {})
+        app = out.setdefault(inst["name"], {"accepted": [], "restarts": 0, "pids_changed": 0})
+        app["accepted"].append(inst.get("accepted", 0) - b.get("accepted", 0))
+        app["restarts"] += inst.get("restarts", 0) - b.get("restarts", 0)
+        app["pids_changed"] += int(b.get("pid") != inst.get("pid"))
+    print(json.dumps(out))
+
+
+def meta():
+    keys = ["DATE", "MACHINE", "NPROC", "CPU", "COMMIT", "RC_VERSION", "PM2_VERSION", "PM2_SKIP",
+            "NGINX_VERSION", "NGINX_SKIP", "NODE", "WRK", "THREADS", "CONNS", "DURATION", "ROUNDS",
+            "WARMUP", "LOAD"]
+    print(json.dumps({k.lower(): os.environ.get("M_" + k, "") for k in keys}))
+
+
+# ------------------------------------------------------------------ report
+
+RC_ROWS = ["rr", "shared", "reuseport", "proxy", "leastconn"]
+
+
+def fmt_rps(x):
+    return f"{x:,.0f}"
+
+
+def fmt_ms(x):
+    return f"{x:.2f} ms" if x < 10 else f"{x:.1f} ms"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "n/a"
+
+
+def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
+    meta_ = json.load(open(meta_path))
+    dealt = json.load(open(dealt_path)) if os.path.getsize(dealt_path) else {}
+    pm2info = json.load(open(pm2_path)) if os.path.getsize(pm2_path) else {}
+    daemon_errors = open(errors_path).read().strip() if os.path.exists(errors_path) else ""
+    runs = [json.loads(l) for l in open(results_path) if l.strip()]
+
+    rounds = {}  # (row, mode) -> [runs]
+    for r in runs:
+        rounds.setdefault((r["row"], r["mode"]), []).append(r)
+    best = {k: max(v, key=lambda r: r["rps"]) for k, v in rounds.items()}
+
+    def rps(row, mode):
+        return best[(row, mode)]["rps"] if (row, mode) in best else None
+
+    def cpu_us(row, mode):
+        r = best.get((row, mode))
+        if not r or not r["requests"]:
+            return None
+        return r["manager_cpu_s"] * 1e6 / r["requests"]
+
+    pm2v = meta_["pm2_version"]
+    ngxv = meta_["nginx_version"]
+    labels = {
+        "direct1": "Node direct, 1 process",
+        "direct2": "Node direct, 2 processes (sum)",
+        "rr": "rcluster round-robin (unmodified app)",
+        "shared": "rcluster shared (fd 3)",
+        "reuseport": "rcluster reuseport (fd 3)",
+        "proxy": "rcluster proxy (app on $PORT)",
+        "leastconn": "rcluster least-conn (app on $PORT)",
+        "pm2": f"pm2 {pm2v} cluster mode `-i 2`",
+        "nginx": f"nginx {ngxv} `least_conn`, keepalive 64, over 2 direct",
+    }
+    order = ["direct1", "direct2"] + RC_ROWS + ["pm2", "nginx"]
+    one_close = rps("direct1", "close")
+    one_ka = rps("direct1", "keepalive")
+    sum_ka = rps("direct2", "keepalive")
+    pm2_close = rps("pm2", "close")
+    ngx_ka = rps("nginx", "keepalive")
+
+    out = []
+    w = out.append
+    t, c, d = meta_["threads"], meta_["conns"], meta_["duration"]
+    w(f"Measured {meta_['date']} on {meta_['nproc']} × {meta_['cpu']} ({meta_['machine']}), "
+      f"load average before the run {meta_['load']}.  ")
+    w(f"rcluster {meta_['rc_version']} at commit {meta_['commit']}; "
+      f"pm2 {pm2v or 'skipped'}; nginx {ngxv or 'skipped'}; Node {meta_['node']}; wrk {meta_['wrk']}.  ")
+    split_t = (int(t) + 1) // 2
+    w(f"Every row: `wrk -t{t} -c{c} -d{d}s --latency` at 127.0.0.1, keep-alive (wrk's default) and "
+      f"with `-H 'Connection: close'`; the direct sum runs two wrk at once (`-t{split_t} -c{int(c) // 2}` each, "
+      f"the same total load) and adds their req/s (its p99 is the worse of the two). All servers are up "
+      f"together, each row warmed for {meta_['warmup']} s, then {meta_['rounds']} interleaved round(s); "
+      f"the table shows each row's best round (the box is shared: other jobs only ever lower a figure). "
+      f"The app is one hello-world `http.createServer` (`scripts/bench/cluster/hello.js`; `hello_fd.js` "
+      f"listens on fd 3 for shared/reuseport).")
+    w("")
+    for what, reason in (("pm2", meta_["pm2_skip"]), ("nginx", meta_["nginx_skip"])):
+        if reason:
+            w(f"**{what} row skipped:** {reason}.")
+            w("")
+    w("| row | keep-alive req/s | p99 | close req/s | p99 | ratios | errors |")
+    w("|---|---:|---:|---:|---:|---|---:|")
+    for row in order:
+        if (row, "keepalive") not in best and (row, "close") not in best:
+            continue
+        ka, cl = best.get((row, "keepalive")), best.get((row, "close"))
+        cells = [labels[row]]
+        for r in (ka, cl):
+            cells += [fmt_rps(r["rps"]), fmt_ms(r["p99_ms"])] if r else ["—", "—"]
+        ratios = []
+        if row == "direct1":
+            ratios.append("baseline")
+        elif row == "direct2":
+            ratios.append(f"keep-alive {ratio(rps(row, 'keepalive'), one_ka)} one")
+            ratios.append(f"close {ratio(rps(row, 'close'), one_close)} one")
+        else:
+            ratios.append(f"keep-alive {ratio(rps(row, 'keepalive'), sum_ka)} sum")
+            if row in ("proxy", "leastconn") and ngx_ka:
+                ratios.append(f"{ratio(rps(row, 'keepalive'), ngx_ka)} nginx")
+            ratios.append(f"close {ratio(rps(row, 'close'), one_close)} one")
+            if row != "pm2" and pm2_close:
+                ratios.append(f"{ratio(rps(row, 'close'), pm2_close)} pm2")
+        cells.append("; ".join(ratios))
+        nerr = sum(sum(r["errors"].values()) for r in (ka, cl) if r)
+        cells.append(str(nerr))
+        w("| " + " | ".join(cells) + " |")
+    w("")
+    w("Ratios: “sum” = the direct sum's keep-alive req/s, “one” = one direct process's close req/s, "
+      "“pm2” = pm2 cluster's close req/s, “nginx” = nginx's keep-alive req/s. Errors: wrk socket errors "
+      "(connect/read/write/timeout) plus non-2xx answers, both modes of the reported rounds.")
+    w("")
+
+    # CPU of the manager process per request
+    w("Manager CPU (utime+stime from `/proc/<pid>/stat`, clock ticks of "
+      f"{1000 // int(runs[0]['hz']) if runs else 10} ms) during the reported runs, per request; with "
+      "`Connection: close` each request is one connection, so the close column is the CPU per dealt "
+      "(or proxied) connection:")
+    w("")
+    w("| row | process | keep-alive µs/request | close µs/connection |")
+    w("|---|---|---:|---:|")
+    procs = {r: "rcluster daemon" for r in RC_ROWS}
+    procs.update({"pm2": "pm2 God daemon (the cluster primary)", "nginx": "nginx master + workers"})
+    for row in RC_ROWS + ["pm2", "nginx"]:
+        if (row, "close") not in best:
+            continue
+        ka, cl = cpu_us(row, "keepalive"), cpu_us(row, "close")
+        w(f"| {labels[row]} | {procs[row]} | {ka:.2f} | {cl:.1f} |")
+    w("")
+
+    # targets
+    def met(ok):
+        return "yes" if ok else "**no**"
+
+    rr_cpu = cpu_us("rr", "close")
+    pm2_cpu = cpu_us("pm2", "close")
+    targets = []
+    for row in ("rr", "shared", "reuseport"):
+        v = rps(row, "keepalive")
+        if v and sum_ka:
+            targets.append((f"keep-alive, {row.replace('rr', 'round-robin')}, vs the direct sum",
+                            f"{v / sum_ka:.2f}×", "≥ 0.95×", v / sum_ka >= 0.95))
+    rr_close = rps("rr", "close")
+    if rr_close and pm2_close:
+        targets.append(("`Connection: close`, round-robin, vs pm2 cluster", f"{rr_close / pm2_close:.2f}×",
+                        "≥ 1.5× (aim 2×)", rr_close / pm2_close >= 1.5))
+    if rr_close and one_close:
+        targets.append(("`Connection: close`, round-robin, vs one direct process",
+                        f"{rr_close / one_close:.2f}×", "≥ 1.3×", rr_close / one_close >= 1.3))
+    for row in ("proxy", "leastconn"):
+        v = rps(row, "keepalive")
+        if v and ngx_ka:
+            targets.append((f"keep-alive, {row.replace('leastconn', 'least-conn')}, vs nginx",
+                            f"{v / ngx_ka:.2f}×", "≥ 1×", v >= ngx_ka))
+    if rr_cpu is not None:
+        extra = f" (pm2 God daemon: {pm2_cpu:.0f} µs, {pm2_cpu / rr_cpu:.1f}× more)" if pm2_cpu and rr_cpu else ""
+        targets.append(("daemon CPU per dealt connection, round-robin", f"{rr_cpu:.1f} µs{extra}", "≤ 15 µs",
+                         rr_cpu <= 15))
+    w("Targets (PRODUCT.md §11, SOCKET-PASSING.md §6):")
+    w("")
+    w("| target | measured | goal | met |")
+    w("|---|---:|---|---|")
+    for name, value, goal, ok in targets:
+        w(f"| {name} | {value} | {goal} | {met(ok)} |")
+    w("")
+
+    # sanity
+    notes = []
+    for app in ("rr", "proxy", "leastconn", "shared", "reuseport"):
+        d = dealt.get(app)
+        if not d:
+            continue
+        acc = d["accepted"]
+        if any(acc):
+            notes.append(f"{app}: {' / '.join(f'{a:,}' for a in acc)}")
+        else:
+            notes.append(f"{app}: not counted (the kernel deals)")
+    if notes:
+        w("Connections dealt per instance during the measured rounds (`accepted` in `rcluster jlist`): "
+          + "; ".join(notes) + ".")
+    restarts = {app: d["restarts"] for app, d in dealt.items() if d["restarts"] or d["pids_changed"]}
+    if restarts:
+        w(f"**rcluster instances restarted during the run:** {restarts}.")
+    if pm2info.get("restarts"):
+        w(f"**pm2 instances restarted during the run:** {pm2info['restarts']}.")
+    if daemon_errors:
+        w("")
+        w("rcluster daemon log lines mentioning errors during the run (last 20):")
+        w("")
+        w("```")
+        w(daemon_errors)
+        w("```")
+    w("")
+    w("Every round (req/s keep-alive / close):")
+    w("")
+    for row in order:
+        ka, cl = rounds.get((row, "keepalive"), []), rounds.get((row, "close"), [])
+        if ka or cl:
+            w(f"- {row}: " + ", ".join(f"{fmt_rps(a['rps'])} / {fmt_rps(b['rps'])}" for a, b in zip(ka, cl)))
+    print("\n".join(out))
+
+
+def main():
+    cmd, rest = sys.argv[1], sys.argv[2:]
+    if cmd == "ports":
+        ports(int(rest[0]))
+    elif cmd == "rc-online":
+        rc_online(int(rest[0]), rest[1:])
+    elif cmd == "pm2-online":
+        pm2_online(int(rest[0]), rest[1])
+    elif cmd == "pm2-restarts":
+        pm2_restarts(rest[0])
+    elif cmd == "wrk-result":
+        p = argparse.ArgumentParser()
+        for opt in ("--row", "--mode"):
+            p.add_argument(opt, required=True)
+        for opt in ("--round", "--ticks", "--hz"):
+            p.add_argument(opt, type=int, required=True)
+        p.add_argument("outs", nargs="+")
+        wrk_result(p.parse_args(rest))
+    elif cmd == "line":
+        line(rest[0])
+    elif cmd == "rc-dealt":
+        rc_dealt(rest[0], rest[1])
+    elif cmd == "meta":
+        meta()
+    elif cmd == "report":
+        report(*rest)
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+//! Commands that reshape running apps: reload (with new definitions from a file), scale, the
+//! saved process list (save, resurrect, cleardump) and log file maintenance (flush, reopen).
+
+use std::collections::BTreeMap;
+
+use super::actor::{OpKind, Supervisor};
+use super::state::Intent;
+use super::Reply;
+use crate::daemon::persist;
+use crate::protocol::model::{AppSpec, InstanceView};
+use crate::protocol::{ErrorKind, ErrorReply, ScaleChange, Target};
+
+impl Supervisor {
+    /// Reload the target's instances; `apps` may bring new definitions for its apps.
+    pub(super) fn reload(
+        &mut self,
+        target: &Target,
+        apps: Vec<AppSpec>,
+        parallel: u32,
+        reply: Reply<Vec<InstanceView>>,
+        report: Vec<u32>,
+    ) {
+        let ids = match self.resolve(target) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let mut extra = report;
+        for spec in apps {
+            let Some(app) = self.apps.get_mut(&spec.name) else {
+                continue;
+            };
+            if app.spec.cluster != spec.cluster {
+                let _ = reply.send(Err(ErrorReply::new(
+                    ErrorKind::InvalidSpec,
+                    format!("app \"{}\": its listen addresses or balance changed; a reload keeps the sockets, so use `rcluster restart` (or delete and start) for that", spec.name),
+                )));
+                return;
+            }
+            let wanted = spec.instances;
+            let name = spec.name.clone();
+            app.spec = spec;
+            // Instance count changes are applied around the reload: surplus instances go (as in
+            // scale down), missing ones start with the new definition.
+            let mut live: Vec<(u32, u32)> = self
+                .instances
+                .values()
+                .filter(|i| i.app == name && i.intent != Intent::Delete && !i.candidate)
+                .map(|i| (i.index, i.id))
+                .collect();
+            live.sort_unstable();
+            if live.len() as u32 > wanted {
+                for (_, id) in live.split_off(wanted as usize) {
+                    self.begin_stop(id, Intent::Delete);
+                }
+            } else if (live.len() as u32) < wanted {
+                extra.extend(self.add_instances(&name, wanted - live.len() as u32));
+            }
+        }
+        let ids: Vec<u32> = ids
+            .into_iter()
+            .filter(|id| {
+                self.instances
+                    .get(id)
+                    .is_some_and(|i| i.intent == Intent::None)
+            })
+            .collect();
+        self.begin_reload(ids, parallel, Some(reply), extra);
+    }
+
+    pub(super) fn scale(
+        &mut self,
+        name: &str,
+        change: ScaleChange,
+        reply: Reply<Vec<InstanceView>>,
+    ) {
+        let Some(app) = self.apps.get(name) else {
+            let _ = reply.send(Err(ErrorReply::new(
+                ErrorKind::NotFound,
+                format!("no app named \"{name}\""),
+            )));
+            return;
+        };
+        let mut live: Vec<(u32, u32)> = self
+            .instances
+            .values()
+            .filter(|i| i.app == name && i.intent != Intent::Delete && !i.candidate)
+            .map(|i| (i.index, i.id))
+            .collect();
+        live.sort_unstable();
+        let current = live.len() as i64;
+        let wanted = match change {
+            ScaleChange::To(n) => i64::from(n),
+            ScaleChange::By(d) => current + d,
+        };
+        if !(1..=i64::from(super::start::MAX_INSTANCES)).contains(&wanted) {
+            let _ = reply.send(Err(ErrorReply::new(
+                ErrorKind::InvalidSpec,
+                format!("app \"{name}\" cannot have {wanted} instances (1..={}); `rcluster delete {name}` removes it", super::start::MAX_INSTANCES),
+            )));
+            return;
+        }
+        let _ = app;
+        if let Some(app) = self.apps.get_mut(name) {
+            app.spec.instances = wanted as u32;
+        }
+        crate::dlog!("app {name}: scaling from {current} to {wanted} instance(s)");
+        if wanted >= current {
+            self.add_instances(name, (wanted - current) as u32);
+            let ids: Vec<u32> = self
+                .instances
+                .values()
+                .filter(|i| i.app == name)
+                .map(|i| i.id)
+                .collect();
+            let views = self.views(&ids, false);
+            let _ = reply.send(Ok(views));
+        } else {
+            // Removals drain like a reload: out of the rotation, queue redealt, then stopped.
+            let surplus: Vec<u32> = live
+                .split_off(wanted as usize)
+                .into_iter()
+                .map(|(_, id)| id)
+                .collect();
+            self.begin_op_ids(OpKind::Delete, surplus, reply);
+        }
+    }
+
+    pub(super) fn save(&mut self) -> Result<String, ErrorReply> {
+        let specs: Vec<AppSpec> = self.apps.values().map(|a| a.spec.clone()).collect();
+        let path = self.home.dump();
+        persist::save(&path, &specs)
+            .map(|()| format!("saved {} app(s) to {}", specs.len(), path.display()))
+            .map_err(|e| ErrorReply::new(ErrorKind::Os, e))
+    }
+
+    pub(super) fn resurrect(&mut self, reply: Reply<Vec<InstanceView>>) {
+        let specs = match persist::load(&self.home.dump()) {
+            Ok(specs) => specs,
+            Err(e) => {
+                let _ = reply.send(Err(ErrorReply::new(ErrorKind::Os, e)));
+                return;
+            }
+        };
+        let missing: Vec<AppSpec> = specs
+            .into_iter()
+            .filter(|s| !self.apps.contains_key(&s.name))
+            .collect();
+        crate::dlog!("resurrecting {} app(s)", missing.len());
+        // The daemon's own environment is the base: a saved list holds declared env only.
+        let base_env: BTreeMap<String, String> = std::env::vars().collect();
+        let answer = self
+            .start_fresh(missing, base_env)
+            .map(|ids| self.views(&ids, false));
+        let _ = reply.send(answer);
+    }
+
+    pub(super) fn clear_dump(&mut self) -> Result<String, ErrorReply> {
+        let path = self.home.dump();
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(format!("removed {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(format!("no saved list at {}", path.display()))
+            }
+            Err(e) => Err(ErrorReply::new(
+                ErrorKind::Os,
+                format!("cannot remove {}: {e}", path.display()),
+            )),
+        }
+    }
+
+    pub(super) fn flush_logs(&mut self, target: &Target) -> Result<String, ErrorReply> {
+        let ids = self.resolve(target)?;
+        let mut flushed = 0;
+        for (_, app) in self.apps.iter().filter(|(name, _)| {
+            ids.iter()
+                .any(|id| self.instances.get(id).is_some_and(|i| &i.app == *name))
+        }) {
+            flushed += crate::daemon::logs::writer::flush(&app.log_tx);
+        }
+        Ok(format!("flushed the logs of {flushed} app(s)"))
+    }
+
+    pub(super) fn reopen_logs(&mut self) -> Result<String, ErrorReply> {
+        for app in self.apps.values() {
+            crate::daemon::logs::writer::reopen(&app.log_tx);
+        }
+        Ok(format!(
+            "reopening the log files of {} app(s)",
+            self.apps.len()
+        ))
+    }
+}

@@ -1,0 +1,175 @@
+//! `start`: validate every app first (names, counts, cwd, sockets), then create and spawn; an
+//! app that runs already is an error, kept, or reloaded, as the request asks.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use super::actor::Supervisor;
+use super::state::{validate_name, App, Instance, Intent};
+use super::Reply;
+use crate::daemon::logs::writer::spawn_writer;
+use crate::protocol::model::{AppSpec, InstanceView};
+use crate::protocol::{ErrorKind, ErrorReply, IfRunning};
+
+/// Most instances one app may ask for (a typo guard: `-i 10000` is not a cluster).
+pub const MAX_INSTANCES: u32 = 1024;
+
+impl Supervisor {
+    pub(super) fn start(
+        &mut self,
+        specs: Vec<AppSpec>,
+        base_env: BTreeMap<String, String>,
+        if_running: IfRunning,
+        reply: Reply<Vec<InstanceView>>,
+    ) {
+        let mut fresh = Vec::new();
+        let mut to_reload = Vec::new();
+        let mut kept = Vec::new();
+        let mut seen = HashSet::new();
+        for spec in specs {
+            if let Err(e) = check_spec(&spec) {
+                let _ = reply.send(Err(e));
+                return;
+            }
+            if !seen.insert(spec.name.clone()) {
+                let _ = reply.send(Err(ErrorReply::new(
+                    ErrorKind::InvalidSpec,
+                    format!("app \"{}\" is given twice", spec.name),
+                )));
+                return;
+            }
+            match (self.apps.get(&spec.name), if_running) {
+                (None, _) => fresh.push(spec),
+                (Some(_), IfRunning::Fail) => {
+                    let _ = reply.send(Err(ErrorReply::new(ErrorKind::Conflict, format!("app \"{}\" already exists", spec.name))
+                        .with_hint("use `rcluster restart` or `rcluster reload`, or `rcluster delete` it first")));
+                    return;
+                }
+                (Some(app), IfRunning::KeepOrReload) if app.spec == spec => kept.push(spec.name),
+                (Some(_), _) => to_reload.push(spec),
+            }
+        }
+        let started = match self.start_fresh(fresh, base_env) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let mut report = started;
+        for name in &kept {
+            report.extend(
+                self.instances
+                    .values()
+                    .filter(|i| &i.app == name)
+                    .map(|i| i.id),
+            );
+        }
+        if to_reload.is_empty() {
+            let views = self.views(&report, false);
+            let _ = reply.send(Ok(views));
+            return;
+        }
+        let names: Vec<String> = to_reload.iter().map(|s| s.name.clone()).collect();
+        self.reload(
+            &crate::protocol::Target::Names(names),
+            to_reload,
+            1,
+            reply,
+            report,
+        );
+    }
+
+    /// Create and spawn apps that do not run yet; ids of their instances.
+    pub(super) fn start_fresh(
+        &mut self,
+        specs: Vec<AppSpec>,
+        base_env: BTreeMap<String, String>,
+    ) -> Result<Vec<u32>, ErrorReply> {
+        // Bind every app's sockets before starting anything: a port conflict starts nothing.
+        let mut balancers = Vec::new();
+        for spec in &specs {
+            balancers.push(self.bind_cluster(spec)?);
+        }
+        let base_env = Arc::new(base_env);
+        let mut started = Vec::new();
+        for (spec, balancer) in specs.into_iter().zip(balancers) {
+            let log_tx = spawn_writer(&self.home, &spec, self.followers.clone());
+            let name = spec.name.clone();
+            crate::dlog!(
+                "app {name}: starting {} instance(s): {}",
+                spec.instances,
+                spec.command.display()
+            );
+            for index in 0..spec.instances {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.instances.insert(id, Instance::new(id, &name, index));
+                started.push(id);
+            }
+            self.apps.insert(
+                name,
+                App {
+                    spec,
+                    base_env: base_env.clone(),
+                    log_tx,
+                    balancer,
+                },
+            );
+        }
+        for id in &started {
+            self.spawn_instance(*id);
+        }
+        Ok(started)
+    }
+
+    /// Add instances to a running app at the lowest free indexes.
+    pub(super) fn add_instances(&mut self, app: &str, count: u32) -> Vec<u32> {
+        let mut used: Vec<u32> = self
+            .instances
+            .values()
+            .filter(|i| i.app == app && i.intent != Intent::Delete)
+            .map(|i| i.index)
+            .collect();
+        used.sort_unstable();
+        let mut added = Vec::new();
+        let mut index = 0;
+        while (added.len() as u32) < count {
+            if used.binary_search(&index).is_err() {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.instances.insert(id, Instance::new(id, app, index));
+                added.push(id);
+            }
+            index += 1;
+        }
+        for id in &added {
+            self.spawn_instance(*id);
+        }
+        added
+    }
+}
+
+fn check_spec(spec: &AppSpec) -> Result<(), ErrorReply> {
+    validate_name(&spec.name).map_err(|e| ErrorReply::new(ErrorKind::InvalidSpec, e))?;
+    if spec.instances == 0 || spec.instances > MAX_INSTANCES {
+        return Err(ErrorReply::new(
+            ErrorKind::InvalidSpec,
+            format!(
+                "app \"{}\": instances must be 1..={MAX_INSTANCES}, got {}",
+                spec.name, spec.instances
+            ),
+        ));
+    }
+    if !spec.cwd.is_absolute() {
+        return Err(ErrorReply::new(
+            ErrorKind::InvalidSpec,
+            format!(
+                "app \"{}\": cwd {} is not absolute",
+                spec.name,
+                spec.cwd.display()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -687,7 +687,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__start)
-            opts="-n -i -o -e -l -p -v -h -V --name --instances --cwd --env-var --interpreter --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --instance-var --time --no-merge-logs --output --error --log --port --listen --balance --listen-timeout --json --verbose --help --version"
+            opts="-n -i -o -e -l -p -v -h -V --name --instances --cwd --env-var --interpreter --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --instance-var --time --no-merge-logs --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -786,6 +786,14 @@ _rcluster() {
                     return 0
                     ;;
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec-mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --private-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -72,6 +72,8 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s e -l error -
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s l -l log -d 'File for both streams combined' -r -F
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s p -l port -d 'Cluster mode: the daemon listens on this port (0.0.0.0:PORT) and shares it with every instance (repeatable). Port 0 picks a free port' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l listen -d 'Cluster mode: an address to listen on: `127.0.0.1:8000`, `[::]:8000`, `unix:/path` (repeatable)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l exec-mode -d 'fork: instances do not share ports; cluster (the default with -i N > 1): every TCP port the program binds is shared, as pm2\'s cluster mode does, with no --port needed' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l private-port -d 'A port the program binds that stays each instance\'s own in cluster mode (repeatable)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l balance -d 'How connections reach instances: round-robin (default), shared, reuseport, proxy, least-conn' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l listen-timeout -d 'How long an instance may take to listen before it is reported (default 3000 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-autorestart -d 'Do not restart instances when they exit'

@@ -21,6 +21,8 @@
  *         reply socket, and waits for BOUND (a channel fd: the port becomes managed), REFUSE (bind fails
  *         with the errno given) or PASS (real bind). No usable fd N, or EOF/error: real bind.
  *     RCLUSTER_PRIVATE_PORTS=P1,P2  (optional) ports never shared.
+ *     RCLUSTER_LISTEN_PID_FIX=1  (optional) with LISTEN_FDS set: LISTEN_PID := this process's pid
+ *         at load (wrapper chains that fork, e.g. `npm start`, still hand the program its own pid).
  *     RCLUSTER_PRELOAD_DEBUG=1  (optional) one line on stderr per redirect/READY/UNREADY/adopt/EOF.
  *   Messages (native endian, fixed sizes):
  *     CONN    daemon -> instance, channel, 32 bytes: [0]=1 [1]=fdflags (bit0: the passed description
@@ -88,6 +90,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1582,6 +1585,17 @@ __attribute__((constructor)) static void rcluster_preload_init(void)
             rdv_fd = (int)fd;
             dbg("rendezvous fd", (long)fd, 0);
         }
+    }
+    /* LISTEN_PID names the process meant to take the LISTEN_FDS sockets (sd_listen_fds(3)).
+     * rcluster's trampoline sets it for the program it execs, but wrappers that fork instead of
+     * exec (`npm start`, a shell running its last command as a child) leave it naming the
+     * wrapper. Every rcluster-managed process this library enters claims it for itself, so the
+     * program at the end of the chain sees its own pid; the wrappers never read the fds. */
+    const char *fix = getenv("RCLUSTER_LISTEN_PID_FIX");
+    if (fix && strcmp(fix, "1") == 0 && getenv("LISTEN_FDS")) {
+        char pid_text[24];
+        snprintf(pid_text, sizeof pid_text, "%ld", (long)getpid());
+        setenv("LISTEN_PID", pid_text, 1);
     }
     if (__atomic_load_n(&nchan, __ATOMIC_RELAXED) > 0 || rdv_fd >= 0) {
         raise_nofile();

@@ -132,13 +132,19 @@ fn node_available() -> bool {
     found
 }
 
+/// Cluster mode with no declared port: the ports the program binds are shared.
+fn shares_ports(mut spec: AppSpec) -> AppSpec {
+    spec.cluster.discover = true;
+    spec
+}
+
 #[test]
 fn pm2_documented_yaml_example() {
     let loaded = ok("pm2-example.yaml", &LoadOptions::default());
-    let api = AppSpec {
+    let api = shares_ports(AppSpec {
         instances: 4,
         ..base("api-app", exec("node", &[&abs_str("api.js")]))
-    };
+    });
     let worker = AppSpec {
         env: env(&[("NODE_ENV", "development")]),
         ..base("worker", exec("node", &[&abs_str("worker.js")]))
@@ -217,6 +223,7 @@ fn every_key_at_once() {
                 ListenAddr::Unix(abs("web.sock")),
             ],
             balance: Strategy::LeastConn,
+            ..ClusterSpec::default()
         },
         ..base(
             "web",
@@ -238,11 +245,11 @@ fn every_key_at_once() {
         }),
         ..base("db", exec("bash", &[&abs_str("run.sh")]))
     };
-    let statik = AppSpec {
+    let statik = shares_ports(AppSpec {
         instances: 2,
         cron_restart: Some("@daily".into()),
         ..base("static", exec("python3", &["-m", "http.server", "8000"]))
-    };
+    });
     let piped = AppSpec {
         env: env(&[("PORT", "8001")]),
         readiness: Some(ReadinessSpec {
@@ -287,15 +294,15 @@ fn every_key_at_once() {
 #[test]
 fn json_with_string_instances_and_deploy() {
     let loaded = ok("pm2-apps.json", &LoadOptions::default());
-    let api = AppSpec {
+    let api = shares_ports(AppSpec {
         env: env(&[("PORT", "3000"), ("VERBOSE", "true")]),
         instances: 2,
         ..base(
             "api",
             exec("node", &["--max-old-space-size=256", &abs_str("api.js")]),
         )
-    };
-    let jobs = AppSpec {
+    });
+    let jobs = shares_ports(AppSpec {
         instances: available_cpus(),
         logs: LogSpec {
             out_file: Some("/dev/null".into()),
@@ -303,7 +310,7 @@ fn json_with_string_instances_and_deploy() {
             ..AppSpec::default().logs
         },
         ..base("jobs", exec("python3", &[&abs_str("app.py")]))
-    };
+    });
     assert_eq!(loaded.apps, vec![api, jobs]);
     assert_eq!(
         notes(&loaded, "pm2-apps.json"),
@@ -316,10 +323,10 @@ fn json_with_string_instances_and_deploy() {
 #[test]
 fn top_level_json_array() {
     let loaded = ok("array.json", &LoadOptions::default());
-    let worker = AppSpec {
+    let worker = shares_ports(AppSpec {
         instances: available_cpus().saturating_sub(1).max(1),
         ..base("worker", exec("node", &[&abs_str("worker.js")]))
-    };
+    });
     let shell = AppSpec {
         autorestart: false,
         ..base(
@@ -415,11 +422,11 @@ fn ecosystem_config_js() {
         return;
     }
     let loaded = ok("ecosystem.config.js", &LoadOptions::default());
-    let api = AppSpec {
+    let api = shares_ports(AppSpec {
         env: env(&[("NODE_ENV", "development"), ("PORT", "3000")]),
         instances: available_cpus(),
         ..base("js-api", exec("node", &[&abs_str("api.js")]))
-    };
+    });
     // `path.join(__dirname, ...)`: node reports the file's real directory.
     let real_dir = std::fs::canonicalize(abs("")).expect("fixture dir");
     let worker_js = real_dir

@@ -168,6 +168,15 @@ pub struct StartArgs {
     #[arg(long = "listen", value_name = "ADDR")]
     pub listen: Vec<String>,
 
+    /// fork: instances do not share ports; cluster (the default with -i N > 1): every TCP port
+    /// the program binds is shared, as pm2's cluster mode does, with no --port needed.
+    #[arg(long, value_name = "MODE")]
+    pub exec_mode: Option<String>,
+
+    /// A port the program binds that stays each instance's own in cluster mode (repeatable).
+    #[arg(long = "private-port", value_name = "PORT")]
+    pub private_ports: Vec<u16>,
+
     /// How connections reach instances: round-robin (default), shared, reuseport, proxy, least-conn.
     #[arg(long, value_name = "STRATEGY")]
     pub balance: Option<String>,

@@ -1,7 +1,7 @@
 //! What I/O tasks (dealing channels, proxy probes, sd_notify sockets, readiness probes) report
 //! to the supervisor about an instance. The supervisor decides what it means (PRODUCT.md §5).
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum InstanceEvent {
     /// The program called listen() on the managed socket (preload), or its private port answers.
     Ready { id: u32, pid: u32 },
@@ -16,4 +16,10 @@ pub enum InstanceEvent {
     },
     /// The app's readiness probe passed for this run of the instance.
     ProbePassed { id: u32, generation: u64 },
+    /// The program binds `addr` (port discovery): answer on `reply` with its channel.
+    BindRequest {
+        id: u32,
+        addr: std::net::SocketAddr,
+        reply: std::os::fd::OwnedFd,
+    },
 }

@@ -109,6 +109,11 @@ impl std::fmt::Display for ListenAddr {
 pub struct ClusterSpec {
     pub listen: Vec<ListenAddr>,
     pub balance: Strategy,
+    /// Share every TCP port the program binds, found as it binds them (pm2's cluster mode with
+    /// no declared port): the preload asks the daemon, which creates or reuses the listener.
+    pub discover: bool,
+    /// Ports the program binds that stay its own (an admin or metrics port per instance).
+    pub private_ports: Vec<u16>,
 }
 
 /// A readiness probe (reload issue); stored now so files and dumps keep it.

@@ -264,3 +264,105 @@ fn ports_that_cannot_work_are_clear_errors() {
     // The other apps are untouched, and the daemon still answers.
     home.ok(&["ping"]);
 }
+
+#[test]
+fn no_port_needed_the_ports_a_program_binds_are_shared() {
+    let home = Home::new();
+    // pm2 habit: `-i 4` and the program binds its port itself; no --port anywhere.
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    start_cluster(&home, "auto", 4, port, &[&cmd, "-i", "4"]);
+    let counts = tally(port, 40);
+    assert_eq!(
+        counts.values().copied().collect::<Vec<_>>(),
+        vec![10, 10, 10, 10],
+        "{counts:?}"
+    );
+    let app = home.app("auto");
+    assert!(
+        app.iter()
+            .all(|i| i.mode == "round-robin" && i.ports == vec![format!("127.0.0.1:{port}")]),
+        "{app:?}"
+    );
+
+    if have("node") {
+        let port = free_port();
+        let port_arg = port.to_string();
+        start_cluster(
+            &home,
+            "autojs",
+            2,
+            port,
+            &[&fixture("servers/whoami.js"), "-i", "2", "--", &port_arg],
+        );
+        let counts = tally(port, 20);
+        assert_eq!(
+            counts.values().copied().collect::<Vec<_>>(),
+            vec![10, 10],
+            "{counts:?}"
+        );
+    } else {
+        eprintln!("node part skipped: node is not on PATH");
+    }
+}
+
+#[test]
+fn private_ports_and_fork_mode_stay_per_instance() {
+    let home = Home::new();
+    // A private port is bound by the program itself: with two instances the second one gets
+    // EADDRINUSE, exactly as without rcluster.
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    let private = port.to_string();
+    home.ok(&[
+        "start",
+        &cmd,
+        "--name",
+        "own",
+        "-i",
+        "2",
+        "--private-port",
+        &private,
+        "--max-restarts",
+        "0",
+    ]);
+    let app = wait_until("one errored, one online", || {
+        let app = home.app("own");
+        let online = app
+            .iter()
+            .filter(|i| i.status == InstanceState::Online && i.restarts == 0)
+            .count();
+        let errored = app
+            .iter()
+            .filter(|i| i.status == InstanceState::Errored)
+            .count();
+        (online == 1 && errored == 1).then_some(app)
+    });
+    assert!(app.iter().all(|i| i.ports.is_empty()), "{app:?}");
+    home.ok(&["delete", "own"]);
+
+    // --exec-mode fork: no sharing at all.
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    home.ok(&[
+        "start",
+        &cmd,
+        "--name",
+        "forked",
+        "-i",
+        "2",
+        "--exec-mode",
+        "fork",
+        "--max-restarts",
+        "0",
+    ]);
+    wait_until("the second instance fails to bind", || {
+        let app = home.app("forked");
+        (app.iter()
+            .filter(|i| i.status == InstanceState::Errored)
+            .count()
+            == 1)
+            .then_some(())
+    });
+    assert_eq!(home.app("forked")[0].mode, "fork");
+}

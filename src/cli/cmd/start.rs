@@ -133,6 +133,18 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
             .listen
             .push(parse_listen(text, &cwd).map_err(|e| anyhow::anyhow!("--listen: {e}"))?);
     }
+    let cluster_mode = match args.exec_mode.as_deref() {
+        None => instances > 1,
+        Some("cluster" | "cluster_mode") => true,
+        Some("fork" | "fork_mode") => false,
+        Some(other) => bail!("--exec-mode: `{other}` is not an exec mode (use fork or cluster)"),
+    };
+    if !cluster_mode && !spec.cluster.listen.is_empty() && args.exec_mode.is_some() {
+        bail!("--port/--listen share sockets between instances, which needs cluster mode, not --exec-mode fork");
+    }
+    // pm2's cluster mode with no declared port: share what the program binds.
+    spec.cluster.discover = cluster_mode && spec.cluster.listen.is_empty();
+    spec.cluster.private_ports = args.private_ports.clone();
     if let Some(name) = &args.balance {
         spec.cluster.balance =
             parse_strategy(name).map_err(|e| anyhow::anyhow!("--balance: {e}"))?;

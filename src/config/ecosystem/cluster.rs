@@ -141,6 +141,24 @@ pub fn cluster(
         spec.cluster.listen = listen;
     } else if let Some(port) = port {
         spec.cluster.listen = vec![ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], port)))];
+    } else {
+        // pm2's cluster mode with no declared port: share whatever the program binds.
+        spec.cluster.discover = true;
+    }
+    if let Some(f) = app.get(Key::PrivatePorts) {
+        let items = match &f.value.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![f.value],
+        };
+        for item in items {
+            match whole(item).and_then(|n| u16::try_from(n).ok()) {
+                Some(port) => spec.cluster.private_ports.push(port),
+                None => app.wrong_type(
+                    &Field { value: item, ..f },
+                    "a port number or a list of them",
+                ),
+            }
+        }
     }
     // pm2 passes `port` to the app as PORT; 0 means "any", which only the daemon learns.
     if let Some(port) = port.filter(|p| *p != 0) {

@@ -101,3 +101,59 @@ pub fn spawn_ready_reader(
         }
     }))
 }
+
+/// Port discovery: read BIND requests (each with its reply socket) from an instance's
+/// rendezvous socket and hand them to the supervisor, which owns the listeners.
+pub fn spawn_rendezvous_reader(
+    daemon_end: OwnedFd,
+    id: u32,
+    events: UnboundedSender<InstanceEvent>,
+) -> Result<JoinHandle<()>, String> {
+    // SAFETY: the OwnedFd moves into the AsyncFd and stays open for exactly its lifetime.
+    let watched =
+        unsafe { AsyncFd::register_with_interest(daemon_end, tokio::io::Interest::READABLE) }
+            .map_err(|e| format!("cannot watch a rendezvous socket: {e}"))?;
+    Ok(tokio::spawn(async move {
+        let mut buf = [0u8; RECV_BUF_LEN];
+        loop {
+            let Ok(mut guard) = watched.readable().await else {
+                return;
+            };
+            loop {
+                match recv_with_fd_flags(
+                    watched.get_ref().as_fd(),
+                    &mut buf,
+                    MsgFlags::MSG_DONTWAIT,
+                ) {
+                    Ok((0, _)) => return,
+                    Ok((n, Some(reply))) => {
+                        if let Some(addr) = crate::abi::decode_bind_request(&buf[..n]) {
+                            let _ = events.send(InstanceEvent::BindRequest { id, addr, reply });
+                        }
+                    }
+                    Ok((_, None)) => {}
+                    Err(nix::Error::EAGAIN) => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(nix::Error::EINTR) => continue,
+                    Err(_) => return,
+                }
+            }
+        }
+    }))
+}
+
+/// A rendezvous socketpair: (daemon end, non-blocking; instance end, blocking).
+pub fn new_rendezvous() -> Result<(OwnedFd, OwnedFd), String> {
+    let (daemon_end, instance_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+    )
+    .map_err(|e| format!("cannot create a rendezvous socket: {e}"))?;
+    set_blocking(&instance_end)
+        .map_err(|e| format!("cannot configure a rendezvous socket: {e}"))?;
+    Ok((daemon_end, instance_end))
+}

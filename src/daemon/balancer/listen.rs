@@ -17,7 +17,7 @@ const BACKLOG: i32 = 4096;
 /// Bind and listen. `reuseport` for the strategy that gives each instance its own socket.
 pub fn bind_listener(addr: &ListenAddr, reuseport: bool) -> Result<OwnedFd, String> {
     match addr {
-        ListenAddr::Tcp(sa) => bind_tcp(*sa, reuseport, true),
+        ListenAddr::Tcp(sa) => bind_tcp(*sa, reuseport, true, true),
         ListenAddr::Unix(path) => bind_unix(path),
     }
     .map_err(|e| describe_bind_error(addr, e))
@@ -27,12 +27,19 @@ pub fn bind_listener(addr: &ListenAddr, reuseport: bool) -> Result<OwnedFd, Stri
 /// while the per-instance sockets, which do listen, take every connection.
 pub fn reserve_reuseport(addr: &ListenAddr) -> Result<OwnedFd, String> {
     match addr {
-        ListenAddr::Tcp(sa) => bind_tcp(*sa, true, false).map_err(|e| describe_bind_error(addr, e)),
+        ListenAddr::Tcp(sa) => {
+            bind_tcp(*sa, true, false, true).map_err(|e| describe_bind_error(addr, e))
+        }
         ListenAddr::Unix(_) => Err(format!("listen {addr}: reuseport needs a TCP address")),
     }
 }
 
-fn bind_tcp(addr: std::net::SocketAddr, reuseport: bool, listening: bool) -> nix::Result<OwnedFd> {
+fn bind_tcp(
+    addr: std::net::SocketAddr,
+    reuseport: bool,
+    listening: bool,
+    v6only: bool,
+) -> nix::Result<OwnedFd> {
     let family = if addr.is_ipv4() {
         AddressFamily::Inet
     } else {
@@ -46,8 +53,9 @@ fn bind_tcp(addr: std::net::SocketAddr, reuseport: bool, listening: bool) -> nix
     match addr {
         std::net::SocketAddr::V4(v4) => bind(fd.as_raw_fd(), &SockaddrIn::from(v4))?,
         std::net::SocketAddr::V6(v6) => {
-            // `[::]:port` means IPv6 only here; an IPv4 listener is declared separately.
-            setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+            // A declared `[::]:port` means IPv6 only (IPv4 is declared separately); a
+            // discovered one behaves as the program asked the kernel: dual stack.
+            setsockopt(&fd, sockopt::Ipv6V6Only, &v6only)?;
             bind(fd.as_raw_fd(), &SockaddrIn6::from(v6))?
         }
     }
@@ -55,6 +63,12 @@ fn bind_tcp(addr: std::net::SocketAddr, reuseport: bool, listening: bool) -> nix
         listen(&fd, Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN))?;
     }
     Ok(fd)
+}
+
+/// The listener for an address a program bound itself (port discovery): as the kernel would
+/// have given the program, dual stack for `::`.
+pub fn bind_discovered(addr: std::net::SocketAddr) -> nix::Result<OwnedFd> {
+    bind_tcp(addr, false, true, false)
 }
 
 fn bind_unix(path: &Path) -> nix::Result<OwnedFd> {

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
-use crate::abi::{format_channels, ENV_CHANNELS};
+use std::net::SocketAddr;
+
+use crate::abi::{format_channels, ENV_CHANNELS, ENV_PRIVATE_PORTS, ENV_RENDEZVOUS_FD};
 use crate::daemon::events::InstanceEvent;
 use crate::protocol::model::{AppSpec, ListenAddr, Strategy};
 use deal::Pool;
@@ -58,6 +60,10 @@ pub struct Balancer {
     proxies: Vec<JoinHandle<()>>,
     events: UnboundedSender<InstanceEvent>,
     preload: Option<PathBuf>,
+    /// Declared TCP ports, in order (their channels are the LISTEN_FDS).
+    declared_ports: Vec<u16>,
+    discover: bool,
+    private_ports: Vec<u16>,
 }
 
 impl Balancer {
@@ -108,7 +114,17 @@ impl Balancer {
             proxies: Vec::new(),
             events,
             preload,
+            declared_ports: Vec::new(),
+            discover: spec.cluster.discover,
+            private_ports: spec.cluster.private_ports.clone(),
         };
+        for listener in &balancer.listeners {
+            if let Some(port) = port_of(&listener.addr) {
+                if !balancer.declared_ports.contains(&port) {
+                    balancer.declared_ports.push(port);
+                }
+            }
+        }
         balancer.start_accepting()?;
         Ok(balancer)
     }
@@ -157,12 +173,23 @@ impl Balancer {
 
     pub fn prepare(&mut self, id: u32, index: u32) -> Result<Prepared, String> {
         let mut prepared = Prepared::default();
-        let mut names = Vec::new();
+        // Sockets for sd_listen_fds(3): the declared listeners, first, at 3...
+        let mut listen_fds = 0;
         match self.strategy {
             Strategy::RoundRobin => {
                 let mut channels = Vec::new();
                 let mut readers = Vec::new();
-                for (port, pool) in &self.pools {
+                // Declared ports first (they are the LISTEN_FDS), then discovered ones.
+                let mut ports = self.declared_ports.clone();
+                ports.extend(
+                    self.pools
+                        .keys()
+                        .filter(|p| !self.declared_ports.contains(p)),
+                );
+                for port in ports {
+                    let Some(pool) = self.pools.get(&port) else {
+                        continue;
+                    };
                     let (slot, instance_end) = channel::new_channel(id)?;
                     readers.push(channel::spawn_ready_reader(
                         slot.clone(),
@@ -170,25 +197,42 @@ impl Balancer {
                         self.events.clone(),
                     )?);
                     pool.add(slot);
-                    channels.push((*port, 3 + prepared.fds.len() as i32));
+                    channels.push((port, 3 + prepared.fds.len() as i32));
                     prepared.fds.push(instance_end);
-                    names.push(self.app.clone());
+                    if self.declared_ports.contains(&port) {
+                        listen_fds += 1;
+                    }
+                }
+                if self.discover {
+                    let (daemon_end, instance_end) = channel::new_rendezvous()?;
+                    readers.push(channel::spawn_rendezvous_reader(
+                        daemon_end,
+                        id,
+                        self.events.clone(),
+                    )?);
+                    let fd = 3 + prepared.fds.len();
+                    prepared.fds.push(instance_end);
+                    prepared
+                        .env
+                        .push((ENV_RENDEZVOUS_FD.into(), fd.to_string()));
+                    if !self.private_ports.is_empty() {
+                        let list: Vec<String> =
+                            self.private_ports.iter().map(u16::to_string).collect();
+                        prepared
+                            .env
+                            .push((ENV_PRIVATE_PORTS.into(), list.join(",")));
+                    }
                 }
                 self.readers.insert(id, readers);
                 prepared
                     .env
                     .push((ENV_CHANNELS.into(), format_channels(&channels)));
-                if let Some(lib) = &self.preload {
-                    prepared
-                        .env
-                        .push(("LD_PRELOAD".into(), lib.display().to_string()));
-                }
             }
             Strategy::Shared => {
                 for listener in &self.listeners {
                     prepared.fds.push(listen::dup(&listener.fd)?);
-                    names.push(self.app.clone());
                 }
+                listen_fds = prepared.fds.len();
             }
             Strategy::Reuseport => {
                 if !self.reuseport.contains_key(&index) {
@@ -200,8 +244,8 @@ impl Balancer {
                 }
                 for fd in self.reuseport.get(&index).into_iter().flatten() {
                     prepared.fds.push(listen::dup(fd)?);
-                    names.push(self.app.clone());
                 }
+                listen_fds = prepared.fds.len();
             }
             Strategy::Proxy | Strategy::LeastConn => {
                 let port = proxy::private_port()?;
@@ -216,21 +260,81 @@ impl Balancer {
                 return Ok(prepared);
             }
         }
-        if !prepared.fds.is_empty() {
-            // systemd's socket-activation protocol (sd_listen_fds(3)); LISTEN_PID is set by the
-            // `__exec` trampoline, the only place that knows the final pid.
+        if let Some(lib) = &self.preload {
             prepared
                 .env
-                .push(("LISTEN_FDS".into(), prepared.fds.len().to_string()));
+                .push(("LD_PRELOAD".into(), lib.display().to_string()));
+        }
+        if listen_fds > 0 {
+            // systemd's socket-activation protocol (sd_listen_fds(3)). LISTEN_PID is set by the
+            // `__exec` trampoline (the program's own pid), and by the preload library in each
+            // process of a wrapper chain that forks (`npm start`).
             prepared
                 .env
-                .push(("LISTEN_FDNAMES".into(), names.join(":")));
+                .push(("LISTEN_FDS".into(), listen_fds.to_string()));
+            prepared.env.push((
+                "LISTEN_FDNAMES".into(),
+                vec![self.app.as_str(); listen_fds].join(":"),
+            ));
+            prepared
+                .env
+                .push(("RCLUSTER_LISTEN_PID_FIX".into(), "1".into()));
             prepared.needs_listen_pid = true;
         }
         if let Some(port) = self.first_port() {
             prepared.env.push(("PORT".into(), port.to_string()));
         }
         Ok(prepared)
+    }
+
+    /// Port discovery: the instance binds `addr` itself; create (or reuse) the daemon's listener
+    /// for that port and give the instance its channel. Err is the errno its bind() gets.
+    pub fn bind_discovered(&mut self, id: u32, addr: SocketAddr) -> Result<OwnedFd, i32> {
+        if !self.discover
+            || self.strategy != Strategy::RoundRobin
+            || self.private_ports.contains(&addr.port())
+        {
+            return Err(0);
+        }
+        let port = addr.port();
+        if !self.pools.contains_key(&port) {
+            let fd = listen::bind_discovered(addr).map_err(|e| {
+                crate::dlog!(
+                    "app {}: cannot share port {port} ({addr}): {}",
+                    self.app,
+                    e.desc()
+                );
+                e as i32
+            })?;
+            let pool: Arc<Pool> = Arc::default();
+            let listener = Arc::new(fd);
+            deal::spawn_dealer(
+                listener.clone(),
+                pool.clone(),
+                format!("{} {addr}", self.app),
+            )
+            .map_err(|_| libc::EAGAIN)?;
+            crate::dlog!(
+                "app {}: sharing {addr}, found as its instances bind it",
+                self.app
+            );
+            self.listeners.push(Listener {
+                addr: ListenAddr::Tcp(addr),
+                fd: listener,
+            });
+            self.pools.insert(port, pool);
+        }
+        let pool = self.pools.get(&port).cloned().ok_or(libc::EAGAIN)?;
+        if let Some(slot) = pool.slot(id) {
+            // Bound before (a second bind of the same port): the same channel again.
+            return slot.held_instance_end.try_clone().map_err(|_| libc::EMFILE);
+        }
+        let (slot, instance_end) = channel::new_channel(id).map_err(|_| libc::EMFILE)?;
+        let reader = channel::spawn_ready_reader(slot.clone(), pool.clone(), self.events.clone())
+            .map_err(|_| libc::EMFILE)?;
+        pool.add(slot);
+        self.readers.entry(id).or_default().push(reader);
+        Ok(instance_end)
     }
 
     /// The instance runs as `pid`.

@@ -75,6 +75,7 @@ impl Supervisor {
                     self.mark_ready(id, "reported READY=1");
                 }
             }
+            InstanceEvent::BindRequest { id, addr, reply } => self.on_bind_request(id, addr, reply),
             InstanceEvent::ProbePassed { id, generation } => {
                 let current = self.instances.get(&id).map(|i| i.generation);
                 if current == Some(generation) && self.mode_of(id) == Some(ReadyMode::Probe) {

@@ -172,7 +172,7 @@ impl Instance {
 }
 
 fn mode_of(spec: &AppSpec) -> String {
-    if spec.cluster.listen.is_empty() {
+    if spec.cluster.listen.is_empty() && !spec.cluster.discover {
         "fork".into()
     } else {
         spec.cluster.balance.as_str().into()

@@ -8,5 +8,6 @@ mod daemon;
 mod generated;
 mod logs;
 mod processes;
+mod reload;
 mod restart;
 mod start;

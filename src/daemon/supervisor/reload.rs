@@ -61,9 +61,21 @@ impl Supervisor {
         let mut index = 0;
         while index < self.reloads.len() {
             let mut reload = self.reloads.remove(index);
-            self.advance(&mut reload);
-            let finished =
-                reload.failed.is_some() || (reload.pending.is_empty() && reload.active.is_empty());
+            if reload.failed.is_none() {
+                self.advance(&mut reload);
+                if reload.failed.is_some() {
+                    self.abandon_candidates(&reload);
+                }
+            }
+            // A failed reload answers once its new instances are gone, so the caller sees the
+            // app exactly as before.
+            let finished = match reload.failed {
+                Some(_) => !reload
+                    .active
+                    .iter()
+                    .any(|s| !s.promoted && self.instances.contains_key(&s.new)),
+                None => reload.pending.is_empty() && reload.active.is_empty(),
+            };
             if finished {
                 self.finish_reload(reload);
             } else {
@@ -167,13 +179,16 @@ impl Supervisor {
         Some(id)
     }
 
-    fn finish_reload(&mut self, reload: Reload) {
+    fn abandon_candidates(&mut self, reload: &Reload) {
         if let Some(reason) = &reload.failed {
             crate::dlog!("{reason}");
-            for step in reload.active.iter().filter(|s| !s.promoted) {
-                self.begin_stop(step.new, Intent::Delete);
-            }
         }
+        for step in reload.active.iter().filter(|s| !s.promoted) {
+            self.begin_stop(step.new, Intent::Delete);
+        }
+    }
+
+    fn finish_reload(&mut self, reload: Reload) {
         let Some(reply) = reload.reply else { return };
         let answer = match reload.failed {
             Some(reason) => Err(ErrorReply::new(ErrorKind::Os, reason)),

@@ -1,0 +1,304 @@
+//! Zero-downtime reload (PRODUCT.md §5): under a steady load of `Connection: close` and
+//! keep-alive clients, ten reloads of four instances fail no request and refuse no
+//! connection; a new version that does not come up stops the reload and the old one serves on.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rcluster::protocol::model::InstanceState;
+
+use crate::harness::{fixture, free_port, have, http_get, wait_until, Home};
+
+#[derive(Debug, Default)]
+struct Tally {
+    ok: u64,
+    refused: u64,
+    failed: u64,
+}
+
+/// Requests with `Connection: close`, one connection each, until told to stop.
+fn close_client(port: u16, stop: Arc<AtomicBool>) -> JoinHandle<Tally> {
+    std::thread::spawn(move || {
+        let mut tally = Tally::default();
+        while !stop.load(Ordering::Relaxed) {
+            match http_get(port) {
+                Ok(_) => tally.ok += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => tally.refused += 1,
+                Err(_) => tally.failed += 1,
+            }
+        }
+        tally
+    })
+}
+
+/// One keep-alive connection reused for request after request. As every HTTP client does, a
+/// request that finds its idle connection closed before any byte of an answer is sent again on
+/// a new connection; anything else is a failure.
+fn keepalive_client(port: u16, stop: Arc<AtomicBool>) -> JoinHandle<Tally> {
+    std::thread::spawn(move || {
+        let mut tally = Tally::default();
+        let mut conn: Option<BufReader<TcpStream>> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let reused = conn.is_some();
+            let stream = match conn.take() {
+                Some(c) => c,
+                None => match TcpStream::connect(("127.0.0.1", port)) {
+                    Ok(s) => {
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+                        BufReader::new(s)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        tally.refused += 1;
+                        continue;
+                    }
+                    Err(_) => {
+                        tally.failed += 1;
+                        continue;
+                    }
+                },
+            };
+            match keepalive_request(stream) {
+                Ok(next) => {
+                    tally.ok += 1;
+                    conn = Some(next);
+                }
+                Err(Attempt::NothingReceived) if reused => {}
+                Err(_) => tally.failed += 1,
+            }
+        }
+        tally
+    })
+}
+
+enum Attempt {
+    NothingReceived,
+    Broken,
+}
+
+fn keepalive_request(mut conn: BufReader<TcpStream>) -> Result<BufReader<TcpStream>, Attempt> {
+    let request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    conn.get_mut()
+        .write_all(request)
+        .map_err(|_| Attempt::NothingReceived)?;
+    let mut status = String::new();
+    match conn.read_line(&mut status) {
+        Ok(0) | Err(_) => return Err(Attempt::NothingReceived),
+        Ok(_) => {}
+    }
+    if !status.starts_with("HTTP/1.1 200") {
+        return Err(Attempt::Broken);
+    }
+    let mut length = 0usize;
+    let mut close = false;
+    loop {
+        let mut line = String::new();
+        conn.read_line(&mut line).map_err(|_| Attempt::Broken)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().map_err(|_| Attempt::Broken)?;
+        }
+        if lower == "connection: close" {
+            close = true;
+        }
+    }
+    let mut body = vec![0; length];
+    conn.read_exact(&mut body).map_err(|_| Attempt::Broken)?;
+    if close {
+        // The server said this connection ends: the next request opens a new one.
+        let _ = conn.get_mut().shutdown(std::net::Shutdown::Both);
+    }
+    Ok(conn)
+}
+
+fn reload_under_load(home: &Home, name: &str, port: u16) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = vec![
+        close_client(port, stop.clone()),
+        close_client(port, stop.clone()),
+        keepalive_client(port, stop.clone()),
+    ];
+    let first = home.app(name);
+    for round in 0..10 {
+        let before: Vec<u32> = home.app(name).iter().filter_map(|i| i.pid).collect();
+        home.ok(&["reload", name]);
+        let after = home.app(name);
+        assert_eq!(after.len(), 4, "round {round}: {after:?}");
+        assert!(
+            after
+                .iter()
+                .all(|i| i.status == InstanceState::Online && i.ready),
+            "{after:?}"
+        );
+        assert!(
+            after.iter().all(|i| !before.contains(&i.pid.unwrap_or(0))),
+            "round {round}: old pids remain"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = Tally::default();
+    for client in clients {
+        let t = client.join().expect("client");
+        total.ok += t.ok;
+        total.refused += t.refused;
+        total.failed += t.failed;
+    }
+    eprintln!(
+        "{name}: 10 reloads of {} instances under load: {total:?}",
+        first.len()
+    );
+    assert!(total.ok > 100, "the load ran: {total:?}");
+    assert_eq!((total.refused, total.failed), (0, 0), "{total:?}");
+}
+
+#[test]
+fn ten_reloads_under_load_fail_nothing_python() {
+    let home = Home::new();
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    home.ok(&[
+        "start",
+        &cmd,
+        "--name",
+        "py",
+        "-i",
+        "4",
+        "--kill-timeout",
+        "300",
+    ]);
+    wait_until("4 ready", || {
+        home.app("py")
+            .iter()
+            .all(|i| i.ready)
+            .then_some(())
+            .filter(|_| home.app("py").len() == 4)
+    });
+    wait_until("served", || http_get(port).ok());
+    reload_under_load(&home, "py", port);
+}
+
+#[test]
+fn ten_reloads_under_load_fail_nothing_node() {
+    if !have("node") {
+        eprintln!("skipped: node is not on PATH");
+        return;
+    }
+    let home = Home::new();
+    let port = free_port();
+    let port_arg = port.to_string();
+    home.ok(&[
+        "start",
+        &fixture("servers/whoami.js"),
+        "--name",
+        "js",
+        "-i",
+        "4",
+        "--kill-timeout",
+        "300",
+        "--",
+        &port_arg,
+    ]);
+    wait_until("4 ready", || {
+        home.app("js")
+            .iter()
+            .all(|i| i.ready)
+            .then_some(())
+            .filter(|_| home.app("js").len() == 4)
+    });
+    wait_until("served", || http_get(port).ok());
+    reload_under_load(&home, "js", port);
+}
+
+#[test]
+fn a_new_version_that_does_not_come_up_leaves_the_old_one_serving() {
+    let home = Home::new();
+    let port = free_port();
+    let work = home.work();
+    let cmd = format!("python3 {} {port}", fixture("servers/flaky_start.py"));
+    home.ok(&[
+        "start",
+        &cmd,
+        "--name",
+        "app",
+        "-i",
+        "2",
+        "--listen-timeout",
+        "1500",
+    ]);
+    wait_until("2 ready", || {
+        let app = home.app("app");
+        (app.len() == 2 && app.iter().all(|i| i.ready)).then_some(())
+    });
+    let before: Vec<u32> = home.app("app").iter().filter_map(|i| i.pid).collect();
+
+    // A deploy that crashes at start.
+    std::fs::write(work.join("broken"), "").expect("write");
+    let err = home.fails(&["reload", "app"]);
+    assert!(
+        err.contains("reload of app \"app\" stopped") && err.contains("before it was ready"),
+        "{err}"
+    );
+    assert!(err.contains("old instances keep serving"), "{err}");
+    let app = home.app("app");
+    assert_eq!(
+        app.iter().filter_map(|i| i.pid).collect::<Vec<_>>(),
+        before,
+        "{app:?}"
+    );
+    assert!(
+        app.iter().all(|i| i.status == InstanceState::Online),
+        "{app:?}"
+    );
+    http_get(port).expect("the old version serves");
+
+    // A deploy that starts but never listens.
+    std::fs::remove_file(work.join("broken")).expect("rm");
+    std::fs::write(work.join("hang"), "").expect("write");
+    let err = home.fails(&["reload", "app"]);
+    assert!(err.contains("not listening on the managed port"), "{err}");
+    let app = home.app("app");
+    assert_eq!(app.len(), 2, "the hung new instance is removed: {app:?}");
+    assert_eq!(app.iter().filter_map(|i| i.pid).collect::<Vec<_>>(), before);
+    http_get(port).expect("the old version serves");
+
+    // Fixed: the reload goes through.
+    std::fs::remove_file(work.join("hang")).expect("rm");
+    home.ok(&["reload", "app"]);
+    assert!(home
+        .app("app")
+        .iter()
+        .all(|i| !before.contains(&i.pid.unwrap_or(0))));
+    http_get(port).expect("the new version serves");
+}
+
+#[test]
+fn scale_adds_and_removes_instances_live() {
+    let home = Home::new();
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    home.ok(&["start", &cmd, "--name", "sc", "-i", "2"]);
+    wait_until("2 online", || home.online_pids("sc", 2));
+    home.ok(&["scale", "sc", "4"]);
+    wait_until("4 online", || home.online_pids("sc", 4));
+    home.ok(&["scale", "sc", "-3"]);
+    let left = home.app("sc");
+    assert_eq!(left.len(), 1, "{left:?}");
+    home.ok(&["scale", "sc", "+1"]);
+    wait_until("2 online", || home.online_pids("sc", 2));
+    let err = home.fails(&["scale", "sc", "0"]);
+    assert!(err.contains("cannot have 0 instances"), "{err}");
+    wait_until("both serve", || {
+        let served: std::collections::BTreeSet<String> = (0..8)
+            .filter_map(|_| http_get(port).ok())
+            .filter_map(|b| b.split_whitespace().next().map(str::to_owned))
+            .collect();
+        (served.len() == 2).then_some(())
+    });
+}

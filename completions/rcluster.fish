@@ -28,6 +28,7 @@ complete -c rcluster -n "__fish_rcluster_needs_command" -s v -l verbose -d 'Prin
 complete -c rcluster -n "__fish_rcluster_needs_command" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_needs_command" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "start" -d 'Start a program, a script, a quoted command line, as N instances'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "run" -d 'Run apps in the foreground without a daemon (pm2-runtime, for containers): output to stdout/stderr, SIGTERM/SIGINT stop them, exits when all have ended'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "list" -d 'List every instance (a table, or JSON for scripts)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ls" -d 'List every instance (a table, or JSON for scripts)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ps" -d 'List every instance (a table, or JSON for scripts)'
@@ -53,6 +54,11 @@ complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "logs" -d 'Show th
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ping" -d 'Check that the daemon answers (it is started if needed)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "kill" -d 'Stop every app and the daemon'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ecosystem" -d 'Write a commented example ecosystem file (ecosystem.yaml)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "init" -d 'Write a commented example ecosystem file (ecosystem.yaml)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "startup" -d 'Print (or install) a systemd unit that starts rcluster at boot and resurrects the saved apps'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "unstartup" -d 'Remove the systemd unit installed by `startup --install`'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "import" -d 'Start the apps another process manager saved (pm2\'s `pm2 save` list)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s n -l name -d 'App name (default: the script\'s name without extension)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s i -l instances -d 'Number of instances: N, `max` (all CPUs available to rcluster) or -1 (max minus one)' -r
@@ -67,6 +73,10 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l stop-exit-co
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-signal -d 'Signal sent to the instance\'s process group on stop (default SIGINT, as pm2)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-max-size -d 'Rotate a log file before it grows past this size (e.g. 10M)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-retain -d 'Rotated files kept per log file (default 10 when rotation is on)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s o -l output -d 'File for standard output (`/dev/null` discards)' -r -F
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s e -l error -d 'File for standard error (`/dev/null` discards)' -r -F
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s l -l log -d 'File for both streams combined' -r -F
@@ -76,13 +86,54 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l exec-mode -d
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l private-port -d 'A port the program binds that stays each instance\'s own in cluster mode (repeatable)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l balance -d 'How connections reach instances: round-robin (default), shared, reuseport, proxy, least-conn' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l listen-timeout -d 'How long an instance may take to listen before it is reported (default 3000 ms)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-autorestart -d 'Do not restart instances when they exit'
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l time -d 'Prefix every log line with a timestamp'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l time -d 'Prefix every log line with a timestamp (pm2\'s format, `YYYY-MM-DDTHH:mm:ss`, local time)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-compress -d 'gzip rotated log files'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-rotate-daily -d 'Also rotate log files at the first write after local midnight'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`) instead of one per app'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l json -d 'Print the started instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s n -l name -d 'App name (default: the script\'s name without extension)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s i -l instances -d 'Number of instances: N, `max` (all CPUs available to rcluster) or -1 (max minus one)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l cwd -d 'Working directory (default: the current one)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l env-var -d 'An environment variable for the app (repeatable)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l interpreter -d 'Interpreter for the script (default: chosen by extension, as pm2 does; `none` runs it as is)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l max-restarts -d 'Unstable restarts in a row (each up less than min-uptime) before `errored`' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l min-uptime -d 'A run shorter than this counts as unstable (e.g. 1000, 1s)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l restart-delay -d 'Wait this long before each restart' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l exp-backoff-restart-delay -d 'Exponential backoff between restarts, starting at this delay (x1.5, capped at 15 s)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l stop-exit-codes -d 'Exit codes that mean "done": no restart (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l kill-signal -d 'Signal sent to the instance\'s process group on stop (default SIGINT, as pm2)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-max-size -d 'Rotate a log file before it grows past this size (e.g. 10M)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-retain -d 'Rotated files kept per log file (default 10 when rotation is on)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s o -l output -d 'File for standard output (`/dev/null` discards)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s e -l error -d 'File for standard error (`/dev/null` discards)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s l -l log -d 'File for both streams combined' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s p -l port -d 'Cluster mode: the daemon listens on this port (0.0.0.0:PORT) and shares it with every instance (repeatable). Port 0 picks a free port' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l listen -d 'Cluster mode: an address to listen on: `127.0.0.1:8000`, `[::]:8000`, `unix:/path` (repeatable)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l exec-mode -d 'fork: instances do not share ports; cluster (the default with -i N > 1): every TCP port the program binds is shared, as pm2\'s cluster mode does, with no --port needed' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l private-port -d 'A port the program binds that stays each instance\'s own in cluster mode (repeatable)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l balance -d 'How connections reach instances: round-robin (default), shared, reuseport, proxy, least-conn' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l listen-timeout -d 'How long an instance may take to listen before it is reported (default 3000 ms)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env`' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-autorestart -d 'Do not restart instances when they exit'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l time -d 'Prefix every log line with a timestamp (pm2\'s format, `YYYY-MM-DDTHH:mm:ss`, local time)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-compress -d 'gzip rotated log files'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-rotate-daily -d 'Also rotate log files at the first write after local midnight'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`) instead of one per app'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l json -d 'Print the started instances as JSON'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s h -l help -d 'Print help'
@@ -118,22 +169,32 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand show" -l json -d 'JSON
 complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -l env -d 'Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -l json -d 'Print the affected instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l env -d 'Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l json -d 'Print the affected instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -l env -d 'Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -l json -d 'Print the affected instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand del" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand del" -l env -d 'Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -l json -d 'Print the affected instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l parallel -d 'How many instances to replace at once' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l json -d 'Print the new instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -s v -l verbose -d 'Print error causes in full'
@@ -165,6 +226,8 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s f -l follow -
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l out -d 'Standard output only'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l err -d 'Standard error only'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l raw -d 'Lines only: no prefixes, no headers'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l json -d 'One JSON object per line (app, id, stream, message; timestamp for live lines)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l timestamp -d 'Prefix live lines with the time they were received'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s V -l version -d 'Print version'
@@ -177,22 +240,50 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand kill" -s V -l version 
 complete -c rcluster -n "__fish_rcluster_using_subcommand completions" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "start" -d 'Start a program, a script, a quoted command line, as N instances'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "list" -d 'List every instance (a table, or JSON for scripts)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "jlist" -d 'The same as `list --json` (pm2\'s jlist)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "describe" -d 'Show everything about an app'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "stop" -d 'Stop instances (the stop signal, then SIGKILL after kill_timeout)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "restart" -d 'Stop then start instances again'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "delete" -d 'Stop instances and forget them'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "reload" -d 'Replace instances one at a time with zero downtime (new one ready, then the old one drained)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "scale" -d 'Set the number of instances of an app: N, +N or -N (removals drain like a reload)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "save" -d 'Save the process list, to be restored by `resurrect` (and at boot, see `startup`)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "resurrect" -d 'Start the saved apps that do not run'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "cleardump" -d 'Remove the saved process list'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "flush" -d 'Empty the log files of apps'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "reloadLogs" -d 'Reopen every log file (after an external logrotate moved them)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "logs" -d 'Show the last lines of app logs, then follow live lines with --follow'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "ping" -d 'Check that the daemon answers (it is started if needed)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "kill" -d 'Stop every app and the daemon'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "completions" -d 'Print shell completions'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ecosystem" -s f -l force -d 'Overwrite the file if it exists'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ecosystem" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ecosystem" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ecosystem" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand init" -s f -l force -d 'Overwrite the file if it exists'
+complete -c rcluster -n "__fish_rcluster_using_subcommand init" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand init" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand init" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l user -d 'A user unit (`systemctl --user`, ~/.config/systemd/user/rcluster.service) instead of a system unit (/etc/systemd/system/rcluster-<user>.service, needs root to install)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l install -d 'Write the unit file (default: print it)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -l user -d 'Remove the user unit instead of the system unit'
+complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -s h -l help -d 'Print help'
+complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand import" -l pm2-home -d 'pm2\'s home (default: $PM2_HOME, else ~/.pm2); the list is its dump.pm2' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand import" -l write -d 'Write the apps as an ecosystem file instead of starting them (to review, edit and keep)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand import" -l save -d 'Then save rcluster\'s process list, so `resurrect` and the `startup` unit bring them back'
+complete -c rcluster -n "__fish_rcluster_using_subcommand import" -s v -l verbose -d 'Print error causes in full'
+complete -c rcluster -n "__fish_rcluster_using_subcommand import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcluster -n "__fish_rcluster_using_subcommand import" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "start" -d 'Start a program, a script, a quoted command line, as N instances'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "run" -d 'Run apps in the foreground without a daemon (pm2-runtime, for containers): output to stdout/stderr, SIGTERM/SIGINT stop them, exits when all have ended'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "list" -d 'List every instance (a table, or JSON for scripts)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "jlist" -d 'The same as `list --json` (pm2\'s jlist)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "describe" -d 'Show everything about an app'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "stop" -d 'Stop instances (the stop signal, then SIGKILL after kill_timeout)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "restart" -d 'Stop then start instances again'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "delete" -d 'Stop instances and forget them'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "reload" -d 'Replace instances one at a time with zero downtime (new one ready, then the old one drained)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "scale" -d 'Set the number of instances of an app: N, +N or -N (removals drain like a reload)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "save" -d 'Save the process list, to be restored by `resurrect` (and at boot, see `startup`)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "resurrect" -d 'Start the saved apps that do not run'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "cleardump" -d 'Remove the saved process list'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "flush" -d 'Empty the log files of apps'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "reloadLogs" -d 'Reopen every log file (after an external logrotate moved them)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "logs" -d 'Show the last lines of app logs, then follow live lines with --follow'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "ping" -d 'Check that the daemon answers (it is started if needed)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "kill" -d 'Stop every app and the daemon'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "completions" -d 'Print shell completions'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "ecosystem" -d 'Write a commented example ecosystem file (ecosystem.yaml)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "startup" -d 'Print (or install) a systemd unit that starts rcluster at boot and resurrects the saved apps'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "unstartup" -d 'Remove the systemd unit installed by `startup --install`'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "import" -d 'Start the apps another process manager saved (pm2\'s `pm2 save` list)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -8,3 +8,4 @@ pub mod daemon;
 pub mod paths;
 pub mod preload;
 pub mod protocol;
+pub mod run;

@@ -18,7 +18,11 @@ fn main() {
         _ => {
             let cli = Cli::parse();
             let verbose = cli.verbose;
-            report(cli::run(cli), verbose)
+            match cli::run(cli) {
+                Ok(cli::Outcome::Exit(code)) => code,
+                Ok(cli::Outcome::Foreground(apps)) => report(rcluster::run::main(apps), verbose),
+                Err(e) => report(Err(e), verbose),
+            }
         }
     };
     std::process::exit(code);

@@ -215,6 +215,10 @@ fn every_key_at_once() {
             time: true,
             date_format: Some("YYYY-MM-DD HH:mm Z".into()),
             json: true,
+            max_size: Some(10 * 1024 * 1024),
+            retain: Some(5),
+            compress: true,
+            rotate_daily: false,
         },
         cluster: ClusterSpec {
             listen: vec![
@@ -270,9 +274,7 @@ fn every_key_at_once() {
         AppExtras {
             exec_mode: ExecMode::Cluster,
             restart_after_errored_ms: Some(60_000),
-            log_max_size: Some(10 * 1024 * 1024),
-            log_retain: Some(5),
-            log_compress: Some(true),
+            ..AppExtras::default()
         }
     );
     assert_eq!(loaded.extras["db"], extras(ExecMode::Fork));
@@ -281,9 +283,6 @@ fn every_key_at_once() {
     assert_eq!(
         notes(&loaded, "full.yaml"),
         [
-            ":38:5: app \"web\": `log_max_size` takes effect when log rotation lands",
-            ":39:5: app \"web\": `log_retain` takes effect when log rotation lands",
-            ":40:5: app \"web\": `log_compress` takes effect when log rotation lands",
             ":41:5: app \"web\": `restart_after_errored` is not supported yet; an errored app stays errored",
             ":42:5: app \"web\": `vizion` has no effect in rcluster: rcluster does not collect version-control metadata",
             ":59:1: `deploy` section ignored: rcluster does not deploy",

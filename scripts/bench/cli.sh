@@ -97,6 +97,12 @@ trap 'exit 143' TERM
 
 # ------------------------------------------------------------------ rcluster
 
+# The commit measured, taken before the build; "+ uncommitted changes" when the sources differ.
+commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || echo "none (no commit yet)")
+[[ -z $(git -C "$ROOT" status --porcelain -- src preload build.rs Cargo.toml Cargo.lock 2>/dev/null) ]] ||
+    commit="$commit + uncommitted changes"
+[[ -z ${RCLUSTER_BIN:-} ]] || commit="$commit (prebuilt binary $RCLUSTER_BIN, not built by this run)"
+
 if [[ -n ${RCLUSTER_BIN:-} ]]; then
     RC=$(realpath "$RCLUSTER_BIN")
     [[ -x $RC ]] || die "RCLUSTER_BIN=$RCLUSTER_BIN is not an executable"
@@ -153,9 +159,6 @@ BENCH_PID=""
 
 # ------------------------------------------------------------------ report
 
-commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || echo "none (no commit yet)")
-[[ -z $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] || commit="$commit + uncommitted changes"
-[[ -z ${RCLUSTER_BIN:-} ]] || commit="$commit (prebuilt binary $RCLUSTER_BIN, not built by this run)"
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
 M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(uname -m)" M_NPROC=$(nproc) \
 M_CPU=${cpu:-unknown CPU} M_COMMIT=$commit M_RC_VERSION=$("$RC" --version 2>/dev/null | awk '{print $NF}') \

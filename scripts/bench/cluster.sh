@@ -11,7 +11,10 @@
 #   direct sum     two Node processes on two ports, two wrk at once, each with half the threads
 #                  and half the connections (so the total load is the same as every other row)
 #   rcluster round-robin  (unmodified app binding the port: the preload redirects it), shared and
-#                  reuseport (app listening on fd 3), proxy and least-conn (app on $PORT); -i 2
+#                  reuseport (app listening on fd 3), proxy and least-conn (app on $PORT); -i 2;
+#                  plus round-robin -i 1, for context: rcluster's own cost with the same client
+#                  load as "direct 1" (wrk threads spread over two servers behave differently from
+#                  wrk threads each paired with one server, as in the direct sum)
 #   pm2 -i 2       pm2 cluster mode, the same unmodified app (Node's cluster module deals)
 #   nginx          least_conn upstream with keepalive 64 over the two direct processes
 # and the CPU time (utime+stime from /proc/<pid>/stat) of the manager process during each run:
@@ -27,10 +30,13 @@
 # docs/benchmarks.md under "## Cluster mode (scripts/bench/cluster.sh)", keeping other sections.
 #
 # Knobs (environment): BENCH_THREADS (2), BENCH_CONNS (64), BENCH_DURATION (seconds, 10),
-# BENCH_WARMUP (seconds of unmeasured load per row before the first round, 2), BENCH_ROUNDS (2:
+# BENCH_WARMUP (seconds of unmeasured load per row before the first round, 2), BENCH_ROUNDS (3:
 # every row is measured once per round, rounds interleaved, and the round with the most req/s is
 # reported per row and mode, as the box is shared with other jobs), PM2_VERSION (7.0.4),
-# BENCH_NO_DOCS=1 (print only), RCLUSTER_BIN=<path> (measure that binary instead of building).
+# BENCH_QUIET_WAIT (120: before each measured run, wait up to this many seconds for half a second
+# in which other jobs keep less than 10% of the CPUs busy; the run goes ahead anyway after that,
+# and the report marks runs that other jobs disturbed), BENCH_NO_DOCS=1 (print only),
+# RCLUSTER_BIN=<path> (measure that binary instead of building).
 #
 # Only processes this script started are ended: by pid or process group, after `rcluster kill`
 # and `pm2 kill` with their private homes. Loopback only: every server binds 127.0.0.1.
@@ -49,14 +55,15 @@ THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-64}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
-ROUNDS=${BENCH_ROUNDS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
+QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
 READY_DEADLINE=60 # seconds for every server to answer
 
 say() { printf '[cluster.sh] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 [[ $THREADS =~ ^[1-9][0-9]*$ && $CONNS =~ ^[1-9][0-9]*$ && $DURATION =~ ^[1-9][0-9]*$ &&
-   $WARMUP =~ ^[0-9]+$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_* knobs must be whole numbers"
+   $WARMUP =~ ^[0-9]+$ && $ROUNDS =~ ^[1-9][0-9]*$ && $QUIET_WAIT =~ ^[0-9]+$ ]] || die "BENCH_* knobs must be whole numbers"
 ((CONNS >= THREADS)) || die "BENCH_CONNS must be at least BENCH_THREADS (wrk needs a connection per thread)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcluster-bench-cluster.XXXXXX")
@@ -156,17 +163,6 @@ wait_http() {
         ((SECONDS < deadline)) || die "$what on 127.0.0.1:$port did not answer 200 within ${READY_DEADLINE} s"
         sleep 0.05 # polling interval
     done
-}
-
-# Sum of utime+stime (clock ticks) of the given pids.
-cpu_ticks() {
-    local total=0 pid rest
-    for pid in "$@"; do
-        rest=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
-        set -- $rest
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
 }
 
 # ------------------------------------------------------------------ tools
@@ -285,18 +281,22 @@ pm2() { PM2_HOME=$PM2_HOME_DIR "$PM2" "$@"; }
 
 APP=$HERE/hello.js
 APP_FD=$HERE/hello_fd.js
-read -r P_D1 P_D2 P_RR P_SHARED P_REUSE P_PROXY P_LEAST P_PM2 P_NGINX < <(python3 "$HERE/helpers.py" ports 9)
+read -r P_D1 P_D2 P_RR1 P_RR P_SHARED P_REUSE P_PROXY P_LEAST P_PM2 P_NGINX < <(python3 "$HERE/helpers.py" ports 10)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say "starting the servers (ports $P_D1..., all on 127.0.0.1)"
 start_own direct1 node "$APP" "$P_D1"
+PID_D1=$LAST_PID
 start_own direct2 node "$APP" "$P_D2"
+PID_D2=$LAST_PID
 
-declare -A RC_STRATEGY=([rr]=round-robin [shared]=shared [reuseport]=reuseport [proxy]=proxy [leastconn]=least-conn)
-declare -A RC_PORT=([rr]=$P_RR [shared]=$P_SHARED [reuseport]=$P_REUSE [proxy]=$P_PROXY [leastconn]=$P_LEAST)
-for app in rr shared reuseport proxy leastconn; do
+declare -A RC_STRATEGY=([rr1]=round-robin [rr]=round-robin [shared]=shared [reuseport]=reuseport [proxy]=proxy [leastconn]=least-conn)
+declare -A RC_PORT=([rr1]=$P_RR1 [rr]=$P_RR [shared]=$P_SHARED [reuseport]=$P_REUSE [proxy]=$P_PROXY [leastconn]=$P_LEAST)
+RC_APPS=(rr1 rr shared reuseport proxy leastconn)
+for app in "${RC_APPS[@]}"; do
     port=${RC_PORT[$app]}
     case $app in
+        rr1) cmd=("$APP" -i 1 -- "$port") ;;       # context: one instance, same client load as direct 1
         rr) cmd=("$APP" -i 2 -- "$port") ;;        # unmodified: binds 127.0.0.1:port itself
         shared | reuseport) cmd=("$APP_FD" -i 2) ;; # listen({fd: 3})
         *) cmd=("$APP" -i 2) ;;                     # listens on $PORT (private per instance)
@@ -334,9 +334,9 @@ fi
 # Readiness: every port answers, every managed instance is online.
 wait_http "direct Node 1" "$P_D1"
 wait_http "direct Node 2" "$P_D2"
-for app in rr shared reuseport proxy leastconn; do wait_http "rcluster ${RC_STRATEGY[$app]}" "${RC_PORT[$app]}"; done
+for app in "${RC_APPS[@]}"; do wait_http "rcluster ${RC_STRATEGY[$app]}" "${RC_PORT[$app]}"; done
 deadline=$((SECONDS + READY_DEADLINE))
-until rc jlist 2>/dev/null | python3 "$HERE/helpers.py" rc-online 2 rr shared reuseport proxy leastconn; do
+until rc jlist 2>/dev/null | python3 "$HERE/helpers.py" rc-online rr1=1 rr=2 shared=2 reuseport=2 proxy=2 leastconn=2; do
     ((SECONDS < deadline)) || die "rcluster instances not all online: $(rc ls 2>&1 | tail -n 20)"
     sleep 0.1
 done
@@ -353,7 +353,7 @@ say "all servers answer"
 
 # ------------------------------------------------------------------ measure
 
-ROWS=(direct1 direct2 rr shared reuseport proxy leastconn)
+ROWS=(direct1 direct2 "${RC_APPS[@]}")
 [[ -n $PM2_SKIP ]] || ROWS+=(pm2)
 [[ -z $NGINX ]] || ROWS+=(nginx)
 
@@ -377,9 +377,26 @@ row_manager_pids() {
     esac
 }
 
+# CHILD_CPU = CPU seconds of this shell's reaped children (wrk), from the `times` builtin (called
+# directly, not in a command substitution, which would report the subshell's).
+children_cpu() {
+    times >"$WORK/times"
+    CHILD_CPU=$(sed -n 2p "$WORK/times" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } } END { printf "%.3f", s }')
+}
+
+# Waits up to QUIET_WAIT seconds for a half-second window in which the machine (our servers idle)
+# is less than 10% busy; QUIET_BUSY is the last window's busy share. One window per helper call,
+# so that a signal is handled within half a second.
+wait_quiet() {
+    local deadline=$((SECONDS + QUIET_WAIT))
+    until QUIET_BUSY=$(python3 "$HERE/helpers.py" quiet 0.10 0); do
+        ((SECONDS < deadline)) || return 1
+    done
+}
+
 # run ROW MODE ROUND SECONDS [record]: wrk at the row's port(s); one JSON line in $RESULTS.
 run() {
-    local row=$1 mode=$2 round=$3 secs=$4 record=${5:-} ports port i t c hdr=() outs=() pids=() mgr t0 t1
+    local row=$1 mode=$2 round=$3 secs=$4 record=${5:-} ports i t c hdr=() outs=() pids=() mgr s0 s1 w0 w1
     read -r -a ports <<<"$(row_ports "$row")"
     t=$THREADS c=$CONNS
     if ((${#ports[@]} == 2)); then
@@ -387,7 +404,12 @@ run() {
     fi
     [[ $mode == keepalive ]] || hdr=(-H 'Connection: close')
     read -r -a mgr <<<"$(row_manager_pids "$row")"
-    t0=$(cpu_ticks "${mgr[@]}")
+    if [[ -n $record ]] && ! wait_quiet; then
+        say "the machine stayed busy (${QUIET_BUSY} of its CPUs) for ${QUIET_WAIT} s: measuring $row ($mode) anyway"
+    fi
+    children_cpu
+    w0=$CHILD_CPU
+    s0=$(python3 "$HERE/helpers.py" sample "${mgr[@]}" -- "${SERVER_ROOTS[@]}")
     for i in "${!ports[@]}"; do
         outs+=("$WORK/wrk-$row-$mode-$round-$i.out")
         timeout $((secs + 60)) wrk -t"$t" -c"$c" -d"${secs}s" --latency -s "$HERE/wrk_report.lua" "${hdr[@]}" \
@@ -397,13 +419,20 @@ run() {
     for i in "${!pids[@]}"; do
         wait "${pids[$i]}" || die "wrk failed on $row ($mode): $(tail -n 5 "${outs[$i]}")"
     done
-    t1=$(cpu_ticks "${mgr[@]}")
+    s1=$(python3 "$HERE/helpers.py" sample "${mgr[@]}" -- "${SERVER_ROOTS[@]}")
+    children_cpu
+    w1=$CHILD_CPU
     [[ -n $record ]] || return 0
-    python3 "$HERE/helpers.py" wrk-result --row "$row" --mode "$mode" --round "$round" \
-        --ticks $((t1 - t0)) --hz "$(getconf CLK_TCK)" "${outs[@]}" >>"$RESULTS" ||
-        die "no result from wrk on $row ($mode): $(tail -n 5 "${outs[0]}")"
+    python3 "$HERE/helpers.py" wrk-result --row "$row" --mode "$mode" --round "$round" --hz "$HZ" \
+        --before "$s0" --after "$s1" --wrk-cpu "$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" \
+        "${outs[@]}" >>"$RESULTS" || die "no result from wrk on $row ($mode): $(tail -n 5 "${outs[0]}")"
     python3 "$HERE/helpers.py" line "$RESULTS" >&2
 }
+
+HZ=$(getconf CLK_TCK)
+SERVER_ROOTS=("$PID_D1" "$PID_D2" "$RC_DAEMON")
+[[ -n $PM2_SKIP ]] || SERVER_ROOTS+=("$PM2_GOD")
+[[ -z $NGINX ]] || SERVER_ROOTS+=("$PID_NGINX")
 
 if ((WARMUP > 0)); then
     say "warm-up: ${WARMUP} s of keep-alive load per row (not measured)"

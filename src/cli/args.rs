@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
     about = "A process manager for programs in any language: restarts, logs, and cluster mode on one port",
     long_about = None,
     propagate_version = true,
-    after_help = "Targets: an instance id, an app name, or `all`. The daemon starts on first use; its home is $RCLUSTER_HOME (default: the platform state directory)."
+    after_help = "Targets: an instance id, an app name, `all`, or an ecosystem file (ecosystem.yaml, *.json, *.config.js). The daemon starts on first use; its home is $RCLUSTER_HOME (default: the platform state directory)."
 )]
 pub struct Cli {
     /// Print error causes in full.
@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Start a program, a script, a quoted command line, as N instances.
     Start(Box<StartArgs>),
+    /// Run apps in the foreground without a daemon (pm2-runtime, for containers): output to
+    /// stdout/stderr, SIGTERM/SIGINT stop them, exits when all have ended.
+    Run(Box<StartArgs>),
     /// List every instance (a table, or JSON for scripts).
     #[command(visible_aliases = ["ls", "ps", "status"])]
     List(ListArgs),
@@ -65,6 +68,15 @@ pub enum Command {
     Kill,
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Write a commented example ecosystem file (ecosystem.yaml).
+    #[command(visible_alias = "init")]
+    Ecosystem(EcosystemArgs),
+    /// Print (or install) a systemd unit that starts rcluster at boot and resurrects the saved apps.
+    Startup(StartupArgs),
+    /// Remove the systemd unit installed by `startup --install`.
+    Unstartup(UnstartupArgs),
+    /// Start the apps another process manager saved (pm2's `pm2 save` list).
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -138,9 +150,34 @@ pub struct StartArgs {
     #[arg(long, value_name = "NAME")]
     pub instance_var: Option<String>,
 
-    /// Prefix every log line with a timestamp.
+    /// Prefix every log line with a timestamp (pm2's format, `YYYY-MM-DDTHH:mm:ss`, local time).
     #[arg(long)]
     pub time: bool,
+
+    /// Timestamp format for log lines (implies --time): moment tokens like
+    /// `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_date_format: Option<String>,
+
+    /// `json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message).
+    #[arg(long, value_name = "TYPE", value_parser = ["json"])]
+    pub log_type: Option<String>,
+
+    /// Rotate a log file before it grows past this size (e.g. 10M).
+    #[arg(long, value_name = "SIZE")]
+    pub log_max_size: Option<String>,
+
+    /// Rotated files kept per log file (default 10 when rotation is on).
+    #[arg(long, value_name = "N")]
+    pub log_retain: Option<u32>,
+
+    /// gzip rotated log files.
+    #[arg(long)]
+    pub log_compress: bool,
+
+    /// Also rotate log files at the first write after local midnight.
+    #[arg(long)]
+    pub log_rotate_daily: bool,
 
     /// One log file per instance (`<name>-out-<i>.log`) instead of one per app.
     #[arg(long)]
@@ -185,6 +222,14 @@ pub struct StartArgs {
     #[arg(long, value_name = "DURATION")]
     pub listen_timeout: Option<String>,
 
+    /// Ecosystem file: only these apps (comma separated).
+    #[arg(long, value_delimiter = ',', value_name = "APPS")]
+    pub only: Vec<String>,
+
+    /// Ecosystem file: merge `env_<PROFILE>` over each app's `env`.
+    #[arg(long = "env", value_name = "PROFILE")]
+    pub profile: Option<String>,
+
     /// Print the started instances as JSON.
     #[arg(long)]
     pub json: bool,
@@ -208,9 +253,15 @@ pub struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Instance ids, app names, or `all`.
+    /// Instance ids, app names, `all`, or ecosystem files.
     #[arg(required = true)]
     pub targets: Vec<String>,
+    /// Ecosystem file: only these apps (comma separated).
+    #[arg(long, value_delimiter = ',', value_name = "APPS")]
+    pub only: Vec<String>,
+    /// Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps).
+    #[arg(long = "env", value_name = "PROFILE")]
+    pub profile: Option<String>,
     /// Print the affected instances as JSON.
     #[arg(long)]
     pub json: bool,
@@ -218,9 +269,15 @@ pub struct TargetArgs {
 
 #[derive(Debug, Args)]
 pub struct ReloadArgs {
-    /// Instance ids, app names, or `all`.
+    /// Instance ids, app names, `all`, or ecosystem files (their new definitions are applied).
     #[arg(required = true)]
     pub targets: Vec<String>,
+    /// Ecosystem file: only these apps (comma separated).
+    #[arg(long, value_delimiter = ',', value_name = "APPS")]
+    pub only: Vec<String>,
+    /// Ecosystem file: merge `env_<PROFILE>` over each app's `env`.
+    #[arg(long = "env", value_name = "PROFILE")]
+    pub profile: Option<String>,
     /// How many instances to replace at once.
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub parallel: u32,
@@ -263,6 +320,62 @@ pub struct LogsArgs {
     /// Lines only: no prefixes, no headers.
     #[arg(long)]
     pub raw: bool,
+    /// One JSON object per line (app, id, stream, message; timestamp for live lines).
+    #[arg(long, conflicts_with = "raw")]
+    pub json: bool,
+    /// Prefix live lines with the time they were received.
+    #[arg(long)]
+    pub timestamp: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EcosystemArgs {
+    /// The file to write.
+    #[arg(default_value = "ecosystem.yaml")]
+    pub file: PathBuf,
+    /// Overwrite the file if it exists.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// A user unit (`systemctl --user`, ~/.config/systemd/user/rcluster.service) instead of a
+    /// system unit (/etc/systemd/system/rcluster-<user>.service, needs root to install).
+    #[arg(long)]
+    pub user: bool,
+    /// Write the unit file (default: print it).
+    #[arg(long)]
+    pub install: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnstartupArgs {
+    /// Remove the user unit instead of the system unit.
+    #[arg(long)]
+    pub user: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Where the list comes from.
+    #[arg(value_enum)]
+    pub from: ImportSource,
+    /// pm2's home (default: $PM2_HOME, else ~/.pm2); the list is its dump.pm2.
+    #[arg(long, value_name = "DIR")]
+    pub pm2_home: Option<PathBuf>,
+    /// Then save rcluster's process list, so `resurrect` and the `startup` unit bring them back.
+    #[arg(long, conflicts_with = "write")]
+    pub save: bool,
+    /// Write the apps as an ecosystem file instead of starting them (to review, edit and keep).
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportSource {
+    /// pm2's saved process list (`pm2 save` writes it to $PM2_HOME/dump.pm2).
+    Pm2,
 }
 
 #[derive(Debug, Args)]

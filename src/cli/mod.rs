@@ -14,8 +14,19 @@ use anyhow::Result;
 
 use crate::paths::Home;
 
-/// Run one CLI command; the exit code on success.
-pub fn run(cli: Cli) -> Result<i32> {
+/// What `main` does after the command line is handled.
+pub enum Outcome {
+    /// Done: exit with this code.
+    Exit(i32),
+    /// `rcluster run`: supervise these apps in the foreground (no daemon).
+    Foreground(Vec<crate::protocol::model::AppSpec>),
+}
+
+/// Run one CLI command.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    if let Command::Run(args) = cli.command {
+        return cmd::start::foreground_specs(*args).map(Outcome::Foreground);
+    }
     let home = Home::from_env()?;
-    cmd::dispatch(cli, &home)
+    cmd::dispatch(cli, &home).map(Outcome::Exit)
 }

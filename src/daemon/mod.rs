@@ -30,6 +30,7 @@ pub use crate::protocol::EXIT_DAEMON_ALREADY_RUNNING as EXIT_ALREADY_RUNNING;
 
 /// Entry point of `rcluster __daemon`.
 pub fn main(home: Home) -> Result<i32> {
+    process::fds::close_inherited();
     home.ensure()?;
     let log_file = log::init(&home.daemon_log()).context("cannot open the daemon log")?;
     let lock_file = OpenOptions::new()

@@ -14,7 +14,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
 use super::supervisor::{Cmd, SupervisorHandle};
-use crate::daemon::logs::tail::last_lines;
 use crate::paths::Home;
 use crate::protocol::frame::{decode, read_frame, write_frame, FrameError};
 use crate::protocol::{ErrorKind, ErrorReply, Hello, Request, Response, Target};
@@ -275,43 +274,85 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    use crate::daemon::logs::{tail, writer};
+    use tokio::sync::broadcast::error::RecvError;
+
     let mut sources = match handle.call(|reply| Cmd::LogSources { target, reply }).await {
         Ok(sources) => sources,
         Err(e) => return write_frame(tx, &Response::Error(e)).await,
     };
+    // Lines published after this are ours: the base for counting what a lagging reader missed.
+    let mut next_line = writer::feed_position();
     for (app, stream, file) in &sources.files {
         if !stream.wanted(streams) {
             continue;
         }
-        let tail = last_lines(file, lines).unwrap_or_default();
-        write_frame(
-            tx,
-            &Response::LogTail {
+        // The file is read on the blocking pool, a chunk of lines at a time: a long tail
+        // neither stalls the event loop nor sits in memory.
+        let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Vec<String>>(2);
+        let path = file.clone();
+        tokio::task::spawn_blocking(move || {
+            let Ok(chunks) = tail::tail(&path, lines) else {
+                return;
+            };
+            for chunk in chunks.map_while(Result::ok) {
+                if chunk_tx.blocking_send(chunk).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut sent = false;
+        while let Some(lines) = chunk_rx.recv().await {
+            sent = true;
+            let frame = Response::LogTail {
                 app: app.clone(),
                 stream: *stream,
                 file: file.clone(),
-                lines: tail,
-            },
-        )
-        .await?;
+                lines,
+            };
+            write_frame(tx, &frame).await?;
+        }
+        if !sent {
+            let frame = Response::LogTail {
+                app: app.clone(),
+                stream: *stream,
+                file: file.clone(),
+                lines: Vec::new(),
+            };
+            write_frame(tx, &frame).await?;
+        }
     }
     if !follow {
         return write_frame(tx, &Response::End).await;
     }
     // Live: until the client hangs up. A read on its side ends when it goes away.
     let mut probe = [0u8; 1];
+    let mut lagged = false;
     loop {
         tokio::select! {
             record = sources.live.recv() => match record {
                 Ok(record) => {
+                    if std::mem::take(&mut lagged) {
+                        // `records` counts lines (of every app on the feed) since the feed
+                        // numbers them.
+                        let missed = record.seq.saturating_sub(next_line);
+                        write_frame(tx, &Response::LogsDropped { records: missed }).await?;
+                    }
+                    next_line = next_line.max(record.seq + record.lines);
                     let wanted = record.stream.wanted(streams)
                         && (sources.apps.is_empty() || sources.apps.contains(&*record.app))
                         && sources.id.is_none_or(|id| id == record.id);
                     if !wanted {
                         continue;
                     }
-                    let text = String::from_utf8_lossy(&record.data);
-                    let lines = text.lines().map(str::to_owned).collect();
+                    let lines = record
+                        .data
+                        .split_inclusive(|b| *b == b'\n')
+                        .map(|line| {
+                            let line = line.strip_suffix(b"\n").unwrap_or(line);
+                            tail::display_line(line.strip_suffix(b"\r").unwrap_or(line))
+                        })
+                        .collect();
                     write_frame(tx, &Response::LogLines {
                         id: record.id,
                         app: record.app.to_string(),
@@ -319,10 +360,8 @@ where
                         lines,
                     }).await?;
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(records)) => {
-                    write_frame(tx, &Response::LogsDropped { records }).await?;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                Err(RecvError::Lagged(_)) => lagged = true,
+                Err(RecvError::Closed) => {
                     return write_frame(tx, &Response::End).await;
                 }
             },

@@ -55,6 +55,14 @@ pub struct LogSpec {
     pub date_format: Option<String>,
     /// `json`: one JSON object per line.
     pub json: bool,
+    /// Rotate a file before it grows past this many bytes (`log_max_size`).
+    pub max_size: Option<u64>,
+    /// Rotated files kept per log file (`log_retain`; default 10 when rotation is on).
+    pub retain: Option<u32>,
+    /// gzip rotated files (`log_compress`).
+    pub compress: bool,
+    /// Rotate at the first write after local midnight (`log_rotate_daily`).
+    pub rotate_daily: bool,
 }
 
 /// Balancing strategy of an app's listening sockets (PRODUCT.md §4).

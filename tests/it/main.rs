@@ -5,9 +5,13 @@ mod harness;
 
 mod cluster;
 mod daemon;
+mod ecosystem;
 mod generated;
+mod import;
 mod logs;
 mod processes;
 mod reload;
 mod restart;
+mod run;
 mod start;
+mod startup;

@@ -3,9 +3,15 @@
 parsing, and the Markdown report. One subcommand per use; see cluster.sh for the callers.
 
   ports N                       N free TCP ports on 127.0.0.1, below the ephemeral range
-  rc-online N APP...            stdin: `rcluster jlist`; exit 0 when every APP has N online
+  rc-online APP=N...            stdin: `rcluster jlist`; exit 0 when every APP has N online
   pm2-online N NAME             stdin: `pm2 jlist`; exit 0 when NAME has N online
-  wrk-result --row R --mode M --round K --ticks T --hz H OUT...   one JSON line from wrk output(s)
+  wrk-result --row R --mode M --round K --hz H --before S --after S --wrk-cpu SECONDS OUT...
+                                one JSON line from wrk output(s) and two `sample`s
+  sample MGR_PIDS -- ROOT_PIDS   CPU ticks now: /proc/stat busy and total, the manager pids, and
+                                every process in the trees under ROOT_PIDS (the servers)
+  quiet SHARE SECONDS           wait (up to SECONDS) for a 0.5 s window in which the whole machine is
+                                busy less than SHARE of its CPUs (our servers idle between runs);
+                                prints the last window's busy share, exit 1 if it never got quiet
   line RESULTS                  the last result, human readable (progress on stderr)
   rc-dealt BEFORE AFTER         connections dealt to each instance between two `jlist`s
   pm2-restarts NAME             stdin: `pm2 jlist`; {"restarts": n}
@@ -58,12 +64,14 @@ def read_json_stdin():
     return json.loads(text[start:]) if start >= 0 else []
 
 
-def rc_online(n, apps):
+def rc_online(wanted):
     try:
         items = read_json_stdin()
     except ValueError:
         sys.exit(1)
-    for app in apps:
+    for pair in wanted:
+        app, n = pair.split("=")
+        n = int(n)
         online = [i for i in items if i.get("name") == app and i.get("status") == "online"]
         if len(online) != n:
             sys.exit(1)
@@ -88,6 +96,66 @@ def pm2_restarts(name):
                       "instances": len(mine)}))
 
 
+def proc_table():
+    """{pid: (ppid, utime+stime)} of every process now."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            rest = open(f"/proc/{name}/stat").read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        table[int(name)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
+    return table
+
+
+def sample(args):
+    """One line: busy total mgr ours (clock ticks). busy = user+nice+system+irq+softirq+steal of all
+    CPUs (the loopback TCP work in softirq shows up in the processes' stime too, as measured here)."""
+    split = args.index("--") if "--" in args else len(args)
+    mgr = {int(p) for p in args[:split] if p}
+    roots = {int(p) for p in args[split + 1:] if p}
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (f + [0] * 8)[:8]
+    busy = user + nice + system + irq + softirq + steal
+    total = sum(f[:8])
+    table = proc_table()
+    kids = {}
+    for pid, (ppid, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    ours, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in ours or pid not in table:
+            continue
+        ours.add(pid)
+        todo.extend(kids.get(pid, []))
+    print(busy, total, sum(table[p][1] for p in mgr if p in table), sum(table[p][1] for p in ours))
+
+
+def cpu_busy_total():
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (f + [0] * 8)[:8]
+    return user + nice + system + irq + softirq + steal, sum(f[:8])
+
+
+def quiet(share, seconds):
+    import time
+    deadline = time.monotonic() + seconds
+    while True:
+        b0, t0 = cpu_busy_total()
+        time.sleep(0.5)  # the measuring window
+        b1, t1 = cpu_busy_total()
+        busy = (b1 - b0) / max(t1 - t0, 1)
+        if busy < share:
+            print(f"{busy:.2f}")
+            return
+        if time.monotonic() >= deadline:
+            print(f"{busy:.2f}")
+            sys.exit(1)
+
+
 def wrk_result(args):
     parts = []
     for path in args.outs:
@@ -102,12 +170,19 @@ def wrk_result(args):
     requests = sum(p["requests"] for p in parts)
     rps = sum(p["requests"] / (p["duration_us"] / 1e6) for p in parts)
     errors = {k: sum(p[k] for p in parts) for k in ("connect", "read", "write", "status", "timeout")}
-    cpu_s = args.ticks / args.hz
+    b0, t0, m0, o0 = map(int, args.before.split())
+    b1, t1, m1, o1 = map(int, args.after.split())
+    capacity = max(t1 - t0, 1)
+    # CPU of every other process on the box during the run (other jobs, the hypervisor's steal),
+    # as a share of all CPUs: busy minus the servers' trees minus wrk.
+    others = max((b1 - b0) - (o1 - o0) - round(args.wrk_cpu * args.hz), 0) / capacity
+    cpu_s = (m1 - m0) / args.hz
     print(json.dumps({
         "row": args.row, "mode": args.mode, "round": args.round, "requests": requests, "rps": rps,
         # Two wrk at once (direct sum): the worse of the two p99s, a conservative figure.
         "p99_ms": max(p["p99_us"] for p in parts) / 1000, "p50_ms": max(p["p50_us"] for p in parts) / 1000,
-        "errors": errors, "manager_cpu_s": cpu_s, "ticks": args.ticks, "hz": args.hz,
+        "errors": errors, "manager_cpu_s": cpu_s, "ticks": m1 - m0, "hz": args.hz, "others": others,
+        "servers_cpu_share": (o1 - o0) / capacity, "wrk_cpu_s": args.wrk_cpu,
     }))
 
 
@@ -115,9 +190,10 @@ def line(path):
     with open(path) as f:
         r = json.loads(f.read().splitlines()[-1])
     errs = sum(r["errors"].values())
-    cpu = f", manager {r['manager_cpu_s'] * 1e6 / max(r['requests'], 1):.1f} µs/req" if r["ticks"] else ""
+    cpu = "" if r["row"].startswith("direct") else \
+        f", manager {r['manager_cpu_s'] * 1e6 / max(r['requests'], 1):.1f} µs/req"
     print(f"[cluster.sh]   {r['row']:<10} {r['mode']:<9} {r['rps']:>9.0f} req/s  p99 {r['p99_ms']:7.2f} ms"
-          f"  errors {errs}{cpu}")
+          f"  errors {errs}  other jobs {r['others']:.0%} of the CPUs{cpu}")
 
 
 def rc_dealt(before_path, after_path):
@@ -146,7 +222,8 @@ def meta():
 
 # ------------------------------------------------------------------ report
 
-RC_ROWS = ["rr", "shared", "reuseport", "proxy", "leastconn"]
+NOISY = 0.10  # share of the CPUs taken by other jobs above which a run is marked
+RC_ROWS = ["rr1", "rr", "shared", "reuseport", "proxy", "leastconn"]
 
 
 def fmt_rps(x):
@@ -187,6 +264,7 @@ def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
     labels = {
         "direct1": "Node direct, 1 process",
         "direct2": "Node direct, 2 processes (sum)",
+        "rr1": "rcluster round-robin, `-i 1` (context)",
         "rr": "rcluster round-robin (unmodified app)",
         "shared": "rcluster shared (fd 3)",
         "reuseport": "rcluster reuseport (fd 3)",
@@ -230,11 +308,12 @@ def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
         ka, cl = best.get((row, "keepalive")), best.get((row, "close"))
         cells = [labels[row]]
         for r in (ka, cl):
-            cells += [fmt_rps(r["rps"]), fmt_ms(r["p99_ms"])] if r else ["—", "—"]
+            mark = " †" if r and r["others"] > NOISY else ""
+            cells += [fmt_rps(r["rps"]) + mark, fmt_ms(r["p99_ms"])] if r else ["—", "—"]
         ratios = []
         if row == "direct1":
             ratios.append("baseline")
-        elif row == "direct2":
+        elif row in ("direct2", "rr1"):
             ratios.append(f"keep-alive {ratio(rps(row, 'keepalive'), one_ka)} one")
             ratios.append(f"close {ratio(rps(row, 'close'), one_close)} one")
         else:
@@ -249,6 +328,13 @@ def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
         cells.append(str(nerr))
         w("| " + " | ".join(cells) + " |")
     w("")
+    shown = list(best.values())
+    if shown:
+        lo, hi = min(r["others"] for r in shown), max(r["others"] for r in shown)
+        w(f"Other jobs on the machine took {lo:.0%}–{hi:.0%} of its CPUs during the reported runs "
+          f"(busy time in `/proc/stat` minus the servers' process trees and wrk; † marks a run where they "
+          f"took more than {NOISY:.0%}: read its ratios with care); see every round below.")
+        w("")
     w("Ratios: “sum” = the direct sum's keep-alive req/s, “one” = one direct process's close req/s, "
       "“pm2” = pm2 cluster's close req/s, “nginx” = nginx's keep-alive req/s. Errors: wrk socket errors "
       "(connect/read/write/timeout) plus non-2xx answers, both modes of the reported rounds.")
@@ -268,12 +354,13 @@ def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
         if (row, "close") not in best:
             continue
         ka, cl = cpu_us(row, "keepalive"), cpu_us(row, "close")
-        w(f"| {labels[row]} | {procs[row]} | {ka:.2f} | {cl:.1f} |")
+        w(f"| {labels[row]} | {procs[row]} | {'—' if ka is None else f'{ka:.2f}'} | "
+          f"{'—' if cl is None else f'{cl:.1f}'} |")
     w("")
 
     # targets
     def met(ok):
-        return "yes" if ok else "**no**"
+        return "(context)" if ok is None else "yes" if ok else "**no**"
 
     rr_cpu = cpu_us("rr", "close")
     pm2_cpu = cpu_us("pm2", "close")
@@ -283,6 +370,13 @@ def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
         if v and sum_ka:
             targets.append((f"keep-alive, {row.replace('rr', 'round-robin')}, vs the direct sum",
                             f"{v / sum_ka:.2f}×", "≥ 0.95×", v / sum_ka >= 0.95))
+    for name, a, b, goal in (
+            ("keep-alive, round-robin `-i 1`, vs one direct process (same client load)", "rr1", "direct1", "≈ 1×"),
+            ("keep-alive, round-robin, vs shared (the kernel deals, no manager in the path)", "rr", "shared", "≈ 1×"),
+            ("keep-alive, pm2 cluster, vs the direct sum", "pm2", "direct2", "")):
+        va, vb = rps(a, "keepalive"), rps(b, "keepalive")
+        if va and vb:
+            targets.append((name, f"{va / vb:.2f}×", goal, None))
     rr_close = rps("rr", "close")
     if rr_close and pm2_close:
         targets.append(("`Connection: close`, round-robin, vs pm2 cluster", f"{rr_close / pm2_close:.2f}×",
@@ -306,10 +400,16 @@ def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
     for name, value, goal, ok in targets:
         w(f"| {name} | {value} | {goal} | {met(ok)} |")
     w("")
+    w("Reading the keep-alive rows: the direct sum pairs each wrk thread with one server (two wrk, one port "
+      "each), while in every one-port row (rcluster, pm2, nginx) each wrk thread's connections go to both "
+      "instances, which on a small machine costs by itself (more cross-CPU wake-ups). The context lines "
+      "separate rcluster's own cost from that: round-robin `-i 1` against one direct process (the same "
+      "client load), round-robin against the kernel's shared socket (no manager in the path either).")
+    w("")
 
     # sanity
     notes = []
-    for app in ("rr", "proxy", "leastconn", "shared", "reuseport"):
+    for app in ("rr1", "rr", "proxy", "leastconn", "shared", "reuseport"):
         d = dealt.get(app)
         if not d:
             continue
@@ -334,12 +434,13 @@ def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
         w(daemon_errors)
         w("```")
     w("")
-    w("Every round (req/s keep-alive / close):")
+    w("Every round, req/s keep-alive / close (the share of the CPUs other jobs took during each run):")
     w("")
     for row in order:
         ka, cl = rounds.get((row, "keepalive"), []), rounds.get((row, "close"), [])
         if ka or cl:
-            w(f"- {row}: " + ", ".join(f"{fmt_rps(a['rps'])} / {fmt_rps(b['rps'])}" for a, b in zip(ka, cl)))
+            w(f"- {row}: " + "; ".join(f"{fmt_rps(a['rps'])} / {fmt_rps(b['rps'])} ({a['others']:.0%}, {b['others']:.0%})"
+                                       for a, b in zip(ka, cl)))
     print("\n".join(out))
 
 
@@ -348,7 +449,7 @@ def main():
     if cmd == "ports":
         ports(int(rest[0]))
     elif cmd == "rc-online":
-        rc_online(int(rest[0]), rest[1:])
+        rc_online(rest)
     elif cmd == "pm2-online":
         pm2_online(int(rest[0]), rest[1])
     elif cmd == "pm2-restarts":
@@ -357,10 +458,17 @@ def main():
         p = argparse.ArgumentParser()
         for opt in ("--row", "--mode"):
             p.add_argument(opt, required=True)
-        for opt in ("--round", "--ticks", "--hz"):
+        for opt in ("--round", "--hz"):
             p.add_argument(opt, type=int, required=True)
+        p.add_argument("--before", required=True)
+        p.add_argument("--after", required=True)
+        p.add_argument("--wrk-cpu", type=float, required=True)
         p.add_argument("outs", nargs="+")
         wrk_result(p.parse_args(rest))
+    elif cmd == "sample":
+        sample(rest)
+    elif cmd == "quiet":
+        quiet(float(rest[0]), float(rest[1]))
     elif cmd == "line":
         line(rest[0])
     elif cmd == "rc-dealt":

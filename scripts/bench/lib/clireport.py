@@ -78,6 +78,8 @@ def main():
     a, b, c = srow("sleep", "online_s")
     row('start 50 instances of `"sleep 1000"` → all 50 `online` per jlist', a, b, c,
         f"≤ 0.1 s: {verdict(s['rcluster']['sleep']['online_s']['median'] <= 0.1)}")
+    a, b, c = srow("node", "daemon_cpu_s")
+    row("daemon CPU time to start 50 instances of `idle.js`", a, b, c, "(context)")
 
     # 4. kill -9
     def kcell(block, m, f):
@@ -139,11 +141,18 @@ def main():
                "beside itself) for both; `rcluster start idle.js -i 50` (fork mode, run with node) vs "
                "`pm2 start idle.js -i 50` (pm2's cluster mode). Timed from the command's start until a "
                "`jlist` polled after the command returns shows 50 `online`, and until 50 marks exist; then "
-               "`delete` and wait for the daemon's children to drop back to 4. With no manager at all, "
-               f"spawning the 50 node programs from Python takes {sec(s['direct_node']['spawned_s']['median'])} "
-               f"and all 50 have run after {sec(s['direct_node']['ran_s']['median'])}: 50 node boots on "
-               f"{meta['nproc']} cores are CPU-bound, whoever starts them. The `\"sleep 1000\"` row removes node's "
-               "boot and shows the managers' own cost (pm2 runs it in fork mode through bash).")
+               "`delete` and wait for the daemon's children to drop back to the 4 idle ones. Rounds alternate "
+               "rcluster, pm2, `sleep` rcluster, `sleep` pm2, floor. `online` is not the same event in both: "
+               "rcluster's is set when the process is spawned, pm2's (cluster mode) when the worker has booted "
+               "node and said so.")
+    out.append("- Floor for 50 node programs, no manager: a plain `sh` in a session of its own starts them in a "
+               f"loop: all 50 spawned after {sec(s['direct_node']['spawned_s']['median'])}, all 50 ran after "
+               f"{sec(s['direct_node']['ran_s']['median'])}. 50 node boots on {meta['nproc']} cores are "
+               "CPU-bound whoever starts them, and a daemon's instances share its session, so (with the "
+               "kernel's autogroup scheduling) they share one CPU share against everything else running on "
+               "the machine: on a loaded machine the \"ran\" rows grow for the managers and the floor alike. "
+               "The `\"sleep 1000\"` row removes node's boot and shows the managers' own cost (pm2 runs it "
+               "in fork mode through bash); the daemon CPU row (from `/proc/<pid>/schedstat`) too.")
     out.append("- kill -9: two apps of 4 instances each, the idle Node script and `\"sleep 1000\"` (pm2 runs the "
                "script in cluster mode, `sleep` in fork mode). The oldest instance of the app gets SIGKILL; a "
                "Python loop then busy-polls (yielding the CPU each turn) `/proc/<daemon>/task/*/children` for a "

@@ -1,4 +1,5 @@
 //! Verbs that query or act on running apps: list, describe, stop, restart, delete, ping, kill.
+//! Targets that name ecosystem files are handed to `ecosystem.rs`.
 
 use std::time::Duration;
 
@@ -6,6 +7,7 @@ use anyhow::{bail, Result};
 
 use crate::cli::args::{ReloadArgs, ScaleArgs, TargetArgs};
 use crate::cli::client::Client;
+use crate::cli::cmd::ecosystem;
 use crate::cli::render;
 use crate::paths::Home;
 use crate::protocol::model::InstanceView;
@@ -48,9 +50,16 @@ pub enum Verb {
 }
 
 pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
+    let opts = ecosystem::FileOptions::default_from(&args.only, &args.profile);
+    opts.check_used(args.targets.iter())?;
+    let files = ecosystem::load_targets(&args.targets, &opts)?;
     let mut client = Client::connect(home)?;
     let mut affected = Vec::new();
-    for text in &args.targets {
+    for (text, file) in args.targets.iter().zip(&files) {
+        if let Some(loaded) = file {
+            affected.extend(ecosystem::act(&mut client, verb, text, loaded)?);
+            continue;
+        }
         let target = Target::parse(text);
         let request = match verb {
             Verb::Stop => Request::Stop { target },
@@ -76,9 +85,16 @@ pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
 }
 
 pub fn reload(home: &Home, args: &ReloadArgs) -> Result<i32> {
+    let opts = ecosystem::FileOptions::default_from(&args.only, &args.profile);
+    opts.check_used(args.targets.iter())?;
+    let files = ecosystem::load_targets(&args.targets, &opts)?;
     let mut client = Client::connect(home)?;
     let mut replaced = Vec::new();
-    for text in &args.targets {
+    for (text, file) in args.targets.iter().zip(&files) {
+        if let Some(loaded) = file {
+            replaced.extend(ecosystem::reload(&mut client, loaded, args.parallel)?);
+            continue;
+        }
         let request = Request::Reload {
             target: Target::parse(text),
             apps: Vec::new(),

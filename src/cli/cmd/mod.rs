@@ -1,8 +1,11 @@
 //! One module per verb family; `dispatch` routes a parsed command line to it.
 
 mod control;
+mod ecosystem;
+mod import;
 mod logs;
-mod start;
+pub mod start;
+mod startup;
 
 use std::io::Write;
 
@@ -15,6 +18,8 @@ use crate::protocol::{Request, Target};
 pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
     match cli.command {
         Command::Start(args) => start::run(home, *args),
+        // Handled by `cli::run` before a home is needed.
+        Command::Run(args) => start::foreground_specs(*args).map(|_| 0),
         Command::List(args) => control::list(home, args.json),
         Command::Jlist => control::list(home, true),
         Command::Describe(args) => control::describe(home, &args.target, args.json),
@@ -36,6 +41,10 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::ReloadLogs => control::simple(home, Request::ReloadLogs),
         Command::Ping => control::ping(home),
         Command::Kill => control::kill(home),
+        Command::Ecosystem(args) => ecosystem::init(&args),
+        Command::Startup(args) => startup::startup(home, &args),
+        Command::Unstartup(args) => startup::unstartup(&args),
+        Command::Import(args) => import::run(home, &args),
         Command::Completions(args) => {
             let mut out = Vec::new();
             clap_complete::generate(

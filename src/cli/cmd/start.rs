@@ -20,6 +20,11 @@ use crate::protocol::model::{AppSpec, InstanceState, ListenAddr};
 use crate::protocol::{IfRunning, Request};
 
 pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
+    if super::ecosystem::is_ecosystem_file(&args.script) {
+        return super::ecosystem::start_from_args(home, &args);
+    }
+    super::ecosystem::FileOptions::default_from(&args.only, &args.profile)
+        .check_used(std::iter::once(&args.script))?;
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
     let json = args.json;
     let spec = spec_from_args(args, &cwd_now)?;
@@ -47,6 +52,28 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
         );
     }
     Ok(if errored.is_empty() { 0 } else { 1 })
+}
+
+/// The apps `rcluster run` supervises: an ecosystem file's, or one from the command line.
+pub fn foreground_specs(args: StartArgs) -> Result<Vec<AppSpec>> {
+    let path = std::path::Path::new(&args.script);
+    let is_file = ["yaml", "yml", "json", "js", "cjs", "mjs"]
+        .iter()
+        .any(|ext| path.extension().is_some_and(|e| e == *ext))
+        && path.is_file();
+    if is_file
+        && !matches!(path.extension().and_then(|e| e.to_str()), Some("js" | "cjs" | "mjs") if !args.script.contains("config"))
+    {
+        let loaded =
+            crate::config::ecosystem::load(path, &crate::config::ecosystem::LoadOptions::default())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for note in &loaded.notes {
+            eprintln!("[rcluster] note: {note}");
+        }
+        return Ok(loaded.apps);
+    }
+    let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(vec![spec_from_args(args, &cwd_now)?])
 }
 
 pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
@@ -154,6 +181,19 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
     spec.logs.out_file = args.out_file.map(|p| absolute(&cwd, &p));
     spec.logs.error_file = args.error_file.map(|p| absolute(&cwd, &p));
     spec.logs.log_file = args.log_file.map(|p| absolute(&cwd, &p));
+    spec.logs.date_format = args.log_date_format;
+    spec.logs.json = args.log_type.as_deref() == Some("json");
+    if let Some(text) = &args.log_max_size {
+        let size = crate::config::units::parse_size(text)
+            .map_err(|e| anyhow::anyhow!("--log-max-size: {e}"))?;
+        if size == 0 {
+            bail!("--log-max-size: must be more than 0");
+        }
+        spec.logs.max_size = Some(size);
+    }
+    spec.logs.retain = args.log_retain;
+    spec.logs.compress = args.log_compress;
+    spec.logs.rotate_daily = args.log_rotate_daily;
     Ok(spec)
 }
 

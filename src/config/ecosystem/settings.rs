@@ -1,5 +1,5 @@
 //! Per-app settings that are plain values: restart policy, logs, and the keys read now whose
-//! effect comes later (log rotation, `restart_after_errored`) or never (pm2-only keys, noted).
+//! effect comes later (`restart_after_errored`) or never (pm2-only keys, noted).
 
 use std::path::{Path, PathBuf};
 
@@ -70,7 +70,7 @@ pub fn restart_policy(app: &mut App<'_, '_>, spec: &mut AppSpec) {
     }
 }
 
-/// Log files, `merge_logs`, timestamps, `log_type`, `disable_logs`.
+/// Log files, `merge_logs`, timestamps, `log_type`, `disable_logs`, rotation.
 pub fn logs(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
     spec.logs.out_file = log_path(app, Key::OutFile, cwd);
     spec.logs.error_file = log_path(app, Key::ErrorFile, cwd);
@@ -93,6 +93,10 @@ pub fn logs(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
             None => {}
         }
     }
+    spec.logs.max_size = app.size(Key::LogMaxSize);
+    spec.logs.retain = app.count(Key::LogRetain);
+    spec.logs.compress = app.bool(Key::LogCompress).unwrap_or(false);
+    spec.logs.rotate_daily = app.bool(Key::LogRotateDaily).unwrap_or(false);
 }
 
 /// A log file: `NULL` and `/dev/null` discard (pm2); relative paths are under the app's cwd.
@@ -118,9 +122,6 @@ fn log_path(app: &mut App<'_, '_>, key: Key, cwd: &Path) -> Option<PathBuf> {
 /// no effect here (noted), and `uid`/`gid` (refused).
 pub fn not_yet(app: &mut App<'_, '_>, extras: &mut AppExtras) {
     extras.restart_after_errored_ms = app.duration(Key::RestartAfterErrored);
-    extras.log_max_size = app.size(Key::LogMaxSize);
-    extras.log_retain = app.count(Key::LogRetain);
-    extras.log_compress = app.bool(Key::LogCompress);
     if let (Some(_), Some(f)) = (
         extras.restart_after_errored_ms,
         app.get(Key::RestartAfterErrored),
@@ -129,14 +130,6 @@ pub fn not_yet(app: &mut App<'_, '_>, extras: &mut AppExtras) {
             f.key_pos,
             "`restart_after_errored` is not supported yet; an errored app stays errored",
         );
-    }
-    for key in [Key::LogMaxSize, Key::LogRetain, Key::LogCompress] {
-        if let Some(f) = app.get(key) {
-            app.note(
-                f.key_pos,
-                format!("`{}` takes effect when log rotation lands", f.written),
-            );
-        }
     }
     if let Some(f) = app.get(Key::Watch) {
         let on = match &f.value.value {

@@ -60,6 +60,8 @@ pub struct Balancer {
     proxies: Vec<JoinHandle<()>>,
     events: UnboundedSender<InstanceEvent>,
     preload: Option<PathBuf>,
+    /// Channels of instances out of the rotation whose processes still run.
+    detached: HashMap<u32, Vec<Arc<deal::Slot>>>,
     /// Declared TCP ports, in order (their channels are the LISTEN_FDS).
     declared_ports: Vec<u16>,
     discover: bool,
@@ -114,6 +116,7 @@ impl Balancer {
             proxies: Vec::new(),
             events,
             preload,
+            detached: HashMap::new(),
             declared_ports: Vec::new(),
             discover: spec.cluster.discover,
             private_ports: spec.cluster.private_ports.clone(),
@@ -363,6 +366,10 @@ impl Balancer {
         for pool in self.pools.values() {
             if let Some(slot) = pool.remove(id) {
                 pool.drain(&slot);
+                // Our end stays open while the instance lives: closing it would make its
+                // channel read EOF, which the preload takes as "the daemon is gone" and ends
+                // the program at once, requests in flight and all.
+                self.detached.entry(id).or_default().push(slot);
             }
         }
         for reader in self.readers.remove(&id).into_iter().flatten() {
@@ -374,6 +381,11 @@ impl Balancer {
         if let Some(backend) = self.backends.remove(id) {
             backend.ready.store(false, Ordering::Release);
         }
+    }
+
+    /// The instance's processes are gone: its channels can close.
+    pub fn release(&mut self, id: u32) {
+        self.detached.remove(&id);
     }
 
     /// An instance slot is gone for good (scale down, delete): its own sockets close.

@@ -1,50 +1,138 @@
 //! One task per instance stream: read the pipe, cut at newlines, hand whole lines to the app's
 //! writer. A final line without a newline is completed at EOF; a line longer than `MAX_LINE` is
 //! cut there with a marker and the rest of it skipped, so one runaway line cannot exhaust memory.
+//!
+//! Reading is batched without costing latency that anyone can see: the task waits for the pipe
+//! to become readable (epoll, no wakeups while the app is quiet), then takes it OUT of epoll,
+//! reads everything there, sleeps `LINGER` and reads again, and only goes back to epoll when a
+//! read finds the pipe empty. A program that writes one line per `write(2)` (Python with
+//! `PYTHONUNBUFFERED`, pm2's setting) would otherwise cost the daemon a wakeup and a read per
+//! line; this way one read takes a millisecond's worth of lines, and writes made while the task
+//! sleeps wake nobody. While the writer's queue is full the task does not read, the pipe fills
+//! and the app's `write` blocks: back-pressure, never dropped lines.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use tokio::io::AsyncReadExt;
-use tokio::net::unix::pipe;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::mpsc;
 
 use super::{LogRecord, WriterMsg};
-use crate::daemon::log::format_utc;
 use crate::protocol::response::Stream;
 
-/// Longest line kept whole (documented in README: logs).
+/// Longest line kept whole, in bytes without its newline (documented in README: Logs).
 pub const MAX_LINE: usize = 1 << 20;
-const CUT_MARKER: &[u8] = b" [rcluster: line cut at 1 MiB]\n";
+/// Ends a line that was cut at `MAX_LINE`.
+pub const CUT_MARKER: &[u8] = b" [rcluster: line cut at 1 MiB]\n";
+/// Read buffer of a quiet stream; a stream whose reads fill it gets `CHUNK`.
+const MIN_BUF: usize = 4 * 1024;
+/// Read buffer of a busy stream, and so the usual size of a record (the writer's queue holds
+/// `writer::QUEUE` of them: that bounds the daemon's memory per app).
+const CHUNK: usize = 32 * 1024;
+/// How long a busy stream's lines gather in the pipe between two reads.
+const LINGER: Duration = Duration::from_millis(1);
+/// Bytes in one batch that mark a stream as busy: its pipe is enlarged so that a `LINGER` never
+/// fills it (the default 64 KiB holds ~2 ms of a fast Python writer).
+const BUSY_BATCH: usize = 16 * 1024;
+const BUSY_PIPE: libc::c_int = 256 * 1024;
+/// Bytes read in one go before other tasks get the thread.
+const FAIR_SHARE: usize = 256 * 1024;
 
 pub struct CaptureSpec {
     pub id: u32,
     pub index: u32,
     pub app: Arc<str>,
     pub stream: Stream,
+    /// Whether the app's lines are timestamped. Every record carries the time it was read; the
+    /// writer formats it (so this is informational).
     pub timestamps: bool,
 }
 
 pub fn spawn_capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {
-    let pipe = match pipe::Receiver::from_owned_fd(fd) {
-        Ok(pipe) => pipe,
-        Err(e) => {
-            crate::dlog!("app {}: cannot watch output pipe: {e}", spec.app);
-            return;
-        }
-    };
-    tokio::spawn(capture(pipe, spec, sink));
+    if let Err(e) = set_nonblocking(&fd) {
+        crate::dlog!("app {}: cannot watch output pipe: {e}", spec.app);
+        return;
+    }
+    tokio::spawn(capture(fd, spec, sink));
 }
 
-async fn capture(mut pipe: pipe::Receiver, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {
+fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+enum Drained {
+    /// Bytes read; `more` when the pipe may hold more (we stopped to be fair to other tasks).
+    Read { bytes: usize, more: bool },
+    /// The pipe is closed on every writing side (the instance and its descendants are gone),
+    /// or the app's writer is gone.
+    Done,
+}
+
+async fn capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {
     let mut lines = LineSplitter::default();
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut fd = fd;
+    let mut enlarged = false;
     loop {
-        let n = match pipe.read(&mut chunk).await {
-            Ok(0) => 0,
+        fd = wait_readable(fd, &spec).await;
+        loop {
+            match drain(&fd, &mut lines, &spec, &sink).await {
+                Drained::Done => return,
+                Drained::Read { bytes: 0, .. } => break,
+                Drained::Read { more: true, .. } => tokio::task::yield_now().await,
+                Drained::Read { bytes, more: false } => {
+                    if bytes >= BUSY_BATCH && !enlarged {
+                        enlarged = true;
+                        enlarge_pipe(&fd);
+                    }
+                    tokio::time::sleep(LINGER).await;
+                }
+            }
+        }
+        lines.relax();
+    }
+}
+
+/// Wait in epoll until the pipe has data (or is closed), then leave epoll again.
+async fn wait_readable(fd: OwnedFd, spec: &CaptureSpec) -> OwnedFd {
+    // SAFETY: the OwnedFd is open, and it stays the same fd while registered: `AsyncFd` owns
+    // it until `into_inner` hands it back.
+    let registered = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
+    match registered {
+        Ok(watched) => {
+            if let Err(e) = watched.readable().await.map(drop) {
+                crate::dlog!("app {}: waiting for output failed: {e}", spec.app);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            watched.into_inner()
+        }
+        Err(e) => {
+            // Without epoll (it refused the fd) poll slowly rather than lose the output.
+            let (fd, e) = e.into_parts();
+            crate::dlog!("app {}: cannot watch output pipe: {e}", spec.app);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            fd
+        }
+    }
+}
+
+async fn drain(
+    fd: &OwnedFd,
+    lines: &mut LineSplitter,
+    spec: &CaptureSpec,
+    sink: &mpsc::Sender<WriterMsg>,
+) -> Drained {
+    let mut bytes = 0;
+    loop {
+        let read = nix::unistd::read(fd.as_fd(), lines.spare());
+        let n = match read {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(nix::errno::Errno::EAGAIN) => return Drained::Read { bytes, more: false },
+            Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
                 crate::dlog!("app {}: reading output failed: {e}", spec.app);
                 0
@@ -53,88 +141,150 @@ async fn capture(mut pipe: pipe::Receiver, spec: CaptureSpec, sink: mpsc::Sender
         let whole = if n == 0 {
             lines.finish()
         } else {
-            lines.push(&chunk[..n])
+            lines.commit(n)
         };
-        if !whole.is_empty() {
-            let data = if spec.timestamps {
-                stamp(&whole)
-            } else {
-                whole
-            };
+        if let Some(data) = whole {
             let record = LogRecord {
                 id: spec.id,
                 index: spec.index,
                 app: spec.app.clone(),
                 stream: spec.stream,
                 data,
+                at: SystemTime::now(),
+                seq: 0,
+                lines: 0,
             };
             if sink.send(WriterMsg::Record(record)).await.is_err() {
-                return;
+                return Drained::Done;
             }
         }
         if n == 0 {
-            return;
+            return Drained::Done;
+        }
+        bytes += n;
+        if bytes >= FAIR_SHARE {
+            return Drained::Read { bytes, more: true };
         }
     }
 }
 
-/// Prefix every line with one timestamp taken now (per LINE, not per chunk).
-fn stamp(lines: &[u8]) -> Vec<u8> {
-    let prefix = format_utc(SystemTime::now());
-    let count = lines.iter().filter(|b| **b == b'\n').count();
-    let mut out = Vec::with_capacity(lines.len() + count * (prefix.len() + 2));
-    for line in lines.split_inclusive(|b| *b == b'\n') {
-        out.extend_from_slice(prefix.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(line);
-    }
-    out
+/// `F_SETPIPE_SZ` (pipe(7)): best effort, the user's pipe quota may refuse it.
+fn enlarge_pipe(fd: &OwnedFd) {
+    // SAFETY: fcntl on an fd we own, with an integer argument; no memory is passed.
+    let _ = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, BUSY_PIPE) };
 }
 
-/// Accumulates bytes and releases whole lines.
-#[derive(Default)]
+/// Accumulates bytes read from a pipe and releases whole lines. Reads go straight into its
+/// buffer (`spare`, then `commit`), so a record costs one copy of its lines.
 pub struct LineSplitter {
-    pending: Vec<u8>,
+    buf: Vec<u8>,
+    filled: usize,
     /// Inside a line that was cut: drop bytes until its newline.
     skipping: bool,
 }
 
+impl Default for LineSplitter {
+    fn default() -> Self {
+        LineSplitter {
+            buf: vec![0; MIN_BUF],
+            filled: 0,
+            skipping: false,
+        }
+    }
+}
+
 impl LineSplitter {
-    /// Whole lines completed by `bytes`, in order.
-    pub fn push(&mut self, mut bytes: &[u8]) -> Vec<u8> {
+    /// Where the next read goes (never empty).
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.filled == self.buf.len() {
+            // A line longer than the buffer: grow, up to the limit plus its newline.
+            let grown = (self.buf.len() * 2).clamp(CHUNK, MAX_LINE + 1);
+            self.buf.resize(grown, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// `n` bytes were read into `spare()`: the whole lines completed, in order.
+    pub fn commit(&mut self, n: usize) -> Option<Vec<u8>> {
+        let start = self.filled;
+        let filled_spare = start + n == self.buf.len();
+        self.filled += n;
+        let mut begin = 0;
         if self.skipping {
-            match bytes.iter().position(|b| *b == b'\n') {
+            // `start` is 0 here: the cut emptied the buffer.
+            match self.buf[start..self.filled]
+                .iter()
+                .position(|b| *b == b'\n')
+            {
                 Some(pos) => {
                     self.skipping = false;
-                    bytes = &bytes[pos + 1..];
+                    begin = start + pos + 1;
                 }
-                None => return Vec::new(),
+                None => {
+                    self.filled = 0;
+                    return None;
+                }
             }
         }
-        self.pending.extend_from_slice(bytes);
-        let mut out = match self.pending.iter().rposition(|b| *b == b'\n') {
-            Some(last) => {
-                let rest = self.pending.split_off(last + 1);
-                std::mem::replace(&mut self.pending, rest)
+        // Bytes before `start` held no newline (they were a pending partial line).
+        let from = start.max(begin);
+        let mut out = match self.buf[from..self.filled]
+            .iter()
+            .rposition(|b| *b == b'\n')
+        {
+            Some(pos) => {
+                let end = from + pos + 1;
+                let whole = self.buf[begin..end].to_vec();
+                self.buf.copy_within(end..self.filled, 0);
+                self.filled -= end;
+                Some(whole)
             }
-            None => Vec::new(),
+            None => {
+                self.buf.copy_within(begin..self.filled, 0);
+                self.filled -= begin;
+                None
+            }
         };
-        if self.pending.len() > MAX_LINE {
-            out.extend_from_slice(&self.pending[..MAX_LINE]);
-            out.extend_from_slice(CUT_MARKER);
-            self.pending.clear();
+        if self.filled > MAX_LINE {
+            let mut cut = Vec::with_capacity(MAX_LINE + CUT_MARKER.len());
+            cut.extend_from_slice(&self.buf[..MAX_LINE]);
+            cut.extend_from_slice(CUT_MARKER);
+            match &mut out {
+                Some(lines) => lines.extend_from_slice(&cut),
+                None => out = Some(cut),
+            }
+            self.filled = 0;
             self.skipping = true;
+        }
+        if filled_spare && self.buf.len() < CHUNK {
+            // Reads fill the buffer: a busy stream, give it fewer, larger reads.
+            self.buf.resize(CHUNK, 0);
+        } else if self.buf.len() > CHUNK && self.filled <= CHUNK / 2 {
+            // A long line is out: give its memory back.
+            self.buf.truncate(CHUNK);
+            self.buf.shrink_to_fit();
         }
         out
     }
 
     /// At EOF: the last line, even without its newline.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = std::mem::take(&mut self.pending);
-        if !out.is_empty() {
-            out.push(b'\n');
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        if self.skipping || self.filled == 0 {
+            self.filled = 0;
+            return None;
         }
-        out
+        let mut out = self.buf[..self.filled].to_vec();
+        out.push(b'\n');
+        self.filled = 0;
+        Some(out)
+    }
+
+    /// The stream went quiet: keep only a small buffer.
+    pub fn relax(&mut self) {
+        if self.buf.len() > MIN_BUF && self.filled <= MIN_BUF {
+            self.buf.truncate(MIN_BUF);
+            self.buf.shrink_to_fit();
+        }
     }
 }
 
@@ -142,33 +292,53 @@ impl LineSplitter {
 mod tests {
     use super::*;
 
+    fn push(s: &mut LineSplitter, mut bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let spare = s.spare();
+            let n = spare.len().min(bytes.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            out.extend(s.commit(n).unwrap_or_default());
+        }
+        out
+    }
+
     #[test]
     fn releases_whole_lines_only() {
         let mut s = LineSplitter::default();
-        assert_eq!(s.push(b"one\ntw"), b"one\n");
-        assert_eq!(s.push(b"o\nthr"), b"two\n");
-        assert_eq!(s.push(b"ee"), b"");
-        assert_eq!(s.finish(), b"three\n");
-        assert_eq!(s.finish(), b"");
+        assert_eq!(push(&mut s, b"one\ntw"), b"one\n");
+        assert_eq!(push(&mut s, b"o\nthr"), b"two\n");
+        assert_eq!(push(&mut s, b"ee"), b"");
+        assert_eq!(s.finish().unwrap_or_default(), b"three\n");
+        assert_eq!(s.finish(), None);
+    }
+
+    #[test]
+    fn keeps_long_lines_whole() {
+        let mut s = LineSplitter::default();
+        let mut line = vec![b'x'; 300 * 1024];
+        line.push(b'\n');
+        let out = push(&mut s, &line);
+        assert_eq!(out, line);
+        // Exactly the limit is kept.
+        let mut line = vec![b'y'; MAX_LINE];
+        line.push(b'\n');
+        assert_eq!(push(&mut s, &line), line);
+        s.relax();
+        assert_eq!(s.buf.len(), MIN_BUF);
     }
 
     #[test]
     fn cuts_runaway_lines() {
         let mut s = LineSplitter::default();
         let big = vec![b'x'; MAX_LINE + 10];
-        let out = s.push(&big);
+        let out = push(&mut s, &big);
         assert_eq!(out.len(), MAX_LINE + CUT_MARKER.len());
-        assert_eq!(s.push(b"yyy\nnext\n"), b"next\n");
-    }
-
-    #[test]
-    fn stamps_each_line() {
-        let out = String::from_utf8(stamp(b"a\nb\n")).expect("utf8");
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert!(
-            lines[0].ends_with("Z: a") && lines[1].ends_with("Z: b"),
-            "{out}"
-        );
+        assert!(out.ends_with(CUT_MARKER));
+        assert_eq!(push(&mut s, b"yyy\nnext\n"), b"next\n");
+        // A cut line that ends the stream adds nothing more.
+        push(&mut s, &big);
+        assert_eq!(s.finish(), None);
     }
 }

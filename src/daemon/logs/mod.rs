@@ -1,20 +1,24 @@
-//! Instance output: `capture` turns each pipe into whole lines, `writer` owns an app's files and
-//! publishes every record to live followers, `tail` reads the end of a file for `logs`.
+//! Instance output: `capture` turns each pipe into whole lines, `writer` owns an app's files
+//! (formatting with `format`, rotating with `rotate`) and publishes every record to live
+//! followers, `tail` reads the end of a file for `logs`.
 //! Capture → writer is a bounded channel, so a child writing faster than the disk is slowed by
 //! its pipe filling up (back-pressure), never by lines being dropped.
 
 pub mod capture;
+pub mod format;
+pub mod rotate;
 pub mod tail;
 pub mod writer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::paths::Home;
 use crate::protocol::model::AppSpec;
 use crate::protocol::response::Stream;
 
-/// What an app's writer task receives.
+/// What an app's writer receives.
 #[derive(Debug)]
 pub enum WriterMsg {
     Record(LogRecord),
@@ -22,16 +26,28 @@ pub enum WriterMsg {
     Flush,
     /// Close and reopen the files (`rcluster reloadLogs`, after an external rotation).
     Reopen,
+    /// The app's definition changed (a reload with a new one): write the next lines with its
+    /// files, format and rotation.
+    Respec(Box<AppSpec>),
 }
 
-/// Whole lines (each ending in `\n`) from one stream of one instance.
+/// Whole lines (each ending in `\n`) from one stream of one instance, read at one time.
 #[derive(Debug)]
 pub struct LogRecord {
     pub id: u32,
     pub index: u32,
     pub app: Arc<str>,
     pub stream: Stream,
+    /// From a capture: the raw lines. On the live feed: the lines as written to the files
+    /// (with their timestamp prefix, or as JSON objects).
     pub data: Vec<u8>,
+    /// When the daemon read these lines from the pipe: their timestamp.
+    pub at: SystemTime,
+    /// On the live feed: the number of the record's first line since the daemon started, so a
+    /// follower that skipped records can say how many lines it missed. 0 elsewhere.
+    pub seq: u64,
+    /// On the live feed: how many lines `data` holds. 0 elsewhere.
+    pub lines: u64,
 }
 
 /// Where an instance's stream goes: `None` when discarded (`/dev/null`).

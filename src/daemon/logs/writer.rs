@@ -1,25 +1,41 @@
-//! One task per app owns its log files: it appends every record to the right file (opened
-//! lazily, 0600, O_APPEND) and publishes it to live followers. Followers get records through a
-//! broadcast channel: a slow one skips records (and is told how many), the files lose nothing.
+//! One writer per app owns its log files. It runs on a thread of its own, so file I/O (a slow
+//! disk, a rotation, formatting) never holds up the daemon's event loop, which supervises and
+//! deals connections. It formats each record (`format`), appends it to the right files (opened
+//! lazily, 0600, O_APPEND), rotates them (`rotate`), and publishes it to live followers.
+//!
+//! Records are gathered while more are queued and written with one `write(2)` per file, so a
+//! busy app costs a few large writes, not one per line; everything is written before the
+//! writer waits again, so nothing sits in memory while an app is quiet.
+//!
+//! Followers get records through a broadcast channel: a slow one skips records (and is told how
+//! many lines), the files lose nothing.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc};
 
+use super::format::{count_lines, local_day, LineFormat};
+use super::rotate::{self, Policy};
 use super::{log_path, LogRecord, WriterMsg};
 use crate::paths::Home;
 use crate::protocol::model::AppSpec;
 use crate::protocol::response::Stream;
 
-/// Records queued between an app's captures and its writer; when full, captures wait.
-const QUEUE: usize = 64;
-/// Records a follower may fall behind before it skips.
-pub const FOLLOW_BUFFER: usize = 1024;
+/// Records queued between an app's captures and its writer; when full, captures wait (and the
+/// apps' pipes fill). A record is one read (≤ 32 KiB, or one long line), so this bounds what an
+/// app's output can hold in the daemon's memory to about 1 MiB.
+pub const QUEUE: usize = 32;
+/// Records a follower may fall behind before it skips: about 4 MiB of memory at most.
+pub const FOLLOW_BUFFER: usize = 128;
+/// Bytes gathered before a write even while more records are queued.
+const FLUSH_AT: usize = 256 * 1024;
 
 pub type Followers = broadcast::Sender<Arc<LogRecord>>;
 
@@ -27,54 +43,244 @@ pub fn followers() -> Followers {
     broadcast::channel(FOLLOW_BUFFER).0
 }
 
+/// Lines published on the live feed since the daemon started (one feed per daemon). Records
+/// carry their first line's number, so a follower that skipped records counts the lines.
+static FEED_LINES: Mutex<u64> = Mutex::new(0);
+
+/// The number the next published line will get.
+pub fn feed_position() -> u64 {
+    *FEED_LINES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn publish(followers: &Followers, mut record: LogRecord) {
+    record.lines = count_lines(&record.data) as u64;
+    // Numbering and sending under one lock keeps the numbers in feed order across writers.
+    let mut next = FEED_LINES.lock().unwrap_or_else(|p| p.into_inner());
+    record.seq = *next;
+    *next += record.lines;
+    // No follower is not an error.
+    let _ = followers.send(Arc::new(record));
+}
+
+/// Writer threads still running, so that an exiting daemon can let them finish.
+static THREADS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Wait (up to `limit`) for every writer to end, after the event loop is gone: its captures
+/// and the supervisor dropped their senders, so each writer writes what is queued and ends.
+/// For the daemon's exit path, so that the last lines of stopped apps reach the files.
+pub fn wait_for_writers(limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    let threads = std::mem::take(&mut *THREADS.lock().unwrap_or_else(|p| p.into_inner()));
+    for thread in threads {
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2)); // polling a thread's end
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Start the writer for `spec`; it ends when every capture sender is gone.
 pub fn spawn_writer(home: &Home, spec: &AppSpec, followers: Followers) -> mpsc::Sender<WriterMsg> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let writer = Writer {
-        home: home.clone(),
-        spec: spec.clone(),
-        files: HashMap::new(),
-        combined: None,
-    };
-    tokio::spawn(writer.run(rx, followers));
-    tx
+    let writer = Writer::new(home, spec, followers.clone());
+    let thread = std::thread::Builder::new()
+        .name(format!("log {}", spec.name))
+        .stack_size(256 * 1024)
+        .spawn(move || writer.run_blocking(rx));
+    match thread {
+        Ok(thread) => {
+            let mut threads = THREADS.lock().unwrap_or_else(|p| p.into_inner());
+            threads.retain(|t| !t.is_finished());
+            threads.push(thread);
+            tx
+        }
+        Err(e) => {
+            // Degraded but lossless: write from the event loop, as a task.
+            crate::dlog!(
+                "app {}: cannot start a log writer thread: {e}; writing from the event loop",
+                spec.name
+            );
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(Writer::new(home, spec, followers).run_async(rx));
+            tx
+        }
+    }
 }
 
 struct Writer {
     home: Home,
     spec: AppSpec,
-    /// `None` value: discarded or could not be opened (reported once).
-    files: HashMap<PathBuf, Option<File>>,
-    combined: Option<Option<File>>,
+    followers: Followers,
+    format: LineFormat,
+    policy: Policy,
+    outputs: Vec<Output>,
+    /// (is stderr, instance index) → output; `None`: discarded.
+    routes: HashMap<(bool, u32), Option<usize>>,
+    /// The combined file (`log_file`), resolved on first use.
+    combined: Option<Option<usize>>,
+    buffered: usize,
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>, followers: Followers) {
+    fn new(home: &Home, spec: &AppSpec, followers: Followers) -> Writer {
+        Writer {
+            home: home.clone(),
+            spec: spec.clone(),
+            followers,
+            format: LineFormat::for_spec(&spec.logs),
+            policy: Policy::of(&spec.logs),
+            outputs: Vec::new(),
+            routes: HashMap::new(),
+            combined: None,
+            buffered: 0,
+        }
+    }
+
+    fn run_blocking(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
+        while let Some(msg) = rx.blocking_recv() {
+            self.handle(msg);
+            while let Ok(msg) = rx.try_recv() {
+                self.handle(msg);
+            }
+            self.flush();
+        }
+        self.finish();
+    }
+
+    async fn run_async(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
         while let Some(msg) = rx.recv().await {
-            match msg {
-                WriterMsg::Record(record) => {
-                    self.write(&record);
-                    // No follower is not an error.
-                    let _ = followers.send(Arc::new(record));
+            self.handle(msg);
+            while let Ok(msg) = rx.try_recv() {
+                self.handle(msg);
+            }
+            self.flush();
+        }
+        self.finish();
+    }
+
+    fn handle(&mut self, msg: WriterMsg) {
+        match msg {
+            WriterMsg::Record(record) => self.record(record),
+            WriterMsg::Flush => {
+                // Lines received before the flush go with it.
+                for output in &mut self.outputs {
+                    output.buf.clear();
                 }
-                WriterMsg::Flush => self.truncate_all(),
-                WriterMsg::Reopen => {
-                    self.files.clear();
-                    self.combined = None;
+                self.buffered = 0;
+                self.truncate_all();
+            }
+            WriterMsg::Reopen => {
+                self.flush();
+                for output in &mut self.outputs {
+                    output.close();
                 }
+            }
+            WriterMsg::Respec(spec) => {
+                self.flush();
+                self.finish_compression();
+                self.format = LineFormat::for_spec(&spec.logs);
+                self.policy = Policy::of(&spec.logs);
+                self.spec = *spec;
+                self.outputs.clear();
+                self.routes.clear();
+                self.combined = None;
+            }
+        }
+    }
+
+    fn record(&mut self, record: LogRecord) {
+        let target = self.route(record.stream, record.index);
+        let combined = self.combined().filter(|c| Some(*c) != target);
+        let live = self.followers.receiver_count() > 0;
+        if target.is_none() && combined.is_none() && !live {
+            return;
+        }
+        let formatted = self.format.apply(&record);
+        for index in [target, combined].into_iter().flatten() {
+            self.outputs[index].buf.extend_from_slice(&formatted);
+            self.buffered += formatted.len();
+        }
+        if live {
+            let owned = match formatted {
+                std::borrow::Cow::Owned(data) => Some(data),
+                std::borrow::Cow::Borrowed(_) => None,
+            };
+            let data = owned.unwrap_or(record.data);
+            publish(&self.followers, LogRecord { data, ..record });
+        }
+        if self.buffered >= FLUSH_AT {
+            self.flush();
+        }
+    }
+
+    fn route(&mut self, stream: Stream, index: u32) -> Option<usize> {
+        let key = (stream == Stream::Err, index);
+        if let Some(route) = self.routes.get(&key) {
+            return *route;
+        }
+        let route = log_path(&self.home, &self.spec, stream, index).map(|p| self.output_for(p));
+        self.routes.insert(key, route);
+        route
+    }
+
+    fn combined(&mut self) -> Option<usize> {
+        if let Some(combined) = self.combined {
+            return combined;
+        }
+        let combined = self
+            .spec
+            .logs
+            .log_file
+            .clone()
+            .filter(|p| p.as_os_str() != "/dev/null")
+            .map(|p| self.output_for(p));
+        self.combined = Some(combined);
+        combined
+    }
+
+    fn output_for(&mut self, path: PathBuf) -> usize {
+        match self.outputs.iter().position(|o| o.path == path) {
+            Some(index) => index,
+            None => {
+                self.outputs.push(Output::new(path));
+                self.outputs.len() - 1
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        for output in &mut self.outputs {
+            output.flush(&self.policy);
+        }
+        self.buffered = 0;
+    }
+
+    fn finish(&mut self) {
+        self.flush();
+        self.finish_compression();
+    }
+
+    fn finish_compression(&mut self) {
+        for output in &mut self.outputs {
+            if let Some(job) = output.compressing.take() {
+                let _ = job.join();
             }
         }
     }
 
     /// Empty every file this app writes (opened or not yet).
     fn truncate_all(&mut self) {
-        let mut paths: Vec<PathBuf> = self.files.keys().cloned().collect();
+        let mut paths: Vec<PathBuf> = self.outputs.iter().map(|o| o.path.clone()).collect();
         for stream in [Stream::Out, Stream::Err] {
             for index in 0..self.spec.instances {
                 paths.extend(log_path(&self.home, &self.spec, stream, index));
             }
         }
         paths.extend(self.spec.logs.log_file.clone());
+        paths.sort();
+        paths.dedup();
         for path in paths {
             if path.as_os_str() == "/dev/null" {
                 continue;
@@ -90,53 +296,181 @@ impl Writer {
                 }
             }
         }
-    }
-
-    fn write(&mut self, record: &LogRecord) {
-        if let Some(path) = log_path(&self.home, &self.spec, record.stream, record.index) {
-            let file = self
-                .files
-                .entry(path.clone())
-                .or_insert_with(|| open_log(&path));
-            append(file, &path, &record.data);
-        }
-        if let Some(path) = self.spec.logs.log_file.clone() {
-            let file = self.combined.get_or_insert_with(|| open_log(&path));
-            append(file, &path, &record.data);
+        for output in &mut self.outputs {
+            output.size = 0;
         }
     }
 }
 
-fn open_log(path: &Path) -> Option<File> {
-    if path.as_os_str() == "/dev/null" {
-        return None;
+/// One log file of an app.
+struct Output {
+    path: PathBuf,
+    file: Option<File>,
+    /// Bytes in the file (for `log_max_size`).
+    size: u64,
+    /// The local day its lines are from (for daily rotation).
+    day: (i64, u32, u32),
+    /// Formatted lines not written yet.
+    buf: Vec<u8>,
+    /// An open or write failure was reported; said once until it works again.
+    failing: bool,
+    /// The compression of the last rotated file.
+    compressing: Option<JoinHandle<()>>,
+}
+
+impl Output {
+    fn new(path: PathBuf) -> Output {
+        Output {
+            path,
+            file: None,
+            size: 0,
+            day: local_day(SystemTime::now()),
+            buf: Vec::new(),
+            failing: false,
+            compressing: None,
+        }
     }
+
+    fn close(&mut self) {
+        self.file = None;
+        self.failing = false;
+    }
+
+    fn open(&mut self) -> bool {
+        if self.file.is_some() {
+            return true;
+        }
+        match open_log(&self.path) {
+            Ok(file) => {
+                let meta = file.metadata().ok();
+                self.size = meta.as_ref().map_or(0, |m| m.len());
+                // A file carried over from an earlier day rotates at its first write today.
+                self.day = match meta.and_then(|m| m.modified().ok()) {
+                    Some(modified) if self.size > 0 => local_day(modified),
+                    _ => local_day(SystemTime::now()),
+                };
+                self.file = Some(file);
+                if self.failing {
+                    crate::dlog!("log file {} writable again", self.path.display());
+                    self.failing = false;
+                }
+                true
+            }
+            Err(e) => {
+                if !self.failing {
+                    crate::dlog!(
+                        "cannot open log file {}: {e}; its lines are discarded",
+                        self.path.display()
+                    );
+                    self.failing = true;
+                }
+                false
+            }
+        }
+    }
+
+    fn flush(&mut self, policy: &Policy) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let mut data = std::mem::take(&mut self.buf);
+        if self.open() {
+            self.write_rotating(&data, policy);
+        }
+        data.clear();
+        self.buf = data;
+    }
+
+    /// Write whole lines, rotating between two lines whenever the next would take the file past
+    /// `max_size` (a single line longer than that gets a file of its own).
+    fn write_rotating(&mut self, data: &[u8], policy: &Policy) {
+        if policy.daily {
+            let today = local_day(SystemTime::now());
+            if today != self.day {
+                if self.size > 0 {
+                    self.rotate(policy);
+                }
+                self.day = today;
+            }
+        }
+        let mut rest = data;
+        if let Some(max) = policy.max_size {
+            while !rest.is_empty() && self.size + rest.len() as u64 > max {
+                let room = (max.saturating_sub(self.size) as usize).min(rest.len());
+                let take = match rest[..room].iter().rposition(|b| *b == b'\n') {
+                    Some(pos) => pos + 1,
+                    None if self.size == 0 => rest
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .map_or(rest.len(), |pos| pos + 1),
+                    None => 0,
+                };
+                self.write(&rest[..take]);
+                rest = &rest[take..];
+                if !self.rotate(policy) {
+                    break;
+                }
+            }
+        }
+        self.write(rest);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        match file.write_all(bytes) {
+            Ok(()) => {
+                self.size += bytes.len() as u64;
+                self.failing = false;
+            }
+            Err(e) => {
+                if !self.failing {
+                    crate::dlog!("writing {} failed: {e}", self.path.display());
+                    self.failing = true;
+                }
+            }
+        }
+    }
+
+    /// Rename the file away and open a fresh one. False when the rename failed: the lines
+    /// then go on into the same file.
+    fn rotate(&mut self, policy: &Policy) -> bool {
+        if let Some(job) = self.compressing.take() {
+            // The shift renames `.1`: its compression must be over.
+            let _ = job.join();
+        }
+        self.file = None;
+        let shifted = rotate::shift(&self.path, policy.retain);
+        let ok = match shifted {
+            Ok(first) => {
+                if let (true, Some(first)) = (policy.compress, first) {
+                    self.compressing = rotate::spawn_compress(first);
+                }
+                true
+            }
+            Err(e) => {
+                crate::dlog!("cannot rotate {}: {e}", self.path.display());
+                false
+            }
+        };
+        self.open();
+        ok
+    }
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match OpenOptions::new()
+    OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-    {
-        Ok(file) => Some(file),
-        Err(e) => {
-            crate::dlog!(
-                "cannot open log file {}: {e}; its lines are discarded",
-                path.display()
-            );
-            None
-        }
-    }
-}
-
-fn append(file: &mut Option<File>, path: &Path, data: &[u8]) {
-    if let Some(f) = file {
-        if let Err(e) = f.write_all(data) {
-            crate::dlog!("writing {} failed: {e}", path.display());
-        }
-    }
 }
 
 /// Ask an app's writer to empty its files; 1 when asked (for counting).
@@ -148,6 +482,11 @@ pub fn flush(tx: &mpsc::Sender<WriterMsg>) -> usize {
 /// Ask an app's writer to reopen its files.
 pub fn reopen(tx: &mpsc::Sender<WriterMsg>) {
     send_control(tx, WriterMsg::Reopen);
+}
+
+/// Tell an app's writer its new definition (after the lines already queued).
+pub fn respec(tx: &mpsc::Sender<WriterMsg>, spec: &AppSpec) {
+    send_control(tx, WriterMsg::Respec(Box::new(spec.clone())));
 }
 
 /// Queue a control message behind the records already queued, without blocking the caller.
@@ -171,4 +510,84 @@ pub fn files_of(home: &Home, spec: &AppSpec, instances: &[u32]) -> Vec<(Stream, 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(max: u64, retain: u32) -> Policy {
+        Policy {
+            max_size: Some(max),
+            daily: false,
+            retain,
+            compress: false,
+        }
+    }
+
+    #[test]
+    fn rotates_daily_at_the_first_write_of_a_new_day() {
+        let dir = std::env::temp_dir().join(format!("rcluster-daily-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("d.log");
+        let daily = Policy {
+            max_size: None,
+            daily: true,
+            retain: 2,
+            compress: false,
+        };
+        let mut out = Output::new(path.clone());
+        out.buf.extend_from_slice(b"yesterday\n");
+        out.flush(&daily);
+        // As if the clock had passed midnight since the file was started.
+        out.day = (1970, 1, 1);
+        out.buf.extend_from_slice(b"today\n");
+        out.flush(&daily);
+        out.buf.extend_from_slice(b"still today\n");
+        out.flush(&daily);
+        let rotated = rotate::rotated_path(&path, 1, false);
+        assert_eq!(
+            std::fs::read_to_string(rotated).expect("rotated"),
+            "yesterday\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("live"),
+            "today\nstill today\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn rotates_between_lines_and_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("rcluster-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("a.log");
+        let mut out = Output::new(path.clone());
+        let policy = policy(100, 1000);
+        let lines: Vec<String> = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let text = lines.concat();
+        // Batches of whole lines, as the writer gathers them.
+        for batch in lines.chunks(7) {
+            out.buf.extend_from_slice(batch.concat().as_bytes());
+            out.flush(&policy);
+        }
+        let mut all = String::new();
+        let mut k = 1;
+        let mut rotated = Vec::new();
+        while rotate::rotated_path(&path, k, false).exists() {
+            rotated.push(
+                std::fs::read_to_string(rotate::rotated_path(&path, k, false)).expect("read"),
+            );
+            k += 1;
+        }
+        for part in rotated.iter().rev() {
+            assert!(part.len() <= 100 && part.ends_with('\n'), "{part:?}");
+            all.push_str(part);
+        }
+        all.push_str(&std::fs::read_to_string(&path).expect("live"));
+        assert_eq!(all, text);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

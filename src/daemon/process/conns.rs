@@ -1,17 +1,31 @@
-//! How many TCP connections a process group still has open, from /proc: the socket inodes
-//! behind its fds, matched against ESTABLISHED entries of /proc/net/tcp{,6}. A graceful stop
-//! of a cluster instance waits (up to kill_timeout) for this to reach zero before signalling,
-//! so requests in flight on connections it was dealt finish first.
+//! Which TCP connections of a process group are still busy with a request. A graceful stop of
+//! a cluster instance waits (up to kill_timeout) until none is before signalling, so requests
+//! in flight on connections it was dealt finish first, while idle keep-alive connections (which
+//! never end by themselves) do not hold the stop up.
+//!
+//! The connections: socket inodes behind the group's fds matched against ESTABLISHED entries
+//! of /proc/net/tcp{,6}. Busy or idle: a copy of each socket (pidfd_getfd; instances are our
+//! children, so ptrace rules allow it) and its TCP_INFO — busy when no request has arrived yet,
+//! or data arrived more recently than the last answer left.
 
 use std::collections::HashSet;
 
-/// Open TCP connections of every process in group `pgid`; None when /proc cannot tell.
-pub fn established(pgid: i32) -> Option<usize> {
-    let inodes = socket_inodes(pgid)?;
-    if inodes.is_empty() {
-        return Some(0);
+/// Busy TCP connections of group `pgid` (all established ones where a socket cannot be
+/// inspected); None when /proc cannot tell.
+pub fn busy(pgid: i32) -> Option<usize> {
+    let established = established_inodes()?;
+    let mut busy = 0;
+    for (pid, fd, inode) in socket_fds(pgid)? {
+        if established.contains(&inode) && is_busy(pid, fd).unwrap_or(true) {
+            busy += 1;
+        }
     }
-    let mut count = 0;
+    Some(busy)
+}
+
+/// Established TCP sockets on this machine, by inode.
+fn established_inodes() -> Option<HashSet<u64>> {
+    let mut out = HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
             continue;
@@ -19,19 +33,76 @@ pub fn established(pgid: i32) -> Option<usize> {
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-            let (Some(state), Some(inode)) = (fields.get(3), fields.get(9)) else {
-                continue;
-            };
-            if *state == "01" && inode.parse::<u64>().is_ok_and(|i| inodes.contains(&i)) {
-                count += 1;
+            if let (Some(&"01"), Some(inode)) = (fields.get(3), fields.get(9)) {
+                if let Ok(inode) = inode.parse() {
+                    out.insert(inode);
+                }
             }
         }
     }
-    Some(count)
+    Some(out)
 }
 
-fn socket_inodes(pgid: i32) -> Option<HashSet<u64>> {
-    let mut inodes = HashSet::new();
+/// The prefix of the kernel's `struct tcp_info` (linux/tcp.h) up to the data segment counts;
+/// libc's copy stops before them. The kernel fills what it has and reports the length.
+#[repr(C)]
+#[derive(Default)]
+struct TcpInfo {
+    head: [u8; 8],
+    /// rto ... fackets (9), then last_data_sent, last_ack_sent, last_data_recv, last_ack_recv,
+    /// then pmtu ... total_retrans (11).
+    words: [u32; 24],
+    rates_and_bytes: [u64; 4],
+    segs_out: u32,
+    segs_in: u32,
+    notsent_bytes: u32,
+    min_rtt: u32,
+    data_segs_in: u32,
+    data_segs_out: u32,
+}
+
+const LAST_DATA_SENT: usize = 9;
+const LAST_DATA_RECV: usize = 11;
+
+fn is_busy(pid: i32, fd: i32) -> Option<bool> {
+    // SAFETY: plain syscalls on integers; the fds they return are owned and closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if pidfd < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) } as i32;
+    // SAFETY: pidfd is ours.
+    unsafe { libc::close(pidfd) };
+    if copy < 0 {
+        return None;
+    }
+    let mut info = TcpInfo::default();
+    let mut len = std::mem::size_of::<TcpInfo>() as libc::socklen_t;
+    // SAFETY: `info` is valid for `len` bytes; `copy` is our fd.
+    let rc = unsafe {
+        libc::getsockopt(
+            copy,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut TcpInfo).cast(),
+            &mut len,
+        )
+    };
+    // SAFETY: `copy` is ours.
+    unsafe { libc::close(copy) };
+    let full = std::mem::size_of::<TcpInfo>() as libc::socklen_t;
+    if rc != 0 || len < full {
+        return None;
+    }
+    let since_sent = info.words[LAST_DATA_SENT];
+    let since_recv = info.words[LAST_DATA_RECV];
+    Some(info.data_segs_in == 0 || info.data_segs_out == 0 || since_recv < since_sent)
+}
+
+/// (pid, fd, socket inode) of every socket fd in the group.
+fn socket_fds(pgid: i32) -> Option<Vec<(i32, i32, u64)>> {
+    let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -47,6 +118,9 @@ fn socket_inodes(pgid: i32) -> Option<HashSet<u64>> {
             continue;
         };
         for fd in fds.flatten() {
+            let Some(num) = fd.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
@@ -56,12 +130,12 @@ fn socket_inodes(pgid: i32) -> Option<HashSet<u64>> {
                 .and_then(|s| s.strip_suffix(']'))
             {
                 if let Ok(inode) = inode.parse() {
-                    inodes.insert(inode);
+                    out.push((pid, num, inode));
                 }
             }
         }
     }
-    Some(inodes)
+    Some(out)
 }
 
 fn process_group(pid: i32) -> Option<i32> {
@@ -75,14 +149,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_our_own_connection() {
+    fn a_connection_with_no_request_yet_is_busy() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let client =
             std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (server, _) = listener.accept().expect("accept");
         let pgid = nix::unistd::getpgrp().as_raw();
         // Both ends belong to this test's process group.
-        assert!(established(pgid).expect("readable /proc") >= 2);
+        assert!(busy(pgid).expect("readable /proc") >= 2);
         drop((client, server));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod conns;
 pub mod exec;
+pub mod fds;
 pub mod kill;
 pub mod reaper;
 pub mod spawn;

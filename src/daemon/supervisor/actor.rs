@@ -46,6 +46,7 @@ pub struct Supervisor {
     pub(super) timers: Timers,
     pub(super) ops: Vec<Op>,
     pub(super) reloads: Vec<Reload>,
+    end_waiters: Vec<tokio::sync::oneshot::Sender<bool>>,
     pub(super) followers: Followers,
     pub(super) cluster: ClusterContext,
     started: Instant,
@@ -72,6 +73,7 @@ impl Supervisor {
             timers: Timers::default(),
             ops: Vec::new(),
             reloads: Vec::new(),
+            end_waiters: Vec::new(),
             followers,
             cluster,
             started: Instant::now(),
@@ -99,6 +101,7 @@ impl Supervisor {
             }
             self.settle_ops();
             self.advance_reloads();
+            self.answer_end_waiters();
         }
     }
 
@@ -148,6 +151,7 @@ impl Supervisor {
             Cmd::Restart { target, reply } => self.begin_op(OpKind::Restart, &target, reply),
             Cmd::Delete { target, reply } => self.begin_op(OpKind::Delete, &target, reply),
             Cmd::Kill { reply } => self.begin_op(OpKind::Kill, &Target::All, reply),
+            Cmd::WhenAllEnded { reply } => self.end_waiters.push(reply),
             Cmd::LogSources { target, reply } => {
                 let _ = reply.send(self.log_sources(&target));
             }
@@ -313,6 +317,26 @@ impl Supervisor {
         });
         for id in ids {
             self.begin_stop(id, intent);
+        }
+    }
+
+    fn answer_end_waiters(&mut self) {
+        if self.end_waiters.is_empty() || !self.ops.is_empty() || !self.reloads.is_empty() {
+            return;
+        }
+        if !self
+            .instances
+            .values()
+            .all(|i| i.is_settled() && i.pgid.is_none())
+        {
+            return;
+        }
+        let errored = self
+            .instances
+            .values()
+            .any(|i| i.state == crate::protocol::model::InstanceState::Errored);
+        for waiter in self.end_waiters.drain(..) {
+            let _ = waiter.send(errored);
         }
     }
 

@@ -14,7 +14,7 @@ use super::state::Intent;
 use super::timers::{Timer, TimerKind};
 use crate::daemon::balancer::Prepared;
 use crate::daemon::logs::capture::{spawn_capture, CaptureSpec};
-use crate::daemon::process::conns::established;
+use crate::daemon::process::conns::busy;
 use crate::daemon::process::kill::{group_alive, parse_signal, signal_group};
 use crate::daemon::process::reaper::{ExitKind, Reaped};
 use crate::daemon::process::spawn::{spawn, InstanceContext};
@@ -81,6 +81,7 @@ impl Supervisor {
         }
         if let (Some(balancer), Err(_)) = (app.balancer.as_mut(), &spawned) {
             balancer.detach(id);
+            balancer.release(id);
         }
         match spawned {
             Ok(spawned) => {
@@ -222,10 +223,16 @@ impl Supervisor {
         let (Some(pgid), Some(deadline)) = (inst.pgid, inst.drain_deadline) else {
             return;
         };
-        let open = established(pgid).unwrap_or(0);
-        if open == 0 || now >= deadline {
+        let open = busy(pgid).unwrap_or(0);
+        // Idle twice in a row, a check apart: a connection the program was accepting during
+        // the first look shows up by the second.
+        let quiet = open == 0 && inst.drain_idle_seen;
+        if quiet || now >= deadline {
             self.send_stop_signal(timer.id);
         } else {
+            if let Some(inst) = self.instances.get_mut(&timer.id) {
+                inst.drain_idle_seen = open == 0;
+            }
             self.timers.arm(now + DRAIN_CHECK, timer);
         }
     }
@@ -235,6 +242,13 @@ impl Supervisor {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
+        if let Some(balancer) = self
+            .apps
+            .get_mut(&inst.app)
+            .and_then(|a| a.balancer.as_mut())
+        {
+            balancer.release(id);
+        }
         inst.generation += 1;
         inst.pid = None;
         inst.pgid = None;
@@ -259,6 +273,10 @@ impl Supervisor {
                     // Dropping the App drops its log sender; the writer ends after the captures.
                     self.apps.remove(&app);
                     crate::dlog!("app {app}: deleted");
+                    // Give the freed buffers of its instances back to the system: an idle
+                    // daemon should not keep the peak of its busiest moment.
+                    // SAFETY: malloc_trim only walks the allocator's own free lists.
+                    unsafe { libc::malloc_trim(0) };
                 }
             }
         }
@@ -283,7 +301,9 @@ impl Supervisor {
             .get_mut(&inst.app)
             .and_then(|a| a.balancer.as_mut())
         {
+            // Its main process is gone: the channels can close.
             balancer.detach(id);
+            balancer.release(id);
         }
         let uptime = inst.started_at.map_or(Duration::ZERO, |at| at.elapsed());
         crate::dlog!(

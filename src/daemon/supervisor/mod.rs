@@ -103,6 +103,11 @@ pub enum Cmd {
     Kill {
         reply: Reply<Vec<InstanceView>>,
     },
+    /// Answer once every instance has ended for good (stopped or errored, none waiting to
+    /// restart): `true` when any is errored. For `rcluster run`, which exits then.
+    WhenAllEnded {
+        reply: oneshot::Sender<bool>,
+    },
     LogSources {
         target: Target,
         reply: Reply<LogSources>,

@@ -66,6 +66,8 @@ pub struct Instance {
     pub notify_socket: Option<std::path::PathBuf>,
     /// Draining before the stop signal, until this instant at the latest.
     pub drain_deadline: Option<Instant>,
+    /// The last drain check found no busy connection.
+    pub drain_idle_seen: bool,
 }
 
 impl Instance {
@@ -93,6 +95,7 @@ impl Instance {
             run_tasks: Vec::new(),
             notify_socket: None,
             drain_deadline: None,
+            drain_idle_seen: false,
         }
     }
 

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# Reload benchmark: N zero-downtime reloads under a steady load, rcluster and pm2 side by side in
+# one run (PRODUCT.md §5, §11: "failed requests during 10 reloads under load ... 0 (and 0 in 100)").
+#
+# The same plain hello-world Node server (scripts/bench/reload/hello.js: binds 127.0.0.1:PORT
+# itself, no cluster module, no signal handler), 4 instances under each manager, both up for the
+# whole run on their own ports:
+#   rcluster start hello.js -i 4 -- PORT     (cluster mode, round-robin, port found by the preload)
+#   pm2 start hello.js -i 4 -- PORT          (pm2 cluster mode)
+# Then BENCH_ROUNDS rounds, the order alternating: for each manager, a load starts on its port (a
+# `Connection: close` client and a keep-alive client in one asyncio process, scripts/bench/reload/
+# load.py, exact outcome for every request), its share of the N reloads runs back to back
+# (`rcluster reload hello` / `pm2 reload hello`, each timed), and the load stops. Reported per
+# manager: requests served, failed requests, refused connections, keep-alive resends, and the
+# reload wall time per instance = total reload time / (N × 4), with a `jlist` check after every
+# reload (4 online instances, all new pids; untimed).
+#
+# Usage, from the repo root:  bash scripts/bench/reload.sh
+# It builds rcluster (release; retried once a minute later if the tree is mid-edit) and measures a
+# copy of the binary, and installs pm2 with npm into scripts/bench/.cache/ (never global); pm2's
+# columns are skipped, with the reason printed, when it cannot be installed or started. It prints a
+# Markdown table and writes it into docs/benchmarks.md under "## Reload (scripts/bench/reload.sh)",
+# leaving every other section as it is.
+#
+# Knobs (environment): BENCH_RELOADS (N, 100), BENCH_PM2_RELOADS (pm2's N, default N),
+# BENCH_ROUNDS (4: N is split over the rounds), BENCH_CLOSE_CONNS (4), BENCH_KEEPALIVE_CONNS (8),
+# BENCH_TIMEOUT (seconds before a request counts as failed, 10), PM2_VERSION (7.0.4),
+# RCLUSTER_BIN=<path> (measure that binary instead of building), BENCH_NO_DOCS=1 (print only),
+# BENCH_KEEP=1 (keep the work directory: daemon logs, raw results).
+#
+# Only processes this script started are ended: the helper by pid, then `rcluster kill` and
+# `pm2 kill` with their private homes, then SIGKILL by recorded pid (pid:starttime, so a reused
+# pid is never hit) of anything left: the daemons, every instance seen, the load generator.
+# Loopback only: every server binds 127.0.0.1 and every client connects to it.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+BENCH_DIR=$ROOT/scripts/bench
+HERE=$BENCH_DIR/reload
+CACHE=$BENCH_DIR/.cache
+DOC=$ROOT/docs/benchmarks.md
+SECTION="## Reload (scripts/bench/reload.sh)"
+PM2_VERSION=${PM2_VERSION:-7.0.4}
+N=${BENCH_RELOADS:-100}
+N_PM2=${BENCH_PM2_RELOADS:-$N}
+ROUNDS=${BENCH_ROUNDS:-4}
+CLOSE_CONNS=${BENCH_CLOSE_CONNS:-4}
+KA_CONNS=${BENCH_KEEPALIVE_CONNS:-8}
+TIMEOUT=${BENCH_TIMEOUT:-10}
+INSTANCES=4
+APP_NAME=hello
+
+say() { printf '[reload.sh] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+for v in "$N" "$ROUNDS" "$TIMEOUT"; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "BENCH_RELOADS, BENCH_ROUNDS, BENCH_TIMEOUT must be whole numbers > 0"; done
+for v in "$N_PM2" "$CLOSE_CONNS" "$KA_CONNS"; do [[ $v =~ ^[0-9]+$ ]] || die "BENCH_PM2_RELOADS, BENCH_*_CONNS must be whole numbers"; done
+((CLOSE_CONNS + KA_CONNS > 0)) || die "no load: BENCH_CLOSE_CONNS and BENCH_KEEPALIVE_CONNS are both 0"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcluster-bench-reload.XXXXXX")
+RC_HOME=$WORK/rcluster-home
+PM2_HOME_DIR=$WORK/pm2-home
+PIDS=$WORK/pids # pid:starttime of every process started here or seen as an instance
+RESULTS=$WORK/results.jsonl
+mkdir -p "$RC_HOME" "$PM2_HOME_DIR"
+: >"$PIDS"
+: >"$RESULTS"
+RC=""
+PM2=""
+HELPER_PID=""
+
+# ------------------------------------------------------------------ processes and cleanup
+
+# "pid:starttime" of a live (not zombie) process, so that a pid reused later is never signalled.
+proc_id() {
+    local pid=$1 rest
+    [[ -r /proc/$pid/stat ]] || return 1
+    rest=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
+    set -- $rest
+    [[ $1 != Z && $1 != X ]] || return 1
+    echo "$pid:${20}"
+}
+
+alive() { [[ $(proc_id "${1%%:*}" 2>/dev/null) == "$1" ]]; }
+
+# A daemon named by its pid file and all its descendants, as pid:starttime.
+daemon_tree() {
+    local pidfile=$1 pid todo c
+    [[ -s $pidfile ]] || return 0
+    pid=$(head -n1 "$pidfile" | tr -dc '0-9')
+    [[ -n $pid ]] || return 0
+    proc_id "$pid" || return 0
+    todo=("$pid")
+    while ((${#todo[@]})); do
+        for c in $(cat /proc/"${todo[0]}"/task/*/children 2>/dev/null); do
+            proc_id "$c" || true
+            todo+=("$c")
+        done
+        todo=("${todo[@]:1}")
+    done
+}
+
+cleanup() {
+    local status=$? ids=() id i
+    trap - EXIT INT TERM
+    trap '' PIPE # a closed stdout (`| head`) must not cut the cleanup short
+    set +e
+    if [[ -n $HELPER_PID ]] && kill -0 "$HELPER_PID" 2>/dev/null; then
+        kill -TERM "$HELPER_PID" 2>/dev/null || true
+        for i in $(seq 100); do kill -0 "$HELPER_PID" 2>/dev/null || break; sleep 0.1; done # polling
+    fi
+    mapfile -t ids < <(daemon_tree "$RC_HOME/daemon.lock"; daemon_tree "$PM2_HOME_DIR/pm2.pid"; cat "$PIDS" 2>/dev/null)
+    if [[ -n $RC && -e $RC_HOME/daemon.lock ]]; then
+        RCLUSTER_HOME=$RC_HOME timeout 30 "$RC" kill >/dev/null 2>&1 || say "rcluster kill failed"
+    fi
+    if [[ -n $PM2 && -e $PM2_HOME_DIR/pm2.pid ]]; then
+        PM2_HOME=$PM2_HOME_DIR timeout 60 "$PM2" kill >/dev/null 2>&1 || say "pm2 kill failed"
+    fi
+    for id in "${ids[@]}"; do
+        [[ -n $id ]] || continue
+        if alive "$id"; then
+            say "SIGKILL to ${id%%:*} ($(tr '\0' ' ' <"/proc/${id%%:*}/cmdline" 2>/dev/null | cut -c1-80)), still alive after the managers' kill"
+            kill -KILL "${id%%:*}" 2>/dev/null || true
+        fi
+    done
+    if ((status != 0)) && [[ -s $RC_HOME/daemon.log ]]; then
+        say "last lines of the rcluster daemon log ($RC_HOME/daemon.log):"
+        tail -n 20 "$RC_HOME/daemon.log" >&2 || true
+    fi
+    if [[ ${BENCH_KEEP:-} == 1 ]]; then
+        say "work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs the Python helper in the background and waits for it, so that a signal to this shell runs
+# the cleanup at once (a foreground child would delay the trap until it exits).
+helper() {
+    local rc=0
+    python3 "$HERE/driver.py" "$@" &
+    HELPER_PID=$!
+    wait "$HELPER_PID" || rc=$?
+    HELPER_PID=""
+    return "$rc"
+}
+
+# ------------------------------------------------------------------ tools
+
+as_root() {
+    if ((EUID == 0)); then "$@"; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi
+}
+
+APT_UPDATED=""
+apt_install() {
+    command -v apt-get >/dev/null || return 1
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; then
+        [[ -z $APT_UPDATED ]] || return 1
+        APT_UPDATED=1
+        as_root apt-get update -q >&2 || return 1
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 || return 1
+    fi
+}
+
+for tool in python3 node; do
+    command -v "$tool" >/dev/null && continue
+    case $tool in
+        node) pkgs=(nodejs npm) ;;
+        *) pkgs=("$tool") ;;
+    esac
+    say "installing ${pkgs[*]} (apt-get)"
+    apt_install "${pkgs[@]}" || die "$tool is required and could not be installed (apt-get as root or with sudo -n)"
+done
+command -v cargo >/dev/null || [[ -n ${RCLUSTER_BIN:-} ]] || die "cargo is required to build rcluster"
+
+# ------------------------------------------------------------------ rcluster
+
+if [[ -n ${RCLUSTER_BIN:-} ]]; then
+    src=$(realpath "$RCLUSTER_BIN")
+    [[ -x $src ]] || die "RCLUSTER_BIN=$RCLUSTER_BIN is not an executable"
+    say "using the prebuilt $src (RCLUSTER_BIN), no build"
+else
+    say "building rcluster (cargo build --release)"
+    if ! cargo build --release --quiet --bin rcluster; then
+        say "build failed (the tree may be mid-edit): retrying in 60 s"
+        sleep 60
+        cargo build --release --quiet --bin rcluster || die "cargo build --release failed twice"
+    fi
+    src=$ROOT/target/release/rcluster
+fi
+# Measure a private copy: other people rebuild target/ while this runs.
+RC=$WORK/rcluster
+cp "$src" "$RC"
+RC_VERSION=$("$RC" --version 2>/dev/null | awk '{print $NF}')
+rc() { RCLUSTER_HOME=$RC_HOME "$RC" "$@"; }
+
+# ------------------------------------------------------------------ pm2
+
+PM2_SKIP=""
+if ((N_PM2 == 0)); then
+    PM2_SKIP="BENCH_PM2_RELOADS=0"
+else
+    PM2_PREFIX=$CACHE/pm2-$PM2_VERSION
+    pm2_pkg=$PM2_PREFIX/node_modules/pm2/package.json
+    if [[ ! -f $pm2_pkg || $PM2_VERSION == latest ]]; then
+        if ! command -v npm >/dev/null && ! apt_install npm; then
+            PM2_SKIP="npm is not installed and could not be installed"
+        else
+            say "installing pm2@$PM2_VERSION into ${PM2_PREFIX#"$ROOT"/} (npm, not global)"
+            mkdir -p "$PM2_PREFIX"
+            if ! timeout 300 npm install --prefix "$PM2_PREFIX" --no-save --no-audit --no-fund \
+                    --loglevel=error --fetch-retries=1 --fetch-timeout=30000 "pm2@$PM2_VERSION" >&2; then
+                PM2_SKIP="npm install pm2@$PM2_VERSION failed (registry unreachable?)"
+            fi
+        fi
+    fi
+    if [[ -z $PM2_SKIP ]]; then
+        if [[ -f $pm2_pkg && -x $PM2_PREFIX/node_modules/.bin/pm2 ]]; then
+            PM2=$PM2_PREFIX/node_modules/.bin/pm2
+            PM2_VER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$pm2_pkg")
+        else
+            PM2_SKIP="pm2 not found in $PM2_PREFIX after npm install"
+        fi
+    fi
+fi
+[[ -z $PM2_SKIP ]] || say "pm2 columns skipped: $PM2_SKIP"
+pm2() { PM2_HOME=$PM2_HOME_DIR "$PM2" "$@"; }
+
+# ------------------------------------------------------------------ start both apps
+
+read -r P_RC P_PM2 < <(python3 "$HERE/driver.py" ports 2)
+APP=$HERE/hello.js
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+say "starting $INSTANCES instances under rcluster (127.0.0.1:$P_RC)"
+out=$(rc start "$APP" -i "$INSTANCES" -- "$P_RC" 2>&1) || die "rcluster start failed: $out"
+RC_DAEMON=$(head -n1 "$RC_HOME/daemon.lock" | tr -dc '0-9')
+proc_id "$RC_DAEMON" >>"$PIDS" || die "no live rcluster daemon pid in $RC_HOME/daemon.lock"
+if [[ -n $PM2 ]]; then
+    say "starting $INSTANCES instances under pm2 (127.0.0.1:$P_PM2)"
+    if ! out=$(pm2 start "$APP" -i "$INSTANCES" -- "$P_PM2" 2>&1); then
+        PM2_SKIP="pm2 start -i $INSTANCES failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+        say "pm2 columns skipped: $PM2_SKIP"
+    else
+        proc_id "$(tr -dc '0-9' <"$PM2_HOME_DIR/pm2.pid")" >>"$PIDS" || true
+    fi
+fi
+
+# Configuration for the helper (JSON, written with Python to get the quoting right).
+write_conf() {
+M_RC_BIN=$RC M_RC_HOME=$RC_HOME M_RC_PORT=$P_RC M_N=$N M_PM2_BIN=$([[ -z $PM2_SKIP ]] && echo "$PM2" || true) \
+M_PM2_HOME=$PM2_HOME_DIR M_PM2_PORT=$P_PM2 M_N_PM2=$N_PM2 M_APP=$APP_NAME M_INST=$INSTANCES \
+M_ROUNDS=$ROUNDS M_TIMEOUT=$TIMEOUT M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS M_RESULTS=$RESULTS M_PIDS=$PIDS \
+python3 - >"$WORK/conf.json" <<'EOF'
+import json, os
+e = os.environ
+managers = {"rcluster": {"bin": e["M_RC_BIN"], "home": e["M_RC_HOME"], "port": int(e["M_RC_PORT"]),
+                         "n": int(e["M_N"]), "log": os.path.join(e["M_RC_HOME"], "daemon.log")}}
+if e["M_PM2_BIN"]:
+    managers["pm2"] = {"bin": e["M_PM2_BIN"], "home": e["M_PM2_HOME"], "port": int(e["M_PM2_PORT"]),
+                       "n": int(e["M_N_PM2"]), "log": os.path.join(e["M_PM2_HOME"], "pm2.log")}
+print(json.dumps({"app": e["M_APP"], "instances": int(e["M_INST"]), "rounds": int(e["M_ROUNDS"]),
+                  "timeout": float(e["M_TIMEOUT"]), "close": int(e["M_CLOSE"]),
+                  "keepalive": int(e["M_KA"]), "results": e["M_RESULTS"], "pids": e["M_PIDS"],
+                  "managers": managers}))
+EOF
+}
+write_conf
+
+helper wait-ready "$WORK/conf.json" rcluster || die "rcluster's app did not come up: $(rc ls 2>&1 | tail -n 12)"
+if [[ -z $PM2_SKIP ]] && ! helper wait-ready "$WORK/conf.json" pm2; then
+    PM2_SKIP="pm2's app did not come up (4 online instances answering) within 60 s"
+    say "pm2 columns skipped: $PM2_SKIP"
+    write_conf
+fi
+say "the apps answer; $ROUNDS rounds, $N rcluster reloads$([[ -n $PM2_SKIP ]] || echo " and $N_PM2 pm2 reloads") under load"
+
+# ------------------------------------------------------------------ measure
+
+helper measure "$WORK/conf.json" || die "the measurement failed"
+
+# ------------------------------------------------------------------ report
+
+commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || echo "none (no commit yet)")
+[[ -z $(git -C "$ROOT" status --porcelain -- src preload build.rs Cargo.toml Cargo.lock 2>/dev/null) ]] ||
+    commit="$commit + uncommitted changes"
+[[ -z ${RCLUSTER_BIN:-} ]] || commit="$commit (prebuilt binary $RCLUSTER_BIN, not built by this run)"
+cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
+grep -Ei 'error|warn|fail|panic' "$RC_HOME/daemon.log" 2>/dev/null | tail -n 10 >"$WORK/daemon-errors.log" || true
+M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(uname -m)" M_NPROC=$(nproc) \
+M_CPU=${cpu:-unknown CPU} M_COMMIT=$commit M_RC_VERSION=$RC_VERSION M_PM2_VERSION=$([[ -n $PM2_SKIP ]] || echo "${PM2_VER:-}") \
+M_PM2_SKIP=$PM2_SKIP M_NODE=$(node --version) M_LOAD=$LOAD_BEFORE M_INST=$INSTANCES M_ROUNDS=$ROUNDS \
+M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS M_TIMEOUT=$TIMEOUT M_ERRORS=$WORK/daemon-errors.log \
+M_RC_LOG=$RC_HOME/daemon.log M_PM2_LOG=$PM2_HOME_DIR/pm2.log \
+python3 - >"$WORK/meta.json" <<'EOF'
+import json, os
+e = os.environ
+print(json.dumps({
+    "date": e["M_DATE"], "machine": e["M_MACHINE"], "nproc": e["M_NPROC"], "cpu": e["M_CPU"],
+    "commit": e["M_COMMIT"], "rc_version": e["M_RC_VERSION"], "pm2_version": e["M_PM2_VERSION"],
+    "pm2_skip": e["M_PM2_SKIP"], "node": e["M_NODE"], "loadavg": e["M_LOAD"],
+    "instances": int(e["M_INST"]), "rounds": int(e["M_ROUNDS"]), "close": int(e["M_CLOSE"]),
+    "keepalive": int(e["M_KA"]), "timeout": float(e["M_TIMEOUT"]), "grace": 2.0,
+    "daemon_errors": [l.rstrip("\n")[:300] for l in open(e["M_ERRORS"])],
+    "logs": {"rcluster": e["M_RC_LOG"], "pm2": e["M_PM2_LOG"]},
+}))
+EOF
+python3 "$HERE/driver.py" report "$RESULTS" "$WORK/meta.json" >"$WORK/section.md"
+
+echo
+echo "$SECTION"
+echo
+cat "$WORK/section.md"
+if [[ ${BENCH_NO_DOCS:-} != 1 ]]; then
+    python3 "$HERE/driver.py" section "$DOC" "$SECTION" <"$WORK/section.md"
+    say "wrote the section \"$SECTION\" of ${DOC#"$ROOT"/}"
+fi

@@ -1,0 +1,459 @@
+//! Ecosystem files on the command line (PRODUCT.md §7): `start|reload|restart|stop|delete <file>
+//! [--only a,b] [--env profile]` load the file with `config::ecosystem` and act on its apps, and
+//! `rcluster ecosystem` (`init`) writes a commented example. Called from `start.rs` and
+//! `control.rs` when a target names a file; talks to the daemon through `Client` only.
+//!
+//! `start <file>` is pm2's startOrReload: an app that runs with the same definition is kept, a
+//! changed one is reloaded, a missing one started, so running it twice changes nothing. Apps
+//! with `depends_on` start after every instance of what they depend on is READY.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::args::{EcosystemArgs, StartArgs};
+use crate::cli::client::Client;
+use crate::cli::cmd::control::{expect_instances, Verb};
+use crate::cli::render;
+use crate::config::ecosystem::{self, ErrorKind, LoadOptions, Loaded};
+use crate::paths::Home;
+use crate::protocol::model::{AppSpec, InstanceState, InstanceView};
+use crate::protocol::{IfRunning, Request, Response, Target};
+
+/// The example written by `rcluster ecosystem`; tests load it with the loader.
+pub const TEMPLATE: &str = include_str!("ecosystem.yaml");
+
+/// Beyond a dependency's own `listen_timeout`: time to spawn it on a loaded machine.
+const READY_MARGIN: Duration = Duration::from_secs(15);
+
+/// Whether a target names an ecosystem file rather than an app or a script. pm2's rule
+/// (`Common.isConfigFile`): `.json`, `.yml`, `.yaml`, and `.config.{js,cjs,mjs}` — a plain
+/// `app.js` is a script to run. `ecosystem*.{js,cjs,mjs}` counts too. By name only, so that a
+/// mistyped file is reported as missing instead of started as a program.
+pub fn is_ecosystem_file(target: &str) -> bool {
+    let Some(name) = Path::new(target).file_name() else {
+        return false;
+    };
+    let name = name.to_string_lossy().to_lowercase();
+    let script = [".js", ".cjs", ".mjs"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    [".json", ".yml", ".yaml"]
+        .iter()
+        .any(|ext| name.ends_with(ext) && name.len() > ext.len())
+        || (script && (name.contains(".config.") || name.starts_with("ecosystem")))
+}
+
+/// `--only` and `--env` as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct FileOptions {
+    pub only: Vec<String>,
+    pub profile: Option<String>,
+}
+
+impl FileOptions {
+    pub fn default_from(only: &[String], profile: &Option<String>) -> FileOptions {
+        FileOptions {
+            only: only.to_vec(),
+            profile: profile.clone(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.only.is_empty() && self.profile.is_none()
+    }
+
+    /// `--only`/`--env` mean nothing without a file among the targets.
+    pub fn check_used<'t>(&self, mut targets: impl Iterator<Item = &'t String>) -> Result<()> {
+        if !self.is_empty() && !targets.any(|t| is_ecosystem_file(t)) {
+            bail!("--only and --env apply to ecosystem files (ecosystem.yaml, *.json, *.config.js), and no target is one");
+        }
+        Ok(())
+    }
+}
+
+/// Loads `file`; prints its notes. An invalid file prints every problem, one per line, and
+/// fails as a whole: nothing is done with a file that has a problem.
+pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
+    let options = LoadOptions {
+        profile: opts.profile.clone(),
+        only: opts.only.clone(),
+    };
+    let loaded = match ecosystem::load(Path::new(file), &options) {
+        Ok(loaded) => loaded,
+        Err(e) if e.kind == ErrorKind::Invalid => {
+            for problem in &e.problems {
+                eprintln!("{problem}");
+            }
+            let n = e.problems.len();
+            let s = if n == 1 { "" } else { "s" };
+            bail!("{file}: {n} problem{s} (above); nothing was done");
+        }
+        Err(e) => bail!("{e}"),
+    };
+    for note in &loaded.notes {
+        eprintln!("[rcluster] note: {note}");
+    }
+    Ok(loaded)
+}
+
+/// `rcluster start <file>` (see the module doc): flags that define one app have no place here,
+/// the file does that. Exit code 1 when an instance ended `errored`.
+pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
+    let given: Vec<&str> = [
+        (args.name.is_some(), "--name"),
+        (args.instances.is_some(), "--instances"),
+        (args.cwd.is_some(), "--cwd"),
+        (!args.env_vars.is_empty(), "--env-var"),
+        (args.interpreter.is_some(), "--interpreter"),
+        (!args.ports.is_empty(), "--port"),
+        (!args.listen.is_empty(), "--listen"),
+        (args.balance.is_some(), "--balance"),
+        (!args.args.is_empty(), "arguments after --"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect();
+    if !given.is_empty() {
+        bail!(
+            "{} cannot be used with an ecosystem file: set it in {} (or use --only and --env)",
+            given.join(", "),
+            args.script
+        );
+    }
+    let opts = FileOptions::default_from(&args.only, &args.profile);
+    // Validate before starting a daemon: an invalid file changes nothing.
+    let loaded = load_file(&args.script, &opts)?;
+    let mut client = Client::connect(home)?;
+    let shown = start_apps(&mut client, &loaded.apps, Mode::Start)?;
+    eprintln!(
+        "[rcluster] {}: {}",
+        args.script,
+        names(&loaded.apps).join(", ")
+    );
+    report(&shown, args.json)
+}
+
+/// Loads the targets that name files, before anything is done: one invalid file and nothing
+/// happens. `None` for targets that are not files.
+pub fn load_targets(targets: &[String], opts: &FileOptions) -> Result<Vec<Option<Loaded>>> {
+    targets
+        .iter()
+        .map(|t| {
+            if is_ecosystem_file(t) {
+                load_file(t, opts).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect()
+}
+
+/// `reload <file>`: running apps get the file's definitions by a zero-downtime reload
+/// (`--parallel` at a time), the others start.
+pub fn reload(client: &mut Client, loaded: &Loaded, parallel: u32) -> Result<Vec<InstanceView>> {
+    start_apps(client, &loaded.apps, Mode::Reload { parallel })
+}
+
+/// `stop|restart|delete <file>`: the file's apps that exist. `restart` also starts those that
+/// do not (as pm2 does); a restart keeps each app's current definition — `start` or `reload`
+/// the file to apply changes.
+pub fn act(
+    client: &mut Client,
+    verb: Verb,
+    file: &str,
+    loaded: &Loaded,
+) -> Result<Vec<InstanceView>> {
+    let running: BTreeSet<String> = list(client)?.into_iter().map(|i| i.name).collect();
+    let (present, absent): (Vec<&AppSpec>, Vec<&AppSpec>) =
+        loaded.apps.iter().partition(|a| running.contains(&a.name));
+    let restart = matches!(verb, Verb::Restart);
+    if present.is_empty() && !restart {
+        bail!(
+            "none of the apps of {file} exists ({})",
+            names(&loaded.apps).join(", ")
+        );
+    }
+    let mut affected = Vec::new();
+    if !present.is_empty() {
+        let target = Target::Names(present.iter().map(|a| a.name.clone()).collect());
+        let request = match verb {
+            Verb::Stop => Request::Stop { target },
+            Verb::Restart => Request::Restart { target },
+            Verb::Delete => Request::Delete { target },
+        };
+        affected = expect_instances(client.call(&request)?)?;
+    }
+    if restart && !absent.is_empty() {
+        let missing: Vec<AppSpec> = absent.into_iter().cloned().collect();
+        eprintln!(
+            "[rcluster] {file}: starting {} (not running)",
+            names(&missing).join(", ")
+        );
+        affected.extend(start_apps(client, &missing, Mode::Start)?);
+    } else {
+        for app in absent {
+            eprintln!("[rcluster] note: app \"{}\" does not exist", app.name);
+        }
+    }
+    Ok(affected)
+}
+
+/// Starts a loaded file's apps as `start <file>` does.
+pub fn start_loaded(client: &mut Client, loaded: &Loaded) -> Result<Vec<InstanceView>> {
+    start_apps(client, &loaded.apps, Mode::Start)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Start,
+    Reload { parallel: u32 },
+}
+
+/// Starts (or reloads) `apps` in dependency order: each group once the apps it depends on are
+/// ready. The instances of every app, as the daemon last reported them.
+fn start_apps(client: &mut Client, apps: &[AppSpec], mode: Mode) -> Result<Vec<InstanceView>> {
+    let base_env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut shown = Vec::new();
+    let mut ready = BTreeSet::new();
+    for group in dependency_groups(apps) {
+        for app in &group {
+            for dep in &app.depends_on {
+                if ready.insert(dep.clone()) {
+                    let timeout = apps.iter().find(|a| &a.name == dep).map_or_else(
+                        || listen_timeout_of(client, &app.name, dep),
+                        |a| Ok(a.listen_timeout_ms),
+                    )?;
+                    wait_ready(client, &app.name, dep, timeout)?;
+                }
+            }
+        }
+        let running: BTreeSet<String> = match mode {
+            Mode::Start => BTreeSet::new(),
+            Mode::Reload { .. } => list(client)?.into_iter().map(|i| i.name).collect(),
+        };
+        let (reload, fresh): (Vec<AppSpec>, Vec<AppSpec>) =
+            group.into_iter().partition(|a| running.contains(&a.name));
+        if let (Mode::Reload { parallel }, false) = (mode, reload.is_empty()) {
+            let request = Request::Reload {
+                target: Target::Names(names(&reload)),
+                apps: reload,
+                parallel,
+            };
+            shown.extend(expect_instances(client.call(&request)?)?);
+        }
+        if !fresh.is_empty() {
+            let request = Request::Start {
+                apps: fresh,
+                base_env: base_env.clone(),
+                if_running: IfRunning::KeepOrReload,
+            };
+            shown.extend(expect_instances(client.call(&request)?)?);
+        }
+    }
+    Ok(shown)
+}
+
+/// Apps grouped so that each depends only on apps of earlier groups (or outside `apps`), in
+/// file order within a group. The loader has refused cycles; should one get here anyway, the
+/// rest is started as a last group rather than never.
+fn dependency_groups(apps: &[AppSpec]) -> Vec<Vec<AppSpec>> {
+    let inside: BTreeSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    let mut left: Vec<&AppSpec> = apps.iter().collect();
+    let mut groups = Vec::new();
+    while !left.is_empty() {
+        let (now, later): (Vec<&AppSpec>, Vec<&AppSpec>) = left.into_iter().partition(|a| {
+            a.depends_on
+                .iter()
+                .all(|d| !inside.contains(d.as_str()) || placed.contains(d.as_str()))
+        });
+        if now.is_empty() {
+            groups.push(later.into_iter().cloned().collect());
+            break;
+        }
+        placed.extend(now.iter().map(|a| a.name.as_str()));
+        groups.push(now.into_iter().cloned().collect());
+        left = later;
+    }
+    groups
+}
+
+/// The `listen_timeout` of a dependency outside the file's selection (it must run already).
+fn listen_timeout_of(client: &mut Client, app: &str, dep: &str) -> Result<u64> {
+    let response = client.call(&Request::Describe {
+        target: Target::Name(dep.to_owned()),
+    });
+    match response {
+        Ok(Response::Apps { apps }) if !apps.is_empty() => {
+            Ok(apps.iter().map(|a| a.spec.listen_timeout_ms).max().unwrap_or(0))
+        }
+        _ => bail!(
+            "app \"{app}\" depends on \"{dep}\", which does not run: start it first (or include it in --only)"
+        ),
+    }
+}
+
+/// Polls until every live instance of `dep` is ready; fails at once if one is errored or all
+/// are stopped, and after its `listen_timeout` plus a margin otherwise.
+fn wait_ready(client: &mut Client, app: &str, dep: &str, listen_timeout_ms: u64) -> Result<()> {
+    let limit = Duration::from_millis(listen_timeout_ms) + READY_MARGIN;
+    let deadline = Instant::now() + limit;
+    let mut nap = Duration::from_millis(10);
+    let mut said = false;
+    loop {
+        let instances: Vec<InstanceView> = list(client)?
+            .into_iter()
+            .filter(|i| i.name == dep)
+            .collect();
+        if instances.is_empty() {
+            bail!("app \"{app}\" depends on \"{dep}\", which does not run");
+        }
+        if let Some(bad) = instances
+            .iter()
+            .find(|i| i.status == InstanceState::Errored)
+        {
+            bail!(
+                "app \"{app}\" not started: \"{dep}\" (instance {}) errored: {}",
+                bad.instance,
+                bad.reason.as_deref().unwrap_or("unknown reason")
+            );
+        }
+        let live: Vec<&InstanceView> = instances
+            .iter()
+            .filter(|i| !matches!(i.status, InstanceState::Stopping | InstanceState::Stopped))
+            .collect();
+        if live.is_empty() {
+            bail!("app \"{app}\" not started: \"{dep}\" is stopped (`rcluster restart {dep}`)");
+        }
+        if live.iter().all(|i| i.ready) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let why = live
+                .iter()
+                .find(|i| !i.ready)
+                .map(|i| {
+                    i.reason.clone().unwrap_or_else(|| {
+                        format!("instance {} is {}", i.instance, i.status.as_str())
+                    })
+                })
+                .unwrap_or_default();
+            bail!(
+                "app \"{app}\" not started: \"{dep}\" was not ready within {} ms: {why}",
+                limit.as_millis()
+            );
+        }
+        if !said {
+            eprintln!("[rcluster] waiting for \"{dep}\" to be ready before starting \"{app}\"");
+            said = true;
+        }
+        thread::sleep(nap); // polling interval while the dependency starts
+        nap = (nap * 2).min(Duration::from_millis(100));
+    }
+}
+
+fn list(client: &mut Client) -> Result<Vec<InstanceView>> {
+    expect_instances(client.call(&Request::List)?)
+}
+
+fn names(apps: &[AppSpec]) -> Vec<String> {
+    apps.iter().map(|a| a.name.clone()).collect()
+}
+
+/// The table (or JSON) of what was started; exit code 1 if an instance is `errored`.
+pub fn report(shown: &[InstanceView], json: bool) -> Result<i32> {
+    // A reload reports an app's instances again: keep the latest view of each id.
+    let mut by_id: BTreeMap<u32, &InstanceView> = BTreeMap::new();
+    for inst in shown {
+        by_id.insert(inst.id, inst);
+    }
+    let unique: Vec<InstanceView> = by_id.into_values().cloned().collect();
+    if json {
+        println!("{}", serde_json::to_string(&unique)?);
+    } else {
+        println!("{}", render::instances_table(&unique));
+    }
+    let mut code = 0;
+    for inst in unique.iter().filter(|i| i.status == InstanceState::Errored) {
+        eprintln!(
+            "rcluster: error: app \"{}\" instance {} errored: {}",
+            inst.name,
+            inst.instance,
+            inst.reason.as_deref().unwrap_or("unknown reason")
+        );
+        code = 1;
+    }
+    Ok(code)
+}
+
+/// `rcluster ecosystem [FILE] [--force]`: writes [`TEMPLATE`].
+pub fn init(args: &EcosystemArgs) -> Result<i32> {
+    let file: &PathBuf = &args.file;
+    let text = file.to_string_lossy();
+    if !(text.ends_with(".yaml") || text.ends_with(".yml")) {
+        bail!("{text}: the example is YAML; name it ecosystem.yaml (or *.yml)");
+    }
+    if file.exists() && !args.force {
+        bail!("{text} exists already (--force overwrites it)");
+    }
+    std::fs::write(file, TEMPLATE).with_context(|| format!("cannot write {text}"))?;
+    println!("wrote {text}: edit it, then `rcluster start {text}`");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_targets_follow_pm2() {
+        for file in [
+            "ecosystem.yaml",
+            "./deploy/apps.yml",
+            "pm2.JSON",
+            "ecosystem.config.js",
+            "/srv/app/ecosystem.config.cjs",
+            "ecosystem.mjs",
+            "prod.config.mjs",
+        ] {
+            assert!(is_ecosystem_file(file), "{file}");
+        }
+        for target in [
+            "app.js",
+            "server.mjs",
+            "web",
+            "3",
+            "all",
+            "python3 x.py",
+            ".json",
+            "dir/",
+        ] {
+            assert!(!is_ecosystem_file(target), "{target}");
+        }
+    }
+
+    #[test]
+    fn groups_follow_dependencies() {
+        let app = |name: &str, deps: &[&str]| AppSpec {
+            name: name.into(),
+            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+            ..AppSpec::default()
+        };
+        let apps = vec![
+            app("web", &["api"]),
+            app("api", &["db", "cache"]),
+            app("db", &[]),
+            app("cache", &["elsewhere"]),
+            app("cron", &[]),
+        ];
+        let groups: Vec<Vec<String>> = dependency_groups(&apps).iter().map(|g| names(g)).collect();
+        assert_eq!(
+            groups,
+            vec![vec!["db", "cache", "cron"], vec!["api"], vec!["web"]]
+        );
+    }
+}

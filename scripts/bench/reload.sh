@@ -295,7 +295,7 @@ cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
 grep -Ei 'error|warn|fail|panic' "$RC_HOME/daemon.log" 2>/dev/null | tail -n 10 >"$WORK/daemon-errors.log" || true
 M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(uname -m)" M_NPROC=$(nproc) \
 M_CPU=${cpu:-unknown CPU} M_COMMIT=$commit M_RC_VERSION=$RC_VERSION M_PM2_VERSION=$([[ -n $PM2_SKIP ]] || echo "${PM2_VER:-}") \
-M_PM2_SKIP=$PM2_SKIP M_NODE=$(node --version) M_LOAD=$LOAD_BEFORE M_INST=$INSTANCES M_ROUNDS=$ROUNDS \
+M_PM2_SKIP=$PM2_SKIP M_NODE=$(node --version) M_LOAD=$LOAD_BEFORE M_LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)" M_INST=$INSTANCES M_ROUNDS=$ROUNDS \
 M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS M_TIMEOUT=$TIMEOUT M_ERRORS=$WORK/daemon-errors.log \
 M_RC_LOG=$RC_HOME/daemon.log M_PM2_LOG=$PM2_HOME_DIR/pm2.log \
 python3 - >"$WORK/meta.json" <<'EOF'
@@ -305,6 +305,7 @@ print(json.dumps({
     "date": e["M_DATE"], "machine": e["M_MACHINE"], "nproc": e["M_NPROC"], "cpu": e["M_CPU"],
     "commit": e["M_COMMIT"], "rc_version": e["M_RC_VERSION"], "pm2_version": e["M_PM2_VERSION"],
     "pm2_skip": e["M_PM2_SKIP"], "node": e["M_NODE"], "loadavg": e["M_LOAD"],
+    "loadavg_after": e["M_LOAD_AFTER"],
     "instances": int(e["M_INST"]), "rounds": int(e["M_ROUNDS"]), "close": int(e["M_CLOSE"]),
     "keepalive": int(e["M_KA"]), "timeout": float(e["M_TIMEOUT"]), "grace": 2.0,
     "daemon_errors": [l.rstrip("\n")[:300] for l in open(e["M_ERRORS"])],

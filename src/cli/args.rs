@@ -146,6 +146,10 @@ pub struct StartArgs {
     #[arg(long, value_name = "DURATION")]
     pub kill_timeout: Option<String>,
 
+    /// Reload an instance gracefully when its memory exceeds this size (e.g. 300M, 1G).
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory_restart: Option<String>,
+
     /// Name of the variable carrying the instance index (default NODE_APP_INSTANCE).
     #[arg(long, value_name = "NAME")]
     pub instance_var: Option<String>,

@@ -73,8 +73,7 @@ pub fn main(home: Home) -> Result<i32> {
     result.map(|()| 0)
 }
 
-/// Set to 1 to resurrect the saved process list when the daemon starts.
-pub const RESURRECT_ENV: &str = "RCLUSTER_RESURRECT";
+pub use crate::protocol::RESURRECT_ENV;
 
 async fn serve(home: Home) -> Result<()> {
     let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();

@@ -22,6 +22,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// for the winner to answer).
 pub const EXIT_DAEMON_ALREADY_RUNNING: i32 = 3;
 
+/// Set to 1 in the daemon's environment to resurrect the saved process list at its start (the
+/// systemd unit of `rcluster startup` does).
+pub const RESURRECT_ENV: &str = "RCLUSTER_RESURRECT";
+
 /// First frame each way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {

@@ -139,3 +139,27 @@ fn restart_delay_waits_between_runs() {
     home.ok(&["stop", "quick"]);
     assert_eq!(home.app("quick")[0].status, InstanceState::Stopped);
 }
+
+#[test]
+fn max_memory_restart_replaces_the_instance_gracefully() {
+    let home = Home::new();
+    let hog = home.write_script(
+        "hog.py",
+        "import time\nblock = bytearray(64 * 1024 * 1024)\nblock[::4096] = b'x' * len(block[::4096])\nprint('allocated', flush=True)\ntime.sleep(1000)\n",
+    );
+    home.ok(&[
+        "start",
+        "python3",
+        "--name",
+        "hog",
+        "--max-memory-restart",
+        "32M",
+        "--",
+        path_str(&hog),
+    ]);
+    let first = wait_until("hog online", || home.online_pids("hog", 1))[0];
+    // Checked every 5 s: the instance is reloaded, a new pid takes its place.
+    wait_until("a new pid after the memory check", || {
+        home.online_pids("hog", 1).filter(|p| p[0] != first)
+    });
+}

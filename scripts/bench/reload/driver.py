@@ -498,11 +498,13 @@ def cmd_report(results_path, meta_path):
     lines = []
     w = lines.append
 
-    w("Run %s on %s: %s cores (nproc), %s; rcluster %s at commit %s; pm2 %s; node %s; load average "
-      "before the run %s. Reproduce with `bash scripts/bench/reload.sh` from the repo root."
+    w("Run %s on %s: %s cores (nproc), %s; rcluster %s at commit %s; pm2 %s; node %s; N = %s; load "
+      "average before the run %s%s (other work on the machine shows in the spread). Reproduce with "
+      "`bash scripts/bench/reload.sh` from the repo root."
       % (meta["date"], meta["machine"], meta["nproc"], meta["cpu"], meta["rc_version"],
          meta["commit"], meta["pm2_version"] or "not run (%s)" % meta["pm2_skip"], meta["node"],
-         meta["loadavg"]))
+         "%d" % rc["n"] if not pm or pm["n"] == rc["n"] else "%d for rcluster, %d for pm2" % (rc["n"], pm["n"]),
+         meta["loadavg"], ", after it %s" % meta["loadavg_after"] if meta.get("loadavg_after") else ""))
     w("")
     n_rc = rc["n"] if rc else 0
     n_pm = pm["n"] if pm else 0
@@ -530,8 +532,7 @@ def cmd_report(results_path, meta_path):
     def refused_total(a):
         return a["close"]["refused"] + a["keepalive"]["refused"]
 
-    row("reloads of the %d-instance app, back to back under load (N)" % inst,
-        lambda a: "%d (%d instance replacements)" % (a["n"], a["n"] * inst))
+    row("reloads of the %d-instance app, back to back under load (N)" % inst, lambda a: str(a["n"]))
     row("reloads that went wrong (non-zero exit, or not %d new online instances after)" % inst,
         lambda a: str(len(a["problems"])), target="0")
     row("requests served, `Connection: close` client (%d connections)" % meta["close"],

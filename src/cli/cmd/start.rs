@@ -56,21 +56,9 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
 
 /// The apps `rcluster run` supervises: an ecosystem file's, or one from the command line.
 pub fn foreground_specs(args: StartArgs) -> Result<Vec<AppSpec>> {
-    let path = std::path::Path::new(&args.script);
-    let is_file = ["yaml", "yml", "json", "js", "cjs", "mjs"]
-        .iter()
-        .any(|ext| path.extension().is_some_and(|e| e == *ext))
-        && path.is_file();
-    if is_file
-        && !matches!(path.extension().and_then(|e| e.to_str()), Some("js" | "cjs" | "mjs") if !args.script.contains("config"))
-    {
-        let loaded =
-            crate::config::ecosystem::load(path, &crate::config::ecosystem::LoadOptions::default())
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for note in &loaded.notes {
-            eprintln!("[rcluster] note: {note}");
-        }
-        return Ok(loaded.apps);
+    if super::ecosystem::is_ecosystem_file(&args.script) {
+        let options = super::ecosystem::FileOptions::default_from(&args.only, &args.profile);
+        return Ok(super::ecosystem::load_file(&args.script, &options)?.apps);
     }
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
     Ok(vec![spec_from_args(args, &cwd_now)?])
@@ -142,6 +130,12 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
     if let Some(signal) = &args.kill_signal {
         spec.kill_signal =
             parse_signal(signal).map_err(|e| anyhow::anyhow!("--kill-signal: {e}"))?;
+    }
+    if let Some(size) = &args.max_memory_restart {
+        spec.max_memory_restart = Some(
+            crate::config::units::parse_size(size)
+                .map_err(|e| anyhow::anyhow!("--max-memory-restart: {e}"))?,
+        );
     }
     if let Some(var) = args.instance_var {
         spec.instance_var = var;

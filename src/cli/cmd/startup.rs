@@ -19,7 +19,7 @@ use crate::protocol::EXIT_DAEMON_ALREADY_RUNNING;
 
 /// The daemon resurrects the saved list at start when this is `1` (`daemon::RESURRECT_ENV`;
 /// spelled here because the CLI does not link against the daemon's modules).
-const RESURRECT_ENV: &str = "RCLUSTER_RESURRECT";
+use crate::protocol::RESURRECT_ENV;
 
 /// Where system units written by hand go (`systemd.unit(5)`).
 const SYSTEM_DIR: &str = "/etc/systemd/system";

@@ -21,6 +21,9 @@ use crate::daemon::process::spawn::{spawn, InstanceContext};
 use crate::protocol::model::InstanceState;
 use crate::protocol::response::Stream;
 
+/// How often an instance with max_memory_restart has its memory read (pm2: 30 s).
+const MEMORY_CHECK: Duration = Duration::from_secs(5);
+
 /// How often a draining instance's open connections are counted.
 const DRAIN_CHECK: Duration = Duration::from_millis(20);
 
@@ -135,6 +138,7 @@ impl Supervisor {
                     spawned.pid
                 );
                 self.arm_listen_check(id);
+                self.arm_memory_check(id);
             }
             Err(reason) => {
                 crate::dlog!(
@@ -189,6 +193,54 @@ impl Supervisor {
                 }
             }
             _ => self.finish_stop(id),
+        }
+    }
+
+    fn arm_memory_check(&mut self, id: u32) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let limited = self
+            .apps
+            .get(&inst.app)
+            .is_some_and(|a| a.spec.max_memory_restart.is_some());
+        if limited {
+            let timer = Timer {
+                id,
+                generation: inst.generation,
+                kind: TimerKind::MemoryCheck,
+            };
+            self.timers.arm(Instant::now() + MEMORY_CHECK, timer);
+        }
+    }
+
+    /// Over max_memory_restart: replace the instance by a graceful reload (new one ready, then
+    /// the old one drained), as PRODUCT.md §3 asks, rather than a blunt restart.
+    fn on_memory_check(&mut self, timer: Timer, now: Instant) {
+        let Some(inst) = self.instances.get(&timer.id) else {
+            return;
+        };
+        let Some(limit) = self
+            .apps
+            .get(&inst.app)
+            .and_then(|a| a.spec.max_memory_restart)
+        else {
+            return;
+        };
+        let (Some(pid), InstanceState::Online) = (inst.pid, inst.state) else {
+            return;
+        };
+        let rss = crate::daemon::process::stats::read(pid).map_or(0, |(_, rss)| rss);
+        if rss > limit && !inst.candidate && inst.intent == Intent::None {
+            crate::dlog!(
+                "app {}: instance {} (id {}) uses {rss} bytes, over max_memory_restart {limit}: reloading it",
+                inst.app,
+                inst.index,
+                timer.id
+            );
+            self.begin_reload(vec![timer.id], 1, None, Vec::new());
+        } else {
+            self.timers.arm(now + MEMORY_CHECK, timer);
         }
     }
 
@@ -419,6 +471,7 @@ impl Supervisor {
                     self.spawn_instance(timer.id);
                 }
                 TimerKind::ListenCheck => self.on_listen_check(timer.id),
+                TimerKind::MemoryCheck => self.on_memory_check(timer, now),
                 TimerKind::DrainCheck if inst.state == InstanceState::Stopping => {
                     self.on_drain_check(timer, now)
                 }

@@ -14,6 +14,8 @@ pub enum TimerKind {
     RestartDue,
     /// Look again whether a stopped instance's leftover group has emptied.
     LingerCheck,
+    /// max_memory_restart: is the instance over its limit?
+    MemoryCheck,
     /// A draining cluster instance: are its connections done?
     DrainCheck,
     /// listen_timeout elapsed: has the cluster instance taken its socket?

@@ -21,7 +21,7 @@ use crate::protocol::response::Stream;
 use crate::protocol::IfRunning;
 
 /// Records the printer may fall behind before it skips (and says so).
-const PRINT_BUFFER: usize = 1 << 16;
+const PRINT_BUFFER: usize = 256;
 
 pub fn main(mut specs: Vec<AppSpec>) -> Result<i32> {
     reaper_fds();
@@ -43,6 +43,7 @@ pub fn main(mut specs: Vec<AppSpec>) -> Result<i32> {
         .context("cannot start the async runtime")?;
     let code = runtime.block_on(supervise(home.clone(), specs));
     drop(runtime);
+    crate::daemon::logs::writer::wait_for_writers(std::time::Duration::from_secs(2));
     let _ = std::fs::remove_dir_all(home.root());
     code
 }

@@ -146,6 +146,10 @@ pub struct StartArgs {
     #[arg(long, value_name = "DURATION")]
     pub kill_timeout: Option<String>,
 
+    /// Ready only when the program sends READY=1 on $NOTIFY_SOCKET (sd_notify), as pm2's wait_ready.
+    #[arg(long)]
+    pub wait_ready: bool,
+
     /// Reload an instance gracefully when its memory exceeds this size (e.g. 300M, 1G).
     #[arg(long, value_name = "SIZE")]
     pub max_memory_restart: Option<String>,

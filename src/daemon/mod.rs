@@ -67,6 +67,9 @@ pub fn main(home: Home) -> Result<i32> {
         .build()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(serve(home.clone()));
+    drop(runtime);
+    // Lines still queued when the apps stopped reach the files before we exit.
+    logs::writer::wait_for_writers(Duration::from_secs(2));
     let _ = std::fs::remove_file(home.socket());
     crate::dlog!("daemon stopped");
     drop(lock);

@@ -302,3 +302,33 @@ fn scale_adds_and_removes_instances_live() {
         (served.len() == 2).then_some(())
     });
 }
+
+#[test]
+fn wait_ready_waits_for_sd_notify() {
+    let home = Home::new();
+    let work = home.work();
+    // Ready only once the file `go` exists: then it tells the daemon with READY=1.
+    let app = home.write_script(
+        "notify.py",
+        "import os, socket, time\nwhile not os.path.exists('go'):\n    time.sleep(0.02)\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.sendto(b'STATUS=warming done\\nREADY=1', os.environ['NOTIFY_SOCKET'])\ntime.sleep(1000)\n",
+    );
+    home.ok(&[
+        "start",
+        "python3",
+        "--name",
+        "notified",
+        "--wait-ready",
+        "--listen-timeout",
+        "60s",
+        "--",
+        app.to_str().expect("path"),
+    ]);
+    let app_view = home.app("notified");
+    assert_eq!(app_view[0].status, InstanceState::Launching, "{app_view:?}");
+    assert!(!app_view[0].ready);
+    std::fs::write(work.join("go"), "").expect("write");
+    wait_until("ready after READY=1", || {
+        let app = home.app("notified");
+        (app[0].ready && app[0].status == InstanceState::Online).then_some(())
+    });
+}

@@ -131,6 +131,7 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
         spec.kill_signal =
             parse_signal(signal).map_err(|e| anyhow::anyhow!("--kill-signal: {e}"))?;
     }
+    spec.wait_ready = args.wait_ready;
     if let Some(size) = &args.max_memory_restart {
         spec.max_memory_restart = Some(
             crate::config::units::parse_size(size)

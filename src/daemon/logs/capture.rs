@@ -45,9 +45,6 @@ pub struct CaptureSpec {
     pub index: u32,
     pub app: Arc<str>,
     pub stream: Stream,
-    /// Whether the app's lines are timestamped. Every record carries the time it was read; the
-    /// writer formats it (so this is informational).
-    pub timestamps: bool,
 }
 
 pub fn spawn_capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {

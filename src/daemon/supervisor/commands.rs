@@ -41,6 +41,7 @@ impl Supervisor {
             }
             let wanted = spec.instances;
             let name = spec.name.clone();
+            crate::daemon::logs::writer::respec(&app.log_tx, &spec);
             app.spec = spec;
             // Instance count changes are applied around the reload: surplus instances go (as in
             // scale down), missing ones start with the new definition.

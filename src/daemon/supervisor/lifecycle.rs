@@ -120,14 +120,12 @@ impl Supervisor {
                 inst.cpu_sample = None;
                 self.by_pid.insert(spawned.pid, id);
                 let name: Arc<str> = Arc::from(inst.app.as_str());
-                let timestamps = app.spec.logs.time || app.spec.logs.date_format.is_some();
                 for (fd, stream) in [(spawned.stdout, Stream::Out), (spawned.stderr, Stream::Err)] {
                     let spec = CaptureSpec {
                         id,
                         index: inst.index,
                         app: name.clone(),
                         stream,
-                        timestamps,
                     };
                     spawn_capture(fd, spec, app.log_tx.clone());
                 }

@@ -238,8 +238,8 @@ pub fn run_with_deadline(mut cmd: Command, args: &[&str]) -> Output {
     }
 }
 
-/// Pids in process group `pgid` (from /proc), zombies excluded.
-pub fn group_members(pgid: i32) -> Vec<i32> {
+/// (pid, state, ppid, pgrp) of every process, from /proc/<pid>/stat.
+fn processes() -> Vec<(i32, char, i32, i32)> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return out;
@@ -259,44 +259,31 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
             continue;
         };
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        // state(0) ppid(1) pgrp(2)
-        if fields.first() != Some(&"Z")
-            && fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
-        {
-            out.push(pid);
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<i32>().ok());
+        let state = fields.first().and_then(|f| f.chars().next());
+        if let (Some(state), Some(ppid), Some(pgrp)) = (state, number(1), number(2)) {
+            out.push((pid, state, ppid, pgrp));
         }
     }
     out
 }
 
+/// Pids in process group `pgid`, zombies excluded.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.1 != 'Z' && p.3 == pgid)
+        .map(|p| p.0)
+        .collect()
+}
+
 /// Zombie children of `parent`.
 pub fn zombie_children(parent: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        if fields.first() == Some(&"Z")
-            && fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(parent)
-        {
-            out.push(pid);
-        }
-    }
-    out
+    processes()
+        .into_iter()
+        .filter(|p| p.1 == 'Z' && p.2 == parent)
+        .map(|p| p.0)
+        .collect()
 }
 
 pub fn path_str(path: &Path) -> &str {

@@ -60,46 +60,22 @@ pub fn spawn_ready_reader(
         .daemon_end
         .try_clone()
         .map_err(|e| format!("cannot watch an instance channel: {e}"))?;
-    // SAFETY: `watched` is an OwnedFd moved into the AsyncFd: it stays open, on the same
-    // description, for exactly the AsyncFd's lifetime.
-    let watched =
-        unsafe { AsyncFd::register_with_interest(watched, tokio::io::Interest::READABLE) }
-            .map_err(|e| format!("cannot watch an instance channel: {e}"))?;
-    Ok(tokio::spawn(async move {
-        let mut buf = [0u8; RECV_BUF_LEN];
-        loop {
-            let Ok(mut guard) = watched.readable().await else {
-                return;
-            };
-            loop {
-                match recv_with_fd_flags(
-                    watched.get_ref().as_fd(),
-                    &mut buf,
-                    MsgFlags::MSG_DONTWAIT,
-                ) {
-                    Ok((0, _)) => return,
-                    Ok((n, _fd)) => match decode_instance_msg(&buf[..n]) {
-                        // The supervisor admits it to the rotation (`Balancer::admit`) once
-                        // every readiness condition of the app holds.
-                        Some(InstanceMsg::Ready { pid }) => {
-                            let _ = events.send(InstanceEvent::Ready { id: slot.id, pid });
-                        }
-                        Some(InstanceMsg::Unready { pid }) => {
-                            pool.drain(&slot);
-                            let _ = events.send(InstanceEvent::Unready { id: slot.id, pid });
-                        }
-                        None => {}
-                    },
-                    Err(nix::Error::EAGAIN) => {
-                        guard.clear_ready();
-                        break;
-                    }
-                    Err(nix::Error::EINTR) => continue,
-                    Err(_) => return,
-                }
+    spawn_message_reader(watched, move |bytes, _fd| {
+        match decode_instance_msg(bytes) {
+            // The supervisor admits it to the rotation (`Balancer::admit`) once every readiness
+            // condition of the app holds.
+            Some(InstanceMsg::Ready { pid }) => events
+                .send(InstanceEvent::Ready { id: slot.id, pid })
+                .is_ok(),
+            Some(InstanceMsg::Unready { pid }) => {
+                pool.drain(&slot);
+                events
+                    .send(InstanceEvent::Unready { id: slot.id, pid })
+                    .is_ok()
             }
+            None => true,
         }
-    }))
+    })
 }
 
 /// Port discovery: read BIND requests (each with its reply socket) from an instance's
@@ -109,10 +85,26 @@ pub fn spawn_rendezvous_reader(
     id: u32,
     events: UnboundedSender<InstanceEvent>,
 ) -> Result<JoinHandle<()>, String> {
-    // SAFETY: the OwnedFd moves into the AsyncFd and stays open for exactly its lifetime.
-    let watched =
-        unsafe { AsyncFd::register_with_interest(daemon_end, tokio::io::Interest::READABLE) }
-            .map_err(|e| format!("cannot watch a rendezvous socket: {e}"))?;
+    spawn_message_reader(daemon_end, move |bytes, fd| {
+        match (crate::abi::decode_bind_request(bytes), fd) {
+            (Some(addr), Some(reply)) => events
+                .send(InstanceEvent::BindRequest { id, addr, reply })
+                .is_ok(),
+            _ => true,
+        }
+    })
+}
+
+/// Read SEQPACKET messages (with the fd each may carry) from `fd` until EOF, an error, or
+/// `handle` returning false (nobody listens any more).
+fn spawn_message_reader(
+    fd: OwnedFd,
+    mut handle: impl FnMut(&[u8], Option<OwnedFd>) -> bool + Send + 'static,
+) -> Result<JoinHandle<()>, String> {
+    // SAFETY: the OwnedFd moves into the AsyncFd: it stays open, on the same description, for
+    // exactly the AsyncFd's lifetime.
+    let watched = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| format!("cannot watch an instance socket: {e}"))?;
     Ok(tokio::spawn(async move {
         let mut buf = [0u8; RECV_BUF_LEN];
         loop {
@@ -126,12 +118,11 @@ pub fn spawn_rendezvous_reader(
                     MsgFlags::MSG_DONTWAIT,
                 ) {
                     Ok((0, _)) => return,
-                    Ok((n, Some(reply))) => {
-                        if let Some(addr) = crate::abi::decode_bind_request(&buf[..n]) {
-                            let _ = events.send(InstanceEvent::BindRequest { id, addr, reply });
+                    Ok((n, fd)) => {
+                        if !handle(&buf[..n], fd) {
+                            return;
                         }
                     }
-                    Ok((_, None)) => {}
                     Err(nix::Error::EAGAIN) => {
                         guard.clear_ready();
                         break;

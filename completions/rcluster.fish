@@ -88,7 +88,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l private-port
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l balance -d 'How connections reach instances: round-robin (default), shared, reuseport, proxy, least-conn' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l listen-timeout -d 'How long an instance may take to listen before it is reported (default 3000 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env`' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-autorestart -d 'Do not restart instances when they exit'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l wait-ready -d 'Ready only when the program sends READY=1 on $NOTIFY_SOCKET (sd_notify), as pm2\'s wait_ready'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l time -d 'Prefix every log line with a timestamp (pm2\'s format, `YYYY-MM-DDTHH:mm:ss`, local time)'
@@ -127,7 +127,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l private-port -
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l balance -d 'How connections reach instances: round-robin (default), shared, reuseport, proxy, least-conn' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l listen-timeout -d 'How long an instance may take to listen before it is reported (default 3000 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env`' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-autorestart -d 'Do not restart instances when they exit'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l wait-ready -d 'Ready only when the program sends READY=1 on $NOTIFY_SOCKET (sd_notify), as pm2\'s wait_ready'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l time -d 'Prefix every log line with a timestamp (pm2\'s format, `YYYY-MM-DDTHH:mm:ss`, local time)'
@@ -174,31 +174,31 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s v -l verbose 
 complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand show" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -l env -d 'Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -l json -d 'Print the affected instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l env -d 'Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l json -d 'Print the affected instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -l env -d 'Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -l json -d 'Print the affected instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand delete" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand del" -l env -d 'Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand del" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -l json -d 'Print the affected instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env`' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l parallel -d 'How many instances to replace at once' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l json -d 'Print the new instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -s v -l verbose -d 'Print error causes in full'

@@ -230,17 +230,23 @@ pub struct StartArgs {
     #[arg(long, value_name = "DURATION")]
     pub listen_timeout: Option<String>,
 
-    /// Ecosystem file: only these apps (comma separated).
-    #[arg(long, value_delimiter = ',', value_name = "APPS")]
-    pub only: Vec<String>,
-
-    /// Ecosystem file: merge `env_<PROFILE>` over each app's `env`.
-    #[arg(long = "env", value_name = "PROFILE")]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub file: FileArgs,
 
     /// Print the started instances as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which apps of an ecosystem file, with which environment profile.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FileArgs {
+    /// Ecosystem file: only these apps (comma separated).
+    #[arg(long, value_delimiter = ',', value_name = "APPS")]
+    pub only: Vec<String>,
+    /// Ecosystem file: merge `env_<PROFILE>` over each app's `env` (app names may depend on it).
+    #[arg(long = "env", value_name = "PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -264,12 +270,8 @@ pub struct TargetArgs {
     /// Instance ids, app names, `all`, or ecosystem files.
     #[arg(required = true)]
     pub targets: Vec<String>,
-    /// Ecosystem file: only these apps (comma separated).
-    #[arg(long, value_delimiter = ',', value_name = "APPS")]
-    pub only: Vec<String>,
-    /// Ecosystem file: the `env_<PROFILE>` it was started with (it may rename apps).
-    #[arg(long = "env", value_name = "PROFILE")]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub file: FileArgs,
     /// Print the affected instances as JSON.
     #[arg(long)]
     pub json: bool,
@@ -280,12 +282,8 @@ pub struct ReloadArgs {
     /// Instance ids, app names, `all`, or ecosystem files (their new definitions are applied).
     #[arg(required = true)]
     pub targets: Vec<String>,
-    /// Ecosystem file: only these apps (comma separated).
-    #[arg(long, value_delimiter = ',', value_name = "APPS")]
-    pub only: Vec<String>,
-    /// Ecosystem file: merge `env_<PROFILE>` over each app's `env`.
-    #[arg(long = "env", value_name = "PROFILE")]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub file: FileArgs,
     /// How many instances to replace at once.
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub parallel: u32,

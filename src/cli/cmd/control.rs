@@ -50,7 +50,7 @@ pub enum Verb {
 }
 
 pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
-    let opts = ecosystem::FileOptions::default_from(&args.only, &args.profile);
+    let opts = ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile);
     opts.check_used(args.targets.iter())?;
     let files = ecosystem::load_targets(&args.targets, &opts)?;
     let mut client = Client::connect(home)?;
@@ -85,7 +85,7 @@ pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
 }
 
 pub fn reload(home: &Home, args: &ReloadArgs) -> Result<i32> {
-    let opts = ecosystem::FileOptions::default_from(&args.only, &args.profile);
+    let opts = ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile);
     opts.check_used(args.targets.iter())?;
     let files = ecosystem::load_targets(&args.targets, &opts)?;
     let mut client = Client::connect(home)?;

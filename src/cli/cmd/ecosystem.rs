@@ -124,7 +124,7 @@ pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
             args.script
         );
     }
-    let opts = FileOptions::default_from(&args.only, &args.profile);
+    let opts = FileOptions::default_from(&args.file.only, &args.file.profile);
     // Validate before starting a daemon: an invalid file changes nothing.
     let loaded = load_file(&args.script, &opts)?;
     let mut client = Client::connect(home)?;

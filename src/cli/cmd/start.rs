@@ -23,7 +23,7 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     if super::ecosystem::is_ecosystem_file(&args.script) {
         return super::ecosystem::start_from_args(home, &args);
     }
-    super::ecosystem::FileOptions::default_from(&args.only, &args.profile)
+    super::ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile)
         .check_used(std::iter::once(&args.script))?;
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
     let json = args.json;
@@ -57,7 +57,8 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
 /// The apps `rcluster run` supervises: an ecosystem file's, or one from the command line.
 pub fn foreground_specs(args: StartArgs) -> Result<Vec<AppSpec>> {
     if super::ecosystem::is_ecosystem_file(&args.script) {
-        let options = super::ecosystem::FileOptions::default_from(&args.only, &args.profile);
+        let options =
+            super::ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile);
         return Ok(super::ecosystem::load_file(&args.script, &options)?.apps);
     }
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;

@@ -71,6 +71,17 @@ impl Home {
         self.root.join("dump.json")
     }
 
+    /// Whether a daemon holds this home's lock (it may be starting, serving or shutting down).
+    pub fn daemon_running(&self) -> bool {
+        let Ok(file) = fs::File::open(self.lock()) else {
+            return false;
+        };
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockSharedNonblock) {
+            Ok(_released_on_drop) => false,
+            Err((_, errno)) => errno == nix::errno::Errno::EWOULDBLOCK,
+        }
+    }
+
     /// Create the home (0700) and its subdirectories; tighten a pre-existing home that other
     /// users could read, since it will hold the control socket and logs.
     pub fn ensure(&self) -> anyhow::Result<()> {

@@ -14,8 +14,7 @@ use crate::paths::Home;
 /// Generous: a loaded CI machine can take a while to exec a fresh binary.
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
-pub fn start_daemon<S>(home: &Home, connect: impl Fn(&Home) -> Result<Option<S>>) -> Result<S> {
-    home.ensure()?;
+fn spawn_daemon(home: &Home) -> Result<std::process::Child> {
     let exe = std::env::current_exe().context("cannot find the rcluster executable")?;
     let mut command = Command::new(exe);
     command
@@ -32,7 +31,12 @@ pub fn start_daemon<S>(home: &Home, connect: impl Fn(&Home) -> Result<Option<S>>
             Ok(())
         });
     }
-    let mut child = command.spawn().context("cannot start the daemon")?;
+    command.spawn().context("cannot start the daemon")
+}
+
+pub fn start_daemon<S>(home: &Home, connect: impl Fn(&Home) -> Result<Option<S>>) -> Result<S> {
+    home.ensure()?;
+    let mut child = spawn_daemon(home)?;
     let deadline = Instant::now() + START_DEADLINE;
     let mut nap = Duration::from_millis(2);
     loop {
@@ -40,8 +44,13 @@ pub fn start_daemon<S>(home: &Home, connect: impl Fn(&Home) -> Result<Option<S>>
             return Ok(stream);
         }
         if let Ok(Some(status)) = child.try_wait() {
-            // Exit code 3: another daemon won the lock; it will answer soon.
-            if status.code() != Some(crate::protocol::EXIT_DAEMON_ALREADY_RUNNING) {
+            // Exit code 3: another daemon holds the lock; it will answer soon — unless it was
+            // shutting down, in which case, once its lock is free, we start one again.
+            if status.code() == Some(crate::protocol::EXIT_DAEMON_ALREADY_RUNNING) {
+                if !home.daemon_running() {
+                    child = spawn_daemon(home)?;
+                }
+            } else {
                 bail!(
                     "the daemon exited at start ({status}); see {}",
                     home.daemon_log().display()

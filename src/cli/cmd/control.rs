@@ -176,8 +176,13 @@ pub fn kill(home: &Home) -> Result<i32> {
         return Ok(0);
     };
     let stopped = expect_instances(client.call(&Request::Kill)?)?;
-    // The daemon closes our connection as it exits.
+    // The daemon closes our connection as it exits; it is gone once its lock is free, so the
+    // next command (a `start`, a fresh daemon) never meets one half shut down.
     client.wait_closed(Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while home.daemon_running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5)); // polling interval for the daemon's exit
+    }
     println!("daemon stopped ({} instance(s) stopped)", stopped.len());
     Ok(0)
 }

@@ -991,6 +991,34 @@ static int listen_managed(int fd, unsigned e)
     return 0;
 }
 
+/*
+ * Socket activation (sd_listen_fds(3)): a program that takes its sockets from LISTEN_FDS
+ * (gunicorn with no --bind, Python socket.socket(fileno=3), Node listen({fd: 3})) never binds
+ * or listens: the sockets it inherits are listening already. The first time this process (the
+ * one LISTEN_PID names) touches one of fds 3..3+LISTEN_FDS-1 that is a channel — a dup, a
+ * getsockname/getsockopt, an accept — it counts as listening and READY goes out. A program
+ * that binds its own socket never touches those fds (its socket gets the channel by dup3).
+ */
+static int activation_lo = -1, activation_hi = -1;
+/* The pid that has announced each fd of the range (READY is once per process). */
+static pid_t activation_done[64];
+
+static void activation_touch(int fd)
+{
+    if (LIKELY(fd < activation_lo || fd >= activation_hi) || !own_memory())
+        return;
+    pid_t me = getpid();
+    if (__atomic_load_n(&activation_done[fd - activation_lo], __ATOMIC_RELAXED) == me)
+        return;
+    unsigned e = ent(fd);
+    if (!is_listener(e))
+        e = adopt(fd);
+    if (is_listener(e)) {
+        listen_managed(fd, e);
+        __atomic_store_n(&activation_done[fd - activation_lo], me, __ATOMIC_RELAXED);
+    }
+}
+
 EXPORT int listen(int fd, int backlog)
 {
     ensure();
@@ -1164,6 +1192,7 @@ EXPORT int accept(int fd, rcl_sa_arg addr, socklen_t *alen)
 {
     ensure();
     NEED(accept, -1);
+    activation_touch(fd);
     return accept_common(fd, SA_PTR(addr), alen, 0, 1);
 }
 
@@ -1171,6 +1200,7 @@ EXPORT int accept4(int fd, rcl_sa_arg addr, socklen_t *alen, int flags)
 {
     ensure();
     NEED(accept4, -1);
+    activation_touch(fd);
     return accept_common(fd, SA_PTR(addr), alen, flags, 0);
 }
 
@@ -1220,6 +1250,7 @@ EXPORT int getsockname(int fd, rcl_sa_arg addr_arg, socklen_t *len)
 {
     struct sockaddr *addr = SA_PTR(addr_arg);
     ensure();
+    activation_touch(fd);
     NEED(getsockname, -1);
     unsigned e = ent(fd);
     if (is_listener(e))
@@ -1307,6 +1338,7 @@ EXPORT int getsockopt(int fd, int level, int name, void *optval, socklen_t *optl
 {
     ensure();
     NEED(getsockopt, -1);
+    activation_touch(fd);
     unsigned e = ent(fd);
     if (is_listener(e))
         return getsockopt_managed(fd, level, name, optval, optlen);
@@ -1434,6 +1466,7 @@ EXPORT int dup(int fd)
 {
     ensure();
     NEED(dup, -1);
+    activation_touch(fd);
     int r = REAL(dup)(fd);
     if (r >= 0)
         copy_ent(fd, r);
@@ -1451,6 +1484,7 @@ EXPORT int dup2(int oldfd, int newfd)
 {
     ensure();
     NEED(dup2, -1);
+    activation_touch(oldfd);
     before_overwrite(oldfd, newfd);
     int r = REAL(dup2)(oldfd, newfd);
     if (r >= 0 && oldfd != newfd)
@@ -1462,6 +1496,7 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     ensure();
     NEED(dup3, -1);
+    activation_touch(oldfd);
     if (oldfd != newfd)
         before_overwrite(oldfd, newfd);
     int r = REAL(dup3)(oldfd, newfd, flags);
@@ -1485,6 +1520,8 @@ static int fcntl_common(int (*f)(int, int, ...), int fd, int cmd, void *arg)
 /* The third argument is an int or a pointer depending on cmd; glibc reads it as a pointer too. */
 EXPORT int fcntl(int fd, int cmd, ...)
 {
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        activation_touch(fd);
     va_list ap;
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
@@ -1495,6 +1532,8 @@ EXPORT int fcntl(int fd, int cmd, ...)
 
 EXPORT int fcntl64(int fd, int cmd, ...)
 {
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        activation_touch(fd);
     va_list ap;
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
@@ -1596,6 +1635,14 @@ __attribute__((constructor)) static void rcluster_preload_init(void)
         char pid_text[24];
         snprintf(pid_text, sizeof pid_text, "%ld", (long)getpid());
         setenv("LISTEN_PID", pid_text, 1);
+    }
+    const char *listen_fds = getenv("LISTEN_FDS"), *listen_pid = getenv("LISTEN_PID");
+    if (listen_fds && listen_pid && atol(listen_pid) == (long)getpid()) {
+        long n = atol(listen_fds);
+        if (n > 0 && n <= 64) {
+            activation_lo = 3;
+            activation_hi = 3 + (int)n;
+        }
     }
     if (__atomic_load_n(&nchan, __ATOMIC_RELAXED) > 0 || rdv_fd >= 0) {
         raise_nofile();

@@ -194,9 +194,14 @@ else
     fi
     src=$ROOT/target/release/rcluster
 fi
-# Measure a private copy: other people rebuild target/ while this runs.
+# Measure a private copy: other people rebuild target/ while this runs. The commit is read now, as
+# the tree that was built (others commit while this runs).
 RC=$WORK/rcluster
 cp "$src" "$RC"
+commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || echo "none (no commit yet)")
+[[ -z $(git -C "$ROOT" status --porcelain -- src preload build.rs Cargo.toml Cargo.lock 2>/dev/null) ]] ||
+    commit="$commit + uncommitted changes"
+[[ -z ${RCLUSTER_BIN:-} ]] || commit="$commit (prebuilt binary $RCLUSTER_BIN, not built by this run)"
 RC_VERSION=$("$RC" --version 2>/dev/null | awk '{print $NF}')
 rc() { RCLUSTER_HOME=$RC_HOME "$RC" "$@"; }
 
@@ -287,10 +292,6 @@ helper measure "$WORK/conf.json" || die "the measurement failed"
 
 # ------------------------------------------------------------------ report
 
-commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || echo "none (no commit yet)")
-[[ -z $(git -C "$ROOT" status --porcelain -- src preload build.rs Cargo.toml Cargo.lock 2>/dev/null) ]] ||
-    commit="$commit + uncommitted changes"
-[[ -z ${RCLUSTER_BIN:-} ]] || commit="$commit (prebuilt binary $RCLUSTER_BIN, not built by this run)"
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
 grep -Ei 'error|warn|fail|panic' "$RC_HOME/daemon.log" 2>/dev/null | tail -n 10 >"$WORK/daemon-errors.log" || true
 M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(uname -m)" M_NPROC=$(nproc) \

@@ -366,3 +366,75 @@ fn private_ports_and_fork_mode_stay_per_instance() {
     });
     assert_eq!(home.app("forked")[0].mode, "fork");
 }
+
+#[test]
+fn gunicorn_takes_the_socket_with_no_bind_even_behind_a_shell() {
+    if !have("gunicorn") {
+        eprintln!("skipped: gunicorn is not on PATH (pip install gunicorn)");
+        return;
+    }
+    let home = Home::new();
+    let servers = std::path::Path::new(&fixture("servers")).to_path_buf();
+    // Round-robin: gunicorn reads LISTEN_FDS/LISTEN_PID itself (no --bind); its master and
+    // forked workers share each instance's channel.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    home.ok(&[
+        "start",
+        "gunicorn wsgi_whoami:app -w 2",
+        "--name",
+        "gu",
+        "-i",
+        "2",
+        "--listen",
+        &listen,
+        "--cwd",
+        crate::harness::path_str(&servers),
+    ]);
+    wait_until("both instances serve", || {
+        let served: std::collections::BTreeSet<String> = (0..8)
+            .filter_map(|_| http_get(port).ok())
+            .filter_map(|b| b.split_whitespace().next().map(str::to_owned))
+            .collect();
+        (served.len() == 2).then_some(())
+    });
+    // Behind a shell that forks (`; true` keeps sh alive), LISTEN_PID must still name gunicorn.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    home.ok(&[
+        "start",
+        "gunicorn wsgi_whoami:app; true",
+        "--name",
+        "gush",
+        "--listen",
+        &listen,
+        "--balance",
+        "shared",
+        "--cwd",
+        crate::harness::path_str(&servers),
+    ]);
+    wait_until("served behind a shell", || http_get(port).ok());
+}
+
+#[test]
+fn listen_pid_names_the_program_behind_a_forking_wrapper() {
+    let home = Home::new();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let cmd = format!("python3 {}; true", fixture("servers/whoami_fd.py"));
+    home.ok(&[
+        "start",
+        &cmd,
+        "--name",
+        "wrapped",
+        "--listen",
+        &listen,
+        "--balance",
+        "shared",
+    ]);
+    let body = wait_until("served", || http_get(port).ok());
+    assert!(
+        body.ends_with(" True"),
+        "LISTEN_PID must be the program's own pid: {body}"
+    );
+}

@@ -636,7 +636,7 @@ def cmd_report(results_path, meta_path):
       "ended\" row shows what they actually got. rcluster counts an instance's connections by "
       "reading /proc/net/tcp and /proc/net/tcp6 (src/daemon/process/conns.rs), whose size grows "
       "with every TCP socket on the machine, TIME_WAIT ones included: hence the TIME_WAIT row "
-      "(from /proc/net/sockstat; the `Connection: close` load alone leaves tens of thousands).")
+      "(from /proc/net/sockstat; the `Connection: close` load itself leaves thousands).")
     w("- Daemon CPU: utime + stime of the daemon process (`$RCLUSTER_HOME/daemon.lock`, "
       "`$PM2_HOME/pm2.pid`) from just after the load started to just before it stopped, per "
       "manager summed over the rounds.")

@@ -3,21 +3,29 @@
 //! in flight on connections it was dealt finish first, while idle keep-alive connections (which
 //! never end by themselves) do not hold the stop up.
 //!
-//! The connections: socket inodes behind the group's fds matched against ESTABLISHED entries
-//! of /proc/net/tcp{,6}. Busy or idle: a copy of each socket (pidfd_getfd; instances are our
-//! children, so ptrace rules allow it) and its TCP_INFO — busy when no request has arrived yet,
-//! or data arrived more recently than the last answer left.
+//! Each socket of the group is copied (pidfd_getfd; instances are our children, so ptrace rules
+//! allow it) and its TCP_INFO read: an ESTABLISHED one is busy when no request has arrived yet,
+//! or data arrived more recently than the last answer left. Where a socket cannot be copied,
+//! /proc/net/tcp{,6} says whether it is ESTABLISHED, and it counts as busy.
 
 use std::collections::HashSet;
 
 /// Busy TCP connections of group `pgid` (all established ones where a socket cannot be
 /// inspected); None when /proc cannot tell.
 pub fn busy(pgid: i32) -> Option<usize> {
-    let established = established_inodes()?;
     let mut busy = 0;
+    // Read only if some socket cannot be inspected directly (it lists every TCP socket on the
+    // machine, TIME_WAIT ones included: tens of thousands under load).
+    let mut established: Option<HashSet<u64>> = None;
     for (pid, fd, inode) in socket_fds(pgid)? {
-        if established.contains(&inode) && is_busy(pid, fd).unwrap_or(true) {
-            busy += 1;
+        match inspect(pid, fd) {
+            Inspected::NotEstablished => {}
+            Inspected::Established { busy: b } => busy += usize::from(b),
+            Inspected::Unknown => {
+                let known =
+                    established.get_or_insert_with(|| established_inodes().unwrap_or_default());
+                busy += usize::from(known.contains(&inode));
+            }
         }
     }
     Some(busy)
@@ -64,18 +72,30 @@ struct TcpInfo {
 const LAST_DATA_SENT: usize = 9;
 const LAST_DATA_RECV: usize = 11;
 
-fn is_busy(pid: i32, fd: i32) -> Option<bool> {
+enum Inspected {
+    /// Not a TCP socket, or not ESTABLISHED.
+    NotEstablished,
+    Established {
+        busy: bool,
+    },
+    /// The socket could not be copied (no pidfd_getfd, or not allowed).
+    Unknown,
+}
+
+const TCP_ESTABLISHED: u8 = 1;
+
+fn inspect(pid: i32, fd: i32) -> Inspected {
     // SAFETY: plain syscalls on integers; the fds they return are owned and closed below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     if pidfd < 0 {
-        return None;
+        return Inspected::Unknown;
     }
     // SAFETY: as above.
     let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) } as i32;
     // SAFETY: pidfd is ours.
     unsafe { libc::close(pidfd) };
     if copy < 0 {
-        return None;
+        return Inspected::Unknown;
     }
     let mut info = TcpInfo::default();
     let mut len = std::mem::size_of::<TcpInfo>() as libc::socklen_t;
@@ -91,13 +111,22 @@ fn is_busy(pid: i32, fd: i32) -> Option<bool> {
     };
     // SAFETY: `copy` is ours.
     unsafe { libc::close(copy) };
-    let full = std::mem::size_of::<TcpInfo>() as libc::socklen_t;
-    if rc != 0 || len < full {
-        return None;
+    if rc != 0 {
+        // Not TCP (a Unix socket, a channel): nothing to wait for.
+        return Inspected::NotEstablished;
+    }
+    if info.head[0] != TCP_ESTABLISHED {
+        return Inspected::NotEstablished;
+    }
+    if len < std::mem::size_of::<TcpInfo>() as libc::socklen_t {
+        // An old kernel without the segment counts: assume it is busy.
+        return Inspected::Established { busy: true };
     }
     let since_sent = info.words[LAST_DATA_SENT];
     let since_recv = info.words[LAST_DATA_RECV];
-    Some(info.data_segs_in == 0 || info.data_segs_out == 0 || since_recv < since_sent)
+    Inspected::Established {
+        busy: info.data_segs_in == 0 || info.data_segs_out == 0 || since_recv < since_sent,
+    }
 }
 
 /// (pid, fd, socket inode) of every socket fd in the group.

@@ -36,15 +36,20 @@ impl Client {
         }
     }
 
-    /// Connect only if a daemon runs already.
-    pub fn connect_existing(home: &Home) -> Result<Option<Client>> {
+    /// Connect only if a daemon runs already, whatever its version (for `kill`, the one request
+    /// a daemon of another version still takes).
+    pub fn connect_existing_any_version(home: &Home) -> Result<Option<Client>> {
         match try_connect(home)? {
-            Some(stream) => Ok(Some(Client::greet(stream, false)?)),
+            Some(stream) => Ok(Some(Client::greet_with(stream, false, true)?)),
             None => Ok(None),
         }
     }
 
-    fn greet(mut stream: Stream, started_daemon: bool) -> Result<Client> {
+    fn greet(stream: Stream, started_daemon: bool) -> Result<Client> {
+        Client::greet_with(stream, started_daemon, false)
+    }
+
+    fn greet_with(mut stream: Stream, started_daemon: bool, any_version: bool) -> Result<Client> {
         let ours = Hello::ours();
         write_frame_blocking(&mut stream, &ours).context("cannot talk to the daemon")?;
         let body = read_frame_blocking(&mut stream)
@@ -56,7 +61,11 @@ impl Client {
         let theirs: Hello =
             decode(&body).context("the daemon answered something that is not a hello")?;
         if let Some(message) = ours.mismatch(&theirs) {
-            bail!(message);
+            if !any_version {
+                bail!(message);
+            }
+            // The daemon's version-mismatch error follows its hello.
+            let _ = read_frame_blocking(&mut stream);
         }
         Ok(Client {
             stream,

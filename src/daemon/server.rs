@@ -81,6 +81,15 @@ async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answ
                 let _ = write_frame(&mut tx, &ours).await;
                 if let Some(message) = peer.mismatch(&ours) {
                     let _ = send_error(&mut tx, ErrorKind::VersionMismatch, &message).await;
+                    // One thing a CLI of another version may still ask: `kill`, so that an
+                    // upgrade can replace this daemon. Its frame is the same in every version.
+                    let next = tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut rx)).await;
+                    if let Ok(Ok(Some(body))) = next {
+                        if let Ok(Request::Kill) = decode::<Request>(&body) {
+                            let _ = handle_request(Request::Kill, &handle, &mut rx, &mut tx).await;
+                            kill_answered.notify_one();
+                        }
+                    }
                     return;
                 }
             }

@@ -46,7 +46,7 @@ impl Hello {
         (self != peer).then(|| {
             format!(
                 "version mismatch: the daemon is rcluster {} (protocol {}), this command is rcluster {} (protocol {}); \
-                 run `rcluster update` to replace the running daemon, or `rcluster kill` to stop it",
+                 stop the old daemon with `rcluster kill` (its apps stop too), then run the command again",
                 peer.version, peer.protocol, self.version, self.protocol
             )
         })

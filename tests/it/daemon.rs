@@ -148,7 +148,7 @@ fn a_client_of_another_version_is_told_so() {
                 "{}",
                 e.message
             );
-            assert!(e.message.contains("rcluster update"), "{}", e.message);
+            assert!(e.message.contains("rcluster kill"), "{}", e.message);
         }
         other => panic!("expected a version mismatch, got {other:?}"),
     }
@@ -182,7 +182,7 @@ fn the_cli_names_both_versions_when_the_daemon_differs() {
         err.contains("9.9.9") && err.contains(rcluster::protocol::VERSION),
         "{err}"
     );
-    assert!(err.contains("rcluster update"), "{err}");
+    assert!(err.contains("rcluster kill"), "{err}");
     let _ = std::fs::remove_file(home.socket());
 }
 
@@ -256,4 +256,28 @@ fn kill_stops_every_app_and_the_daemon() {
     assert!(!home.socket().exists());
     let again = home.ok(&["kill"]);
     assert!(again.contains("no daemon runs"), "{again}");
+}
+
+#[test]
+fn a_client_of_another_version_can_still_stop_the_daemon() {
+    let home = Home::new();
+    home.ok(&["ping"]);
+    let daemon = home.daemon_pid().expect("daemon pid");
+    let mut s = raw_connect(&home);
+    let other = Hello {
+        protocol: 99,
+        version: "9.9.9".into(),
+    };
+    s.write_all(&encode(&other).expect("hello")).expect("write");
+    read_hello(&mut s);
+    assert!(
+        matches!(read_response(&mut s), Some(Response::Error(e)) if e.kind == ErrorKind::VersionMismatch)
+    );
+    s.write_all(&encode(&Request::Kill).expect("kill"))
+        .expect("write");
+    assert!(matches!(
+        read_response(&mut s),
+        Some(Response::Instances { .. })
+    ));
+    wait_until("daemon gone", || (!pid_alive(daemon)).then_some(()));
 }

@@ -171,7 +171,7 @@ pub fn ping(home: &Home) -> Result<i32> {
 }
 
 pub fn kill(home: &Home) -> Result<i32> {
-    let Some(mut client) = Client::connect_existing(home)? else {
+    let Some(mut client) = Client::connect_existing_any_version(home)? else {
         println!("no daemon runs for {}", home.root().display());
         return Ok(0);
     };

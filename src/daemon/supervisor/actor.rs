@@ -172,13 +172,7 @@ impl Supervisor {
             .into_iter()
             .filter_map(|name| {
                 let app = self.apps.get(&name)?;
-                let ids: Vec<u32> = self
-                    .instances
-                    .values()
-                    .filter(|i| i.app == name)
-                    .map(|i| i.id)
-                    .collect();
-                Some((app.spec.clone(), ids))
+                Some((app.spec.clone(), self.ids_of(&name)))
             })
             .collect::<Vec<_>>()
             .into_iter()
@@ -242,12 +236,7 @@ impl Supervisor {
                 )
                 .with_hint("`rcluster list` shows the apps"));
             }
-            Ok(self
-                .instances
-                .values()
-                .filter(|i| i.app == name)
-                .map(|i| i.id)
-                .collect())
+            Ok(self.ids_of(name))
         };
         match target {
             Target::All => Ok(self.instances.keys().copied().collect()),
@@ -266,6 +255,28 @@ impl Supervisor {
                 Ok(ids)
             }
         }
+    }
+
+    /// Ids of every instance of `app`.
+    pub(super) fn ids_of(&self, app: &str) -> Vec<u32> {
+        self.instances
+            .values()
+            .filter(|i| i.app == app)
+            .map(|i| i.id)
+            .collect()
+    }
+
+    /// (index, id) of the instances of `app` that count towards its size: not being deleted,
+    /// not a reload's new instance; by index.
+    pub(super) fn live_slots(&self, app: &str) -> Vec<(u32, u32)> {
+        let mut live: Vec<(u32, u32)> = self
+            .instances
+            .values()
+            .filter(|i| i.app == app && i.intent != Intent::Delete && !i.candidate)
+            .map(|i| (i.index, i.id))
+            .collect();
+        live.sort_unstable();
+        live
     }
 
     pub(super) fn views(&mut self, ids: &[u32], with_stats: bool) -> Vec<InstanceView> {

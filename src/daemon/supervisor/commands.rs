@@ -45,13 +45,7 @@ impl Supervisor {
             app.spec = spec;
             // Instance count changes are applied around the reload: surplus instances go (as in
             // scale down), missing ones start with the new definition.
-            let mut live: Vec<(u32, u32)> = self
-                .instances
-                .values()
-                .filter(|i| i.app == name && i.intent != Intent::Delete && !i.candidate)
-                .map(|i| (i.index, i.id))
-                .collect();
-            live.sort_unstable();
+            let mut live = self.live_slots(&name);
             if live.len() as u32 > wanted {
                 for (_, id) in live.split_off(wanted as usize) {
                     self.begin_stop(id, Intent::Delete);
@@ -77,20 +71,14 @@ impl Supervisor {
         change: ScaleChange,
         reply: Reply<Vec<InstanceView>>,
     ) {
-        let Some(app) = self.apps.get(name) else {
+        if !self.apps.contains_key(name) {
             let _ = reply.send(Err(ErrorReply::new(
                 ErrorKind::NotFound,
                 format!("no app named \"{name}\""),
             )));
             return;
-        };
-        let mut live: Vec<(u32, u32)> = self
-            .instances
-            .values()
-            .filter(|i| i.app == name && i.intent != Intent::Delete && !i.candidate)
-            .map(|i| (i.index, i.id))
-            .collect();
-        live.sort_unstable();
+        }
+        let mut live = self.live_slots(name);
         let current = live.len() as i64;
         let wanted = match change {
             ScaleChange::To(n) => i64::from(n),
@@ -103,19 +91,13 @@ impl Supervisor {
             )));
             return;
         }
-        let _ = app;
         if let Some(app) = self.apps.get_mut(name) {
             app.spec.instances = wanted as u32;
         }
         crate::dlog!("app {name}: scaling from {current} to {wanted} instance(s)");
         if wanted >= current {
             self.add_instances(name, (wanted - current) as u32);
-            let ids: Vec<u32> = self
-                .instances
-                .values()
-                .filter(|i| i.app == name)
-                .map(|i| i.id)
-                .collect();
+            let ids = self.ids_of(name);
             let views = self.views(&ids, false);
             let _ = reply.send(Ok(views));
         } else {

@@ -58,12 +58,7 @@ impl Supervisor {
         };
         let mut report = started;
         for name in &kept {
-            report.extend(
-                self.instances
-                    .values()
-                    .filter(|i| &i.app == name)
-                    .map(|i| i.id),
-            );
+            report.extend(self.ids_of(name));
         }
         if to_reload.is_empty() {
             let views = self.views(&report, false);

@@ -274,7 +274,6 @@ fn every_key_at_once() {
         AppExtras {
             exec_mode: ExecMode::Cluster,
             restart_after_errored_ms: Some(60_000),
-            ..AppExtras::default()
         }
     );
     assert_eq!(loaded.extras["db"], extras(ExecMode::Fork));

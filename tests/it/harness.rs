@@ -194,10 +194,8 @@ fn is_our_daemon(pid: i32) -> bool {
 
 pub fn pid_alive(pid: i32) -> bool {
     // A zombie is not alive for our purposes.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 2..].chars().next()) != Some('Z'),
-        Err(_) => false,
-    }
+    rcluster::daemon::process::stats::stat_fields(pid)
+        .is_some_and(|fields| fields.first().map(String::as_str) != Some("Z"))
 }
 
 /// Run a command, killing it if it outlives the deadline (a hung daemon must fail the test,
@@ -240,6 +238,7 @@ pub fn run_with_deadline(mut cmd: Command, args: &[&str]) -> Output {
 
 /// (pid, state, ppid, pgrp) of every process, from /proc/<pid>/stat.
 fn processes() -> Vec<(i32, char, i32, i32)> {
+    use rcluster::daemon::process::stats::stat_fields;
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return out;
@@ -252,13 +251,9 @@ fn processes() -> Vec<(i32, char, i32, i32)> {
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(fields) = stat_fields(pid) else {
             continue;
         };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         let number = |i: usize| fields.get(i).and_then(|f| f.parse::<i32>().ok());
         let state = fields.first().and_then(|f| f.chars().next());
         if let (Some(state), Some(ppid), Some(pgrp)) = (state, number(1), number(2)) {

@@ -62,9 +62,6 @@ pub struct Loaded {
 pub struct AppExtras {
     pub exec_mode: ExecMode,
     pub restart_after_errored_ms: Option<u64>,
-    pub log_max_size: Option<u64>,
-    pub log_retain: Option<u32>,
-    pub log_compress: Option<bool>,
 }
 
 /// pm2's `exec_mode`. Fork: instances do not share sockets (`cluster.listen` stays empty; `port`

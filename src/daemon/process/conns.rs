@@ -168,9 +168,8 @@ fn socket_fds(pgid: i32) -> Option<Vec<(i32, i32, u64)>> {
 }
 
 fn process_group(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(2)?.parse().ok()
+    // state(0) ppid(1) pgrp(2)
+    super::stats::stat_fields(pid)?.get(2)?.parse().ok()
 }
 
 #[cfg(test)]

@@ -10,12 +10,17 @@ pub struct CpuSample {
     pub ticks: u64,
 }
 
+/// The fields of /proc/<pid>/stat after the command name, from `state` on (proc(5)); None when
+/// the process is gone. The name is in parentheses and may contain spaces: split after the last ')'.
+pub fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
 /// (total CPU ticks, resident bytes) of `pid`, or None when it is gone.
 pub fn read(pid: i32) -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces: parse after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_fields(pid)?;
     // After the name: state(0) ... utime(11) stime(12) ... rss(21), per proc(5).
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;

@@ -77,11 +77,8 @@ impl Supervisor {
                 return Err(fail("round-robin needs the preload library, which could not be installed (see the daemon log)".into()));
             }
             if let CommandSpec::Exec { program, .. } = &spec.command {
-                let path = spec
-                    .env
-                    .get("PATH")
-                    .map(String::as_str)
-                    .or(Some(DEFAULT_SEARCH_PATH));
+                // resolve_program falls back to the default PATH, as the spawn does.
+                let path = spec.env.get("PATH").map(String::as_str);
                 if let Ok(resolved) = resolve_program(program, &spec.cwd, path) {
                     if is_static_elf(&resolved) == Some(true) {
                         return Err(fail(format!(
@@ -102,6 +99,3 @@ impl Supervisor {
         .map_err(fail)
     }
 }
-
-/// Where a static-binary check looks when the app declares no PATH.
-const DEFAULT_SEARCH_PATH: &str = "/usr/local/bin:/usr/bin:/bin";

@@ -36,7 +36,8 @@
 # BENCH_QUIET_WAIT (120: before each measured run, wait up to this many seconds for half a second
 # in which other jobs keep less than 10% of the CPUs busy; the run goes ahead anyway after that,
 # and the report marks runs that other jobs disturbed), BENCH_NO_DOCS=1 (print only),
-# RCLUSTER_BIN=<path> (measure that binary instead of building).
+# RCLUSTER_BIN=<path> (measure that binary instead of building), BENCH_ONLY="proxy nginx" (measure
+# only these rows, for a quick look; the report's ratios need the rows they compare).
 #
 # Only processes this script started are ended: by pid or process group, after `rcluster kill`
 # and `pm2 kill` with their private homes. Loopback only: every server binds 127.0.0.1.
@@ -356,6 +357,13 @@ say "all servers answer"
 ROWS=(direct1 direct2 "${RC_APPS[@]}")
 [[ -n $PM2_SKIP ]] || ROWS+=(pm2)
 [[ -z $NGINX ]] || ROWS+=(nginx)
+if [[ -n ${BENCH_ONLY:-} ]]; then
+    read -r -a only <<<"$BENCH_ONLY"
+    picked=()
+    for row in "${ROWS[@]}"; do [[ " ${only[*]} " == *" $row "* ]] && picked+=("$row"); done
+    ((${#picked[@]})) || die "BENCH_ONLY names no row of: ${ROWS[*]}"
+    ROWS=("${picked[@]}")
+fi
 
 row_ports() {
     case $1 in

@@ -32,6 +32,22 @@ fn stop_ends_the_whole_process_group() {
 }
 
 #[test]
+fn every_instance_leads_a_session_of_its_own() {
+    let home = Home::new();
+    home.ok(&["start", "sleep 1000", "--name", "sess", "-i", "2"]);
+    let pids = wait_until("sess online", || home.online_pids("sess", 2));
+    let daemon = home.daemon_pid().expect("daemon pid");
+    for pid in pids {
+        let pid = pid as i32;
+        // SAFETY: getsid only reads the process table.
+        let sid = unsafe { libc::getsid(pid) };
+        assert_eq!(sid, pid, "instance {pid} is not a session leader");
+        // SAFETY: as above.
+        assert_ne!(sid, unsafe { libc::getsid(daemon) });
+    }
+}
+
+#[test]
 fn kill_signal_is_configurable_and_kill_timeout_ends_in_sigkill() {
     let home = Home::new();
     let work = home.work();

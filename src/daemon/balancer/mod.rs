@@ -150,13 +150,12 @@ impl Balancer {
             }
             Strategy::Proxy | Strategy::LeastConn => {
                 for listener in &self.listeners {
-                    let fd = listen::dup(&listener.fd)?;
-                    let task = proxy::spawn_proxy(
-                        fd,
+                    let tasks = proxy::spawn_proxy(
+                        &listener.fd,
                         self.backends.clone(),
                         self.strategy == Strategy::LeastConn,
                     )?;
-                    self.proxies.push(task);
+                    self.proxies.extend(tasks);
                 }
             }
             // The instances accept on these sockets themselves.

@@ -6,14 +6,16 @@
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::listen;
 use crate::daemon::events::InstanceEvent;
 
 /// How long a connection waits for some instance to be ready before it is closed.
@@ -77,30 +79,86 @@ pub fn private_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot find a free private port: {e}"))
 }
 
+/// Proxy worker threads, started with the first proxied app: like nginx's workers, one per CPU,
+/// each with its own event loop, so proxying scales past one core and never waits on the
+/// supervisor's thread. Every worker accepts on the app's socket itself (no hand-off between
+/// threads); a connection lives on the worker that accepted it.
+struct Workers {
+    handles: Vec<Handle>,
+}
+
+const MAX_WORKERS: usize = 8;
+
+fn workers() -> Result<&'static Workers, String> {
+    static WORKERS: OnceLock<Result<Workers, String>> = OnceLock::new();
+    WORKERS
+        .get_or_init(|| {
+            let count = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_WORKERS);
+            let handles = (0..count)
+                .map(start_worker)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Workers { handles })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn start_worker(index: usize) -> Result<Handle, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start proxy worker {index}: {e}"))?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name(format!("proxy {index}"))
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))
+        .map_err(|e| format!("cannot start proxy worker {index}: {e}"))?;
+    Ok(handle)
+}
+
+/// Serve `listener` from every proxy worker; abort the returned tasks to stop.
 pub fn spawn_proxy(
-    listener: OwnedFd,
+    listener: &OwnedFd,
     backends: Arc<Backends>,
     least_conn: bool,
-) -> Result<JoinHandle<()>, String> {
-    let std_listener = StdTcpListener::from(listener);
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot configure the proxy listener: {e}"))?;
-    let listener = TcpListener::from_std(std_listener)
-        .map_err(|e| format!("cannot watch the proxy listener: {e}"))?;
-    Ok(tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((client, _)) => {
-                    tokio::spawn(forward(client, backends.clone(), least_conn));
-                }
-                Err(e) => {
-                    crate::dlog!("proxy accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let workers = workers()?;
+    let mut tasks = Vec::with_capacity(workers.handles.len());
+    for handle in &workers.handles {
+        let fd = listen::dup(listener)?;
+        let std_listener = StdTcpListener::from(fd);
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("cannot configure the proxy listener: {e}"))?;
+        let backends = backends.clone();
+        tasks.push(handle.spawn(accept_loop(std_listener, backends, least_conn)));
+    }
+    Ok(tasks)
+}
+
+async fn accept_loop(listener: StdTcpListener, backends: Arc<Backends>, least_conn: bool) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            crate::dlog!("proxy worker cannot watch the listener: {e}");
+            return;
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((client, _)) => {
+                tokio::spawn(forward(client, backends.clone(), least_conn));
+            }
+            // Another worker took it first.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                crate::dlog!("proxy accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
-    }))
+    }
 }
 
 async fn forward(mut client: TcpStream, backends: Arc<Backends>, least_conn: bool) {

@@ -1,6 +1,6 @@
 //! Starting one instance: resolve the program (so a missing one is a clear `errored` reason,
 //! not a restart storm), build its environment (the app's env plus documented `RCLUSTER_*`
-//! variables, nothing else internal), put it in its own process group, pipe stdout/stderr to
+//! variables, nothing else internal), put it in a session and process group of its own, pipe stdout/stderr to
 //! the daemon. The child is never waited for here: the reaper owns every exit status.
 
 use std::collections::BTreeMap;
@@ -195,8 +195,20 @@ pub fn spawn(
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
+    // A session of its own (as pm2's fork mode, `detached: true`, and systemd services): the
+    // instance leads its process group, which is what stop and kill signal, and the scheduler
+    // (autogroups) gives each instance the CPU share of a separately started server instead of
+    // one share for all of the daemon's children together.
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = command
         .spawn()
         .map_err(|e| describe_spawn_error(&spec.command, &e))?;

@@ -146,7 +146,8 @@ pub struct StartArgs {
     #[arg(long, value_name = "DURATION")]
     pub kill_timeout: Option<String>,
 
-    /// Ready only when the program sends READY=1 on $NOTIFY_SOCKET (sd_notify), as pm2's wait_ready.
+    /// Ready only when the program says so: READY=1 on $NOTIFY_SOCKET (sd_notify) or Node's
+    /// process.send('ready'), as pm2's wait_ready.
     #[arg(long)]
     pub wait_ready: bool,
 

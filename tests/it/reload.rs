@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rcluster::protocol::model::InstanceState;
 
-use crate::harness::{fixture, free_port, have, http_get, wait_until, Home};
+use crate::harness::{fixture, free_port, have, http_get, path_str, wait_until, Home};
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -331,4 +331,63 @@ fn wait_ready_waits_for_sd_notify() {
         let app = home.app("notified");
         (app[0].ready && app[0].status == InstanceState::Online).then_some(())
     });
+}
+
+#[test]
+fn wait_ready_waits_for_node_process_send() {
+    if !have("node") {
+        eprintln!("skipped: node is not on PATH");
+        return;
+    }
+    let home = Home::new();
+    let work = home.work();
+    // pm2's idiom: ready once the file `go` exists, said with process.send('ready').
+    let app = home.write_script(
+        "ready.js",
+        "const fs = require('fs');\nconst t = setInterval(() => {\n  if (fs.existsSync('go')) { clearInterval(t); process.send('ready'); setInterval(() => {}, 1e6); }\n}, 20);\n",
+    );
+    home.ok(&[
+        "start",
+        path_str(&app),
+        "--name",
+        "nodeready",
+        "--wait-ready",
+        "--listen-timeout",
+        "60s",
+    ]);
+    let app_view = home.app("nodeready");
+    assert_eq!(app_view[0].status, InstanceState::Launching, "{app_view:?}");
+    std::fs::write(work.join("go"), "").expect("write");
+    wait_until("ready after process.send('ready')", || {
+        let app = home.app("nodeready");
+        (app[0].ready && app[0].status == InstanceState::Online).then_some(())
+    });
+}
+
+#[test]
+fn node_apps_have_process_send_and_still_exit_on_their_own() {
+    if !have("node") {
+        eprintln!("skipped: node is not on PATH");
+        return;
+    }
+    let home = Home::new();
+    let work = home.work();
+    // Written for pm2: calls process.send unconditionally (a TypeError without a channel),
+    // then ends; the open channel must not keep it alive.
+    let app = home.write_script(
+        "sender.js",
+        "process.send('ready');\nprocess.send({ any: 'message' }, () => require('fs').writeFileSync('sent', ''));\n",
+    );
+    home.ok(&[
+        "start",
+        path_str(&app),
+        "--name",
+        "sender",
+        "--no-autorestart",
+    ]);
+    let app_view = home.wait_status("sender", InstanceState::Stopped);
+    assert!(work.join("sent").exists(), "{app_view:?}");
+    assert_eq!(app_view[0].restarts, 0, "{app_view:?}");
+    let reason = app_view[0].reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("exited with code 0"), "{app_view:?}");
 }

@@ -21,6 +21,8 @@ const NOT_INHERITED: &[&str] = &[
     "LISTEN_FDNAMES",
     "NOTIFY_SOCKET",
     "NODE_APP_INSTANCE",
+    "NODE_CHANNEL_FD",
+    "NODE_CHANNEL_SERIALIZATION_MODE",
     "pm_id",
 ];
 
@@ -77,6 +79,16 @@ pub fn instance_env(spec: &AppSpec, ctx: &InstanceContext<'_>) -> BTreeMap<Strin
 }
 
 fn runs_python(command: &CommandSpec) -> bool {
+    program_name(command).starts_with("python")
+}
+
+/// `node`, `nodejs`, or a versioned `node20`: the program is Node.
+pub fn runs_node(command: &CommandSpec) -> bool {
+    program_name(command).starts_with("node")
+}
+
+/// The file name of the program the command runs (for a shell string, of its first word).
+fn program_name(command: &CommandSpec) -> &str {
     let first = match command {
         CommandSpec::Exec { program, .. } => program.as_str(),
         CommandSpec::Shell { script } => script.split_whitespace().next().unwrap_or(""),
@@ -84,7 +96,7 @@ fn runs_python(command: &CommandSpec) -> bool {
     Path::new(first)
         .file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("python"))
+        .unwrap_or("")
 }
 
 /// Find the program the way execvp would, but against the instance's own PATH and cwd, and

@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::actor::Supervisor;
+use super::node_channel;
 use super::readiness::{open_notify, ready_mode, spawn_probe, ReadyMode};
 use super::restart::{decide, Counters, Decision};
 use super::state::Intent;
@@ -17,7 +18,7 @@ use crate::daemon::logs::capture::{spawn_capture, CaptureSpec};
 use crate::daemon::process::conns::busy;
 use crate::daemon::process::kill::{group_alive, parse_signal, signal_group};
 use crate::daemon::process::reaper::{ExitKind, Reaped};
-use crate::daemon::process::spawn::{spawn, InstanceContext};
+use crate::daemon::process::spawn::{runs_node, spawn, InstanceContext};
 use crate::protocol::model::InstanceState;
 use crate::protocol::response::Stream;
 
@@ -56,6 +57,18 @@ impl Supervisor {
                         .env
                         .push(("NOTIFY_SOCKET".into(), path.display().to_string()));
                     inst.notify_socket = Some(path);
+                    inst.run_tasks.push(task);
+                }
+                Err(e) => crate::dlog!("app {}: {e}", inst.app),
+            }
+        }
+        if let (Ok(prepared), true) = (&mut prepared, runs_node(&app.spec.command)) {
+            match node_channel::open(id, self.cluster.events.clone()) {
+                Ok((instance_end, task)) => {
+                    prepared
+                        .env
+                        .extend(node_channel::channel_env(3 + prepared.fds.len()));
+                    prepared.fds.push(instance_end);
                     inst.run_tasks.push(task);
                 }
                 Err(e) => crate::dlog!("app {}: {e}", inst.app),

@@ -6,6 +6,7 @@ mod actor;
 mod cluster;
 mod commands;
 mod lifecycle;
+mod node_channel;
 mod readiness;
 mod reload;
 pub mod restart;

@@ -1,7 +1,8 @@
 //! When is an instance READY (PRODUCT.md §5)? The strongest signal the app offers decides, in
-//! this order: the program says so (`wait_ready`: sd_notify `READY=1` on NOTIFY_SOCKET), a
-//! readiness probe passes (`readiness: http|tcp|exec`), the program accepts on its managed socket
-//! (round-robin: its listen() seen by the preload; proxy: its private port answers), or else
+//! this order: the program says so (`wait_ready`: sd_notify `READY=1` on NOTIFY_SOCKET, or Node's
+//! `process.send('ready')`), a readiness probe passes (`readiness: http|tcp|exec`), the program
+//! accepts on its managed socket (round-robin: its listen() seen by the preload; proxy: its
+//! private port answers), or else
 //! `listen_timeout` has elapsed. Only a ready instance is admitted to the balancer's rotation,
 //! and a reload moves on only when its new instance is ready.
 
@@ -17,6 +18,7 @@ use super::actor::Supervisor;
 use super::state::App;
 use super::timers::{Timer, TimerKind};
 use crate::daemon::events::InstanceEvent;
+use crate::daemon::process::spawn::runs_node;
 use crate::protocol::model::{InstanceState, ProbeKind, ReadinessSpec, Strategy};
 
 const NOT_LISTENING: &str = "not listening on";
@@ -182,9 +184,14 @@ impl Supervisor {
                     "{NOT_LISTENING} {how} after {timeout} ms (app listens on {ports}): it may bind another port, or be slow to start"
                 )
             }
-            ReadyMode::Notify => {
-                format!("no READY=1 on NOTIFY_SOCKET within listen_timeout ({timeout} ms)")
-            }
+            ReadyMode::Notify => format!(
+                "no READY=1 on NOTIFY_SOCKET{} within listen_timeout ({timeout} ms)",
+                if runs_node(&app.spec.command) {
+                    " nor process.send('ready')"
+                } else {
+                    ""
+                }
+            ),
             _ => format!("readiness probe not passed within listen_timeout ({timeout} ms)"),
         };
         crate::dlog!(

@@ -73,6 +73,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l stop-exit-co
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-signal -d 'Signal sent to the instance\'s process group on stop (default SIGINT, as pm2)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l max-memory-restart -d 'Reload an instance gracefully when its memory exceeds this size (e.g. 300M, 1G)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
@@ -112,6 +113,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l stop-exit-code
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l kill-signal -d 'Signal sent to the instance\'s process group on stop (default SIGINT, as pm2)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l max-memory-restart -d 'Reload an instance gracefully when its memory exceeds this size (e.g. 300M, 1G)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"

@@ -155,6 +155,11 @@ pub struct StartArgs {
     #[arg(long, value_name = "SIZE")]
     pub max_memory_restart: Option<String>,
 
+    /// Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *",
+    /// "@hourly"; 0 = off); also starts it again if it had ended by itself.
+    #[arg(long, visible_alias = "cron", value_name = "PATTERN")]
+    pub cron_restart: Option<String>,
+
     /// Name of the variable carrying the instance index (default NODE_APP_INSTANCE).
     #[arg(long, value_name = "NAME")]
     pub instance_var: Option<String>,

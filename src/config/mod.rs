@@ -1,7 +1,8 @@
 //! Turning what users write (command-line flags, pm2-style ecosystem files) into validated
-//! `AppSpec`s: units and counts (`units`), pm2's interpreter choice (`interpreter`),
+//! `AppSpec`s: units and counts (`units`), pm2's interpreter choice (`interpreter`), cron patterns (`cron`),
 //! did-you-mean (`suggest`), cluster values (`listen`), and the files themselves (`ecosystem`).
 
+pub mod cron;
 pub mod ecosystem;
 pub mod interpreter;
 pub mod listen;

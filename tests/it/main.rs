@@ -4,6 +4,7 @@
 mod harness;
 
 mod cluster;
+mod cron;
 mod daemon;
 mod ecosystem;
 mod generated;

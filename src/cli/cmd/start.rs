@@ -139,6 +139,14 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
                 .map_err(|e| anyhow::anyhow!("--max-memory-restart: {e}"))?,
         );
     }
+    if let Some(pattern) = args
+        .cron_restart
+        .filter(|p| !crate::config::cron::is_off(p))
+    {
+        crate::config::cron::CronPattern::parse(&pattern)
+            .map_err(|e| anyhow::anyhow!("--cron-restart: {e}"))?;
+        spec.cron_restart = Some(pattern);
+    }
     if let Some(var) = args.instance_var {
         spec.instance_var = var;
     }

@@ -45,13 +45,16 @@ pub fn restart_policy(app: &mut App<'_, '_>, spec: &mut AppSpec) {
         }
     }
     if let Some(f) = app.get(Key::CronRestart) {
-        spec.cron_restart = app.string_of(&f).filter(|c| match check_cron(c) {
-            Ok(()) => true,
-            Err(e) => {
-                app.bad(&f, e);
-                false
-            }
-        });
+        spec.cron_restart = app
+            .string_of(&f)
+            .filter(|c| !crate::config::cron::is_off(c))
+            .filter(|c| match crate::config::cron::CronPattern::parse(c) {
+                Ok(_) => true,
+                Err(e) => {
+                    app.bad(&f, e);
+                    false
+                }
+            });
     }
     if let Some(f) = app.get(Key::StopExitCodes) {
         let items = match &f.value.value {
@@ -183,44 +186,5 @@ pub fn not_yet(app: &mut App<'_, '_>, extras: &mut AppExtras) {
                 format!("`{}` has no effect in rcluster: {reason}", f.written),
             );
         }
-    }
-}
-
-/// A light check of a cron expression: a macro, or 5 or 6 fields of cron characters.
-fn check_cron(expr: &str) -> Result<(), String> {
-    const MACROS: &[&str] = &[
-        "@yearly",
-        "@annually",
-        "@monthly",
-        "@weekly",
-        "@daily",
-        "@midnight",
-        "@hourly",
-    ];
-    let expr = expr.trim();
-    if expr.starts_with('@') {
-        return if MACROS.contains(&expr) {
-            Ok(())
-        } else {
-            Err(format!(
-                "`{expr}` is not a cron macro (one of {})",
-                MACROS.join(", ")
-            ))
-        };
-    }
-    let fields = expr.split_whitespace().count();
-    if !(5..=6).contains(&fields) {
-        return Err(format!(
-            "`{expr}` is not a cron expression: {fields} fields, expected 5 (minute hour day month weekday) or 6 (seconds first)"
-        ));
-    }
-    match expr
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || " \t*/,-?#".contains(*c)))
-    {
-        Some(c) => Err(format!(
-            "`{expr}` is not a cron expression: unexpected `{c}`"
-        )),
-        None => Ok(()),
     }
 }

@@ -40,6 +40,7 @@ impl Supervisor {
             return;
         };
         inst.state = InstanceState::Launching;
+        inst.stopped_by_command = false;
         inst.end_run();
         let mode = ready_mode(app);
         let mut prepared = match app.balancer.as_mut().map(|b| b.prepare(id, inst.index)) {
@@ -319,6 +320,7 @@ impl Supervisor {
         match intent {
             Intent::Stop | Intent::None => {
                 inst.state = InstanceState::Stopped;
+                inst.stopped_by_command = intent == Intent::Stop;
             }
             Intent::Restart => {
                 inst.restarts += 1;
@@ -454,6 +456,10 @@ impl Supervisor {
 
     pub(super) fn on_timers(&mut self, now: Instant) {
         for timer in self.timers.take_due(now) {
+            if timer.kind == TimerKind::CronRestart {
+                self.on_cron(timer.generation);
+                continue;
+            }
             let Some(inst) = self.instances.get_mut(&timer.id) else {
                 continue;
             };

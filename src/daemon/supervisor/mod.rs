@@ -5,6 +5,7 @@
 mod actor;
 mod cluster;
 mod commands;
+mod cron;
 mod lifecycle;
 mod node_channel;
 mod readiness;

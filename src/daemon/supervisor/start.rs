@@ -103,14 +103,16 @@ impl Supervisor {
                 started.push(id);
             }
             self.apps.insert(
-                name,
+                name.clone(),
                 App {
                     spec,
                     base_env: base_env.clone(),
                     log_tx,
                     balancer,
+                    cron: None,
                 },
             );
+            self.arm_cron(&name);
         }
         for id in &started {
             self.spawn_instance(*id);

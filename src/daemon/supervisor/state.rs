@@ -22,6 +22,8 @@ pub struct App {
     pub log_tx: mpsc::Sender<WriterMsg>,
     /// Cluster mode: the app's listeners and how connections reach its instances.
     pub balancer: Option<Balancer>,
+    /// The armed cron_restart, if the app has one.
+    pub cron: Option<super::cron::CronState>,
 }
 
 /// What should happen once an instance has fully stopped.
@@ -68,6 +70,8 @@ pub struct Instance {
     pub drain_deadline: Option<Instant>,
     /// The last drain check found no busy connection.
     pub drain_idle_seen: bool,
+    /// Stopped by a `stop` command (not ended by itself): cron_restart leaves it stopped.
+    pub stopped_by_command: bool,
 }
 
 impl Instance {
@@ -96,6 +100,7 @@ impl Instance {
             notify_socket: None,
             drain_deadline: None,
             drain_idle_seen: false,
+            stopped_by_command: false,
         }
     }
 

@@ -20,6 +20,8 @@ pub enum TimerKind {
     DrainCheck,
     /// listen_timeout elapsed: has the cluster instance taken its socket?
     ListenCheck,
+    /// An app's cron_restart is due: `generation` carries the arming's token, `id` is unused.
+    CronRestart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

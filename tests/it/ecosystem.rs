@@ -56,7 +56,13 @@ fn served_by(port: u16, n: usize) -> BTreeSet<String> {
 
 /// One variable of a process's environment.
 pub fn env_of(pid: u32, key: &str) -> Option<String> {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    // Empty while the kernel is still inside the instance's execve (the new memory map is in
+    // place before the environment's bounds are): wait for the real one, never empty here.
+    let environ = wait_until(&format!("environment of {pid}"), || {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .ok()
+            .filter(|env| !env.is_empty())
+    });
     environ.split(|b| *b == 0).find_map(|entry| {
         let entry = String::from_utf8_lossy(entry);
         let (k, v) = entry.split_once('=')?;

@@ -65,7 +65,12 @@ fn command_line_forms() {
     home.ok(&["start", "--name", "dashed", "sleep", "--", "1000"]);
     let quoted = wait_until("quoted online", || home.online_pids("quoted", 1));
     wait_until("dashed online", || home.online_pids("dashed", 1));
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", quoted[0])).expect("cmdline");
+    // Empty while the kernel is still inside the instance's execve: wait for the real one.
+    let cmdline = wait_until("the instance's cmdline", || {
+        std::fs::read(format!("/proc/{}/cmdline", quoted[0]))
+            .ok()
+            .filter(|c| !c.is_empty())
+    });
     assert_eq!(
         cmdline, b"sleep\x001000\x00",
         "exec'd directly, no shell in between"

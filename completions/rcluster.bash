@@ -822,7 +822,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__run)
-            opts="-n -i -o -e -l -p -v -h -V --name --instances --cwd --env-var --interpreter --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
+            opts="-n -i -o -e -l -p -v -h -V --name --instances --cwd --env-var --interpreter --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -893,6 +893,18 @@ _rcluster() {
                     return 0
                     ;;
                 --cron)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore-watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch-delay)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1012,7 +1024,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__start)
-            opts="-n -i -o -e -l -p -v -h -V --name --instances --cwd --env-var --interpreter --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
+            opts="-n -i -o -e -l -p -v -h -V --name --instances --cwd --env-var --interpreter --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1083,6 +1095,18 @@ _rcluster() {
                     return 0
                     ;;
                 --cron)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore-watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch-delay)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

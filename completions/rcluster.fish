@@ -74,6 +74,9 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-signal 
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l max-memory-restart -d 'Reload an instance gracefully when its memory exceeds this size (e.g. 300M, 1G)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l watch -d 'Restart the app when a file changes under its cwd, or under PATH (--watch=PATH, repeatable); hidden files and node_modules are ignored unless --ignore-watch is given' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l ignore-watch -d 'With --watch: leave these alone (names, globs such as *.log, or relative paths; repeatable, or several in one value separated by spaces)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l watch-delay -d 'With --watch: wait this long after a change before restarting (e.g. 500ms, 1s)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
@@ -114,6 +117,9 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l kill-signal -d
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l max-memory-restart -d 'Reload an instance gracefully when its memory exceeds this size (e.g. 300M, 1G)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l watch -d 'Restart the app when a file changes under its cwd, or under PATH (--watch=PATH, repeatable); hidden files and node_modules are ignored unless --ignore-watch is given' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l ignore-watch -d 'With --watch: leave these alone (names, globs such as *.log, or relative paths; repeatable, or several in one value separated by spaces)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l watch-delay -d 'With --watch: wait this long after a change before restarting (e.g. 500ms, 1s)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"

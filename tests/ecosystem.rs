@@ -17,6 +17,7 @@ mod errors;
 
 use rcluster::protocol::model::{
     AppSpec, ClusterSpec, CommandSpec, ListenAddr, LogSpec, ProbeKind, ReadinessSpec, Strategy,
+    WatchSpec,
 };
 
 const DIR: &str = "tests/fixtures/ecosystem";
@@ -147,13 +148,16 @@ fn pm2_documented_yaml_example() {
     });
     let worker = AppSpec {
         env: env(&[("NODE_ENV", "development")]),
+        // `watch: true`: the app's folder, pm2's default ignores.
+        watch: Some(WatchSpec {
+            paths: vec![abs("")],
+            ignore: vec![".*".into(), "node_modules".into()],
+            delay_ms: 0,
+        }),
         ..base("worker", exec("node", &[&abs_str("worker.js")]))
     };
     assert_eq!(loaded.apps, vec![api.clone(), worker.clone()]);
-    assert_eq!(
-        notes(&loaded, "pm2-example.yaml"),
-        [":9:5: app \"worker\": `watch` is not supported yet; the app is not restarted on file changes"]
-    );
+    assert!(notes(&loaded, "pm2-example.yaml").is_empty());
     assert_eq!(loaded.extras["api-app"], extras(ExecMode::Cluster));
     assert_eq!(loaded.extras["worker"], extras(ExecMode::Fork));
 

@@ -160,6 +160,20 @@ pub struct StartArgs {
     #[arg(long, visible_alias = "cron", value_name = "PATTERN")]
     pub cron_restart: Option<String>,
 
+    /// Restart the app when a file changes under its cwd, or under PATH (--watch=PATH,
+    /// repeatable); hidden files and node_modules are ignored unless --ignore-watch is given.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true, default_missing_value = "", action = clap::ArgAction::Append)]
+    pub watch: Option<Vec<String>>,
+
+    /// With --watch: leave these alone (names, globs such as *.log, or relative paths;
+    /// repeatable, or several in one value separated by spaces).
+    #[arg(long, value_name = "PATTERN", action = clap::ArgAction::Append)]
+    pub ignore_watch: Vec<String>,
+
+    /// With --watch: wait this long after a change before restarting (e.g. 500ms, 1s).
+    #[arg(long, value_name = "DURATION")]
+    pub watch_delay: Option<String>,
+
     /// Name of the variable carrying the instance index (default NODE_APP_INSTANCE).
     #[arg(long, value_name = "NAME")]
     pub instance_var: Option<String>,

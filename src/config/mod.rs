@@ -1,6 +1,7 @@
 //! Turning what users write (command-line flags, pm2-style ecosystem files) into validated
-//! `AppSpec`s: units and counts (`units`), pm2's interpreter choice (`interpreter`), cron patterns (`cron`),
-//! did-you-mean (`suggest`), cluster values (`listen`), and the files themselves (`ecosystem`).
+//! `AppSpec`s: units and counts (`units`), pm2's interpreter choice (`interpreter`), cron
+//! patterns (`cron`), did-you-mean (`suggest`), cluster values (`listen`), what `watch` ignores
+//! (`watch`), and the files themselves (`ecosystem`).
 
 pub mod cron;
 pub mod ecosystem;
@@ -8,5 +9,6 @@ pub mod interpreter;
 pub mod listen;
 pub mod suggest;
 pub mod units;
+pub mod watch;
 
 pub use listen::{parse_listen, parse_strategy};

@@ -1,5 +1,6 @@
-//! What I/O tasks (dealing channels, proxy probes, sd_notify sockets, readiness probes) report
-//! to the supervisor about an instance. The supervisor decides what it means (PRODUCT.md §5).
+//! What I/O tasks (dealing channels, proxy probes, sd_notify sockets, readiness probes, file
+//! watchers) report to the supervisor about an instance or an app. The supervisor decides what
+//! it means (PRODUCT.md §5).
 
 #[derive(Debug)]
 pub enum InstanceEvent {
@@ -16,6 +17,11 @@ pub enum InstanceEvent {
     },
     /// The app's readiness probe passed for this run of the instance.
     ProbePassed { id: u32, generation: u64 },
+    /// A watched file of app `app` changed (`watch`).
+    FileChanged {
+        app: String,
+        path: std::path::PathBuf,
+    },
     /// The program binds `addr` (port discovery): answer on `reply` with its channel.
     BindRequest {
         id: u32,

@@ -11,6 +11,7 @@ pub mod process;
 mod server;
 mod signals;
 pub mod supervisor;
+mod watch;
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -140,6 +140,21 @@ pub struct ReadinessSpec {
     pub timeout_ms: u64,
 }
 
+/// pm2's `watch`: restart the app when a file under these paths changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct WatchSpec {
+    /// Absolute files or directories (directories watched recursively).
+    pub paths: Vec<PathBuf>,
+    /// pm2's `ignore_watch`: names or globs matched against each part of a changed path below
+    /// the watched directory, or a relative path (`logs/app.log`, `dist/*`). Default: names
+    /// starting with a dot, and `node_modules` (pm2's default).
+    pub ignore: Vec<String>,
+    /// pm2's `watch_delay`: wait this long after a change, then restart once for every change
+    /// seen meanwhile.
+    pub delay_ms: u64,
+}
+
 /// Everything the daemon needs to run an app. Built and validated by `config` (from CLI flags
 /// or an ecosystem file); the daemon trusts its shape but still checks what touches the OS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +190,7 @@ pub struct AppSpec {
     pub listen_timeout_ms: u64,
     pub readiness: Option<ReadinessSpec>,
     pub cron_restart: Option<String>,
+    pub watch: Option<WatchSpec>,
     pub depends_on: Vec<String>,
     pub logs: LogSpec,
     pub cluster: ClusterSpec,
@@ -206,6 +222,7 @@ impl Default for AppSpec {
             listen_timeout_ms: 3000,
             readiness: None,
             cron_restart: None,
+            watch: None,
             depends_on: Vec::new(),
             logs: LogSpec {
                 merge_logs: true,

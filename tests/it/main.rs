@@ -16,3 +16,4 @@ mod restart;
 mod run;
 mod start;
 mod startup;
+mod watch;

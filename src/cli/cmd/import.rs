@@ -349,9 +349,24 @@ fn convert_app(
             }
         }
     }
-    if entry.get("watch") == Some(&Value::Bool(true)) {
-        // Kept so that the loader says what becomes of it.
-        app.push(("watch", Value::Bool(true)));
+    match entry.get("watch") {
+        Some(watch @ Value::Bool(true)) => app.push(("watch", watch.clone())),
+        Some(watch @ Value::Array(paths)) if paths.iter().all(Value::is_string) => {
+            app.push(("watch", watch.clone()))
+        }
+        _ => {}
+    }
+    if app.iter().any(|(key, _)| *key == "watch") {
+        match entry.get("ignore_watch") {
+            Some(ignore @ Value::String(_)) => app.push(("ignore_watch", ignore.clone())),
+            Some(ignore @ Value::Array(items)) if items.iter().all(Value::is_string) => {
+                app.push(("ignore_watch", ignore.clone()))
+            }
+            _ => {}
+        }
+        if let Some(delay) = entry.get("watch_delay").filter(|v| v.is_u64()) {
+            app.push(("watch_delay", delay.clone()));
+        }
     }
 
     let env = declared_env(name, entry, &instance_var, shell, runs_python);
@@ -563,6 +578,23 @@ mod tests {
             key(&out.apps[0], "interpreter"),
             Some(&Value::from("/usr/bin/node"))
         );
+    }
+
+    #[test]
+    fn watch_settings_come_along() {
+        let entry = serde_json::json!({
+            "name": "dev", "pm_exec_path": "/opt/dev/app.js", "pm_cwd": "/opt/dev",
+            "exec_mode": "fork_mode", "env": {}, "watch": ["src"],
+            "ignore_watch": ["node_modules", "*.log"], "watch_delay": 500
+        });
+        let out = convert(&[entry], &BTreeMap::new(), Path::new("/p"));
+        let app = &out.apps[0];
+        assert_eq!(key(app, "watch"), Some(&serde_json::json!(["src"])));
+        assert_eq!(
+            key(app, "ignore_watch"),
+            Some(&serde_json::json!(["node_modules", "*.log"]))
+        );
+        assert_eq!(key(app, "watch_delay"), Some(&Value::from(500)));
     }
 
     #[test]

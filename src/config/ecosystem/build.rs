@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::cluster::{cluster, exec_mode, instances, readiness};
 use super::keys::{self, Key};
-use super::settings::{logs, not_yet, restart_policy};
+use super::settings::{logs, not_yet, restart_policy, watch};
 use super::tree::{Node, Pos, Value};
 use super::values::{App, Field};
 use super::{check_name, first_at, resolve, AppExtras, Ctx, LoadOptions};
@@ -132,6 +132,7 @@ pub fn app(
 
     restart_policy(&mut app, &mut spec);
     logs(&mut app, &mut spec, &cwd);
+    watch(&mut app, &mut spec, &cwd);
     if let Some(var) = var_name(&mut app, Key::InstanceVar) {
         spec.instance_var = var;
     }

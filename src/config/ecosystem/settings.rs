@@ -102,6 +102,52 @@ pub fn logs(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
     spec.logs.rotate_daily = app.bool(Key::LogRotateDaily).unwrap_or(false);
 }
 
+/// pm2's `watch` (true: the cwd; a path or a list of paths, relative to the cwd), `ignore_watch`
+/// and `watch_delay`.
+pub fn watch(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
+    let Some(f) = app.get(Key::Watch) else {
+        return;
+    };
+    let paths: Option<Vec<PathBuf>> = match &f.value.value {
+        Value::Bool(false) => return,
+        Value::Bool(true) => Some(Vec::new()),
+        Value::Str(s) if s.trim().is_empty() => Some(Vec::new()),
+        Value::Str(s) => Some(vec![resolve(cwd, s)]),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| i.as_str().map(|s| resolve(cwd, s)))
+            .collect(),
+        _ => None,
+    };
+    let Some(mut paths) = paths else {
+        app.wrong_type(&f, "true, false, a path or a list of paths");
+        return;
+    };
+    if paths.is_empty() {
+        paths.push(cwd.to_path_buf());
+    }
+    let mut watch = crate::protocol::model::WatchSpec {
+        paths,
+        ignore: crate::config::watch::default_ignore(),
+        delay_ms: app.duration(Key::WatchDelay).unwrap_or(0),
+    };
+    if let Some(f) = app.get(Key::IgnoreWatch) {
+        let patterns: Option<Vec<String>> = match &f.value.value {
+            Value::Str(s) => Some(vec![s.clone()]),
+            Value::Seq(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            _ => None,
+        };
+        match patterns {
+            Some(patterns) => watch.ignore = patterns,
+            None => app.wrong_type(&f, "a pattern or a list of patterns"),
+        }
+    }
+    spec.watch = Some(watch);
+}
+
 /// A log file: `NULL` and `/dev/null` discard (pm2); relative paths are under the app's cwd.
 fn log_path(app: &mut App<'_, '_>, key: Key, cwd: &Path) -> Option<PathBuf> {
     let f = app.get(key)?;
@@ -134,38 +180,16 @@ pub fn not_yet(app: &mut App<'_, '_>, extras: &mut AppExtras) {
             "`restart_after_errored` is not supported yet; an errored app stays errored",
         );
     }
-    if let Some(f) = app.get(Key::Watch) {
-        let on = match &f.value.value {
-            Value::Bool(b) => Some(*b),
-            Value::Str(s) => Some(!s.is_empty()),
-            Value::Seq(items) if items.iter().all(|i| i.as_str().is_some()) => {
-                Some(!items.is_empty())
-            }
-            _ => None,
-        };
-        match on {
-            Some(true) => app.note(
+    if let Some(f) = app.get(Key::WatchOptions) {
+        if matches!(f.value.value, Value::Map(_)) {
+            app.note(
                 f.key_pos,
-                "`watch` is not supported yet; the app is not restarted on file changes",
-            ),
-            Some(false) => {}
-            None => app.wrong_type(&f, "true, false, a path or a list of paths"),
+                "`watch_options` (chokidar's options) has no effect; `ignore_watch` and `watch_delay` do",
+            );
+        } else {
+            app.wrong_type(&f, "a mapping");
         }
     }
-    if let Some(f) = app.get(Key::IgnoreWatch) {
-        let ok = matches!(&f.value.value, Value::Str(_))
-            || matches!(&f.value.value, Value::Seq(items) if items.iter().all(|i| i.as_str().is_some()));
-        if !ok {
-            app.wrong_type(&f, "a pattern or a list of patterns");
-        }
-    }
-    if let Some(f) = app
-        .get(Key::WatchOptions)
-        .filter(|f| !matches!(f.value.value, Value::Map(_)))
-    {
-        app.wrong_type(&f, "a mapping");
-    }
-    app.duration(Key::WatchDelay);
     for key in [Key::User, Key::Group] {
         if let Some(f) = app.get(key) {
             let message = "running an app as another user is not supported yet; remove it and run rcluster as that user";

@@ -40,8 +40,8 @@ pub struct Supervisor {
     pub(super) apps: BTreeMap<String, App>,
     pub(super) instances: BTreeMap<u32, Instance>,
     pub(super) next_id: u32,
-    /// Names each arming of an app's cron_restart timer (see `cron`).
-    pub(super) next_cron_token: u64,
+    /// Names each arming of an app's cron_restart or watch timer (`cron`, `watching`).
+    pub(super) next_app_token: u64,
     pub(super) by_pid: HashMap<i32, u32>,
     /// Groups whose main process ended during a stop while other members lived on.
     pub(super) lingering: HashMap<i32, u32>,
@@ -70,7 +70,7 @@ impl Supervisor {
             apps: BTreeMap::new(),
             instances: BTreeMap::new(),
             next_id: 0,
-            next_cron_token: 0,
+            next_app_token: 0,
             by_pid: HashMap::new(),
             lingering: HashMap::new(),
             timers: Timers::default(),

@@ -44,6 +44,7 @@ impl Supervisor {
             crate::daemon::logs::writer::respec(&app.log_tx, &spec);
             app.spec = spec;
             self.arm_cron(&name);
+            self.rewatch(&name);
             // Instance count changes are applied around the reload: surplus instances go (as in
             // scale down), missing ones start with the new definition.
             let mut live = self.live_slots(&name);

@@ -46,8 +46,8 @@ impl Supervisor {
             crate::dlog!("app {name}: cron_restart `{expr}` never matches again");
             return;
         };
-        self.next_cron_token += 1;
-        let token = self.next_cron_token;
+        self.next_app_token += 1;
+        let token = self.next_app_token;
         app.cron = Some(CronState { token, due });
         self.arm_cron_timer(token, due);
     }
@@ -84,13 +84,16 @@ impl Supervisor {
             "app {name}: cron_restart `{}` is due: restarting",
             pattern.unwrap_or_default()
         );
-        self.cron_restart(&name);
+        self.restart_for_trigger(&name, true);
         // From the due time, not from now: a tick is never taken twice.
         self.arm_cron_after(&name, due.max(Local::now()));
     }
 
-    fn cron_restart(&mut self, name: &str) {
-        let graceful = self.apps.get(name).is_some_and(|a| a.balancer.is_some());
+    /// Replace the app's instances for a trigger (cron_restart, watch): a cluster app's live
+    /// instances by a rolling graceful reload when `graceful`, otherwise by a restart; instances
+    /// that ended by themselves start again; those stopped with `stop` stay stopped.
+    pub(super) fn restart_for_trigger(&mut self, name: &str, graceful: bool) {
+        let graceful = graceful && self.apps.get(name).is_some_and(|a| a.balancer.is_some());
         let mut live = Vec::new();
         let mut ended = Vec::new();
         for id in self.ids_of(name) {

@@ -456,9 +456,16 @@ impl Supervisor {
 
     pub(super) fn on_timers(&mut self, now: Instant) {
         for timer in self.timers.take_due(now) {
-            if timer.kind == TimerKind::CronRestart {
-                self.on_cron(timer.generation);
-                continue;
+            match timer.kind {
+                TimerKind::CronRestart => {
+                    self.on_cron(timer.generation);
+                    continue;
+                }
+                TimerKind::WatchRestart => {
+                    self.on_watch_due(timer.generation);
+                    continue;
+                }
+                _ => {}
             }
             let Some(inst) = self.instances.get_mut(&timer.id) else {
                 continue;

@@ -14,6 +14,7 @@ pub mod restart;
 mod start;
 mod state;
 mod timers;
+mod watching;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;

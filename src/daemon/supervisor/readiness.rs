@@ -78,6 +78,7 @@ impl Supervisor {
                 }
             }
             InstanceEvent::BindRequest { id, addr, reply } => self.on_bind_request(id, addr, reply),
+            InstanceEvent::FileChanged { app, path } => self.on_file_changed(&app, &path),
             InstanceEvent::ProbePassed { id, generation } => {
                 let current = self.instances.get(&id).map(|i| i.generation);
                 if current == Some(generation) && self.mode_of(id) == Some(ReadyMode::Probe) {

@@ -86,9 +86,19 @@ impl Supervisor {
         for spec in &specs {
             balancers.push(self.bind_cluster(spec)?);
         }
+        // And watch what they watch: a path that cannot be watched starts nothing either.
+        let mut watchers = Vec::new();
+        for spec in &specs {
+            watchers.push(self.open_watch(spec).map_err(|e| {
+                ErrorReply::new(
+                    ErrorKind::InvalidSpec,
+                    format!("app \"{}\": {e}", spec.name),
+                )
+            })?);
+        }
         let base_env = Arc::new(base_env);
         let mut started = Vec::new();
-        for (spec, balancer) in specs.into_iter().zip(balancers) {
+        for ((spec, balancer), watch) in specs.into_iter().zip(balancers).zip(watchers) {
             let log_tx = spawn_writer(&self.home, &spec, self.followers.clone());
             let name = spec.name.clone();
             crate::dlog!(
@@ -110,6 +120,7 @@ impl Supervisor {
                     log_tx,
                     balancer,
                     cron: None,
+                    watch,
                 },
             );
             self.arm_cron(&name);

@@ -24,6 +24,8 @@ pub struct App {
     pub balancer: Option<Balancer>,
     /// The armed cron_restart, if the app has one.
     pub cron: Option<super::cron::CronState>,
+    /// The file watcher, if the app has `watch`.
+    pub watch: Option<super::watching::WatchState>,
 }
 
 /// What should happen once an instance has fully stopped.

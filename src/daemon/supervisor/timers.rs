@@ -22,6 +22,8 @@ pub enum TimerKind {
     ListenCheck,
     /// An app's cron_restart is due: `generation` carries the arming's token, `id` is unused.
     CronRestart,
+    /// A watched app's watch_delay after a change is over (`generation`: the watch's token).
+    WatchRestart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

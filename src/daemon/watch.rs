@@ -1,0 +1,210 @@
+//! `watch`: an inotify instance per app, read by a task on the daemon's runtime. Directories are
+//! watched one by one, never descending into ignored ones (node_modules can hold more folders
+//! than the kernel's watch limit), and new folders are added as they appear. A change that is not
+//! ignored (nor one of the app's own log files) is reported to the supervisor (once per batch
+//! of events read), which restarts the app.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use crate::config::watch::is_ignored;
+use crate::daemon::events::InstanceEvent;
+use crate::protocol::model::WatchSpec;
+
+/// Watching stops when this is dropped.
+pub struct AppWatcher {
+    task: JoinHandle<()>,
+}
+
+impl Drop for AppWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Tree {
+    inotify: Inotify,
+    app: String,
+    spec: WatchSpec,
+    /// The app's own log files (when they live in a watched folder, each write would restart
+    /// it): never reported, nor their per-instance and rotated siblings.
+    skip: Vec<PathBuf>,
+    /// What each watch descriptor watches, and under which of `spec.paths`.
+    watched: HashMap<WatchDescriptor, (PathBuf, usize)>,
+}
+
+impl AsRawFd for Tree {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inotify.as_fd().as_raw_fd()
+    }
+}
+
+fn dir_mask() -> AddWatchFlags {
+    AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_MODIFY
+        | AddWatchFlags::IN_ATTRIB
+        | AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_DONT_FOLLOW
+}
+
+fn file_mask() -> AddWatchFlags {
+    AddWatchFlags::IN_MODIFY
+        | AddWatchFlags::IN_ATTRIB
+        | AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_MOVE_SELF
+        | AddWatchFlags::IN_DELETE_SELF
+}
+
+/// Watch `spec`'s paths for app `app`; changes arrive as `FileChanged` on `events`.
+pub fn start(
+    app: &str,
+    spec: &WatchSpec,
+    skip: Vec<PathBuf>,
+    events: UnboundedSender<InstanceEvent>,
+) -> Result<AppWatcher, String> {
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+        .map_err(|e| format!("watch: cannot start inotify: {e}"))?;
+    let mut tree = Tree {
+        inotify,
+        app: app.to_owned(),
+        spec: spec.clone(),
+        skip,
+        watched: HashMap::new(),
+    };
+    for (root_index, root) in spec.paths.iter().enumerate() {
+        let meta = std::fs::metadata(root)
+            .map_err(|e| format!("watch: cannot watch {}: {e}", root.display()))?;
+        if meta.is_dir() {
+            tree.add_dir(root, root_index)?;
+        } else {
+            tree.add(root, root_index, file_mask())?;
+        }
+    }
+    // SAFETY: the inotify fd is open and owned by `tree`, which the AsyncFd owns until it is
+    // dropped, so the fd stays the same and open while registered.
+    let fd = unsafe { AsyncFd::register_with_interest(tree, tokio::io::Interest::READABLE) }
+        .map_err(|e| format!("watch: cannot poll inotify: {e}"))?;
+    let task = tokio::spawn(read_changes(fd, events));
+    Ok(AppWatcher { task })
+}
+
+impl Tree {
+    fn add(&mut self, path: &Path, root_index: usize, mask: AddWatchFlags) -> Result<(), String> {
+        match self.inotify.add_watch(path, mask) {
+            Ok(wd) => {
+                self.watched.insert(wd, (path.to_path_buf(), root_index));
+                Ok(())
+            }
+            Err(nix::Error::ENOSPC) => Err(format!(
+                "watch: the inotify watch limit is reached at {} (raise fs.inotify.max_user_watches, or ignore_watch more folders)",
+                path.display()
+            )),
+            Err(e) => Err(format!("watch: cannot watch {}: {e}", path.display())),
+        }
+    }
+
+    /// `dir` and every folder below it that is not ignored (symbolic links are not followed).
+    fn add_dir(&mut self, dir: &Path, root_index: usize) -> Result<(), String> {
+        self.add(dir, root_index, dir_mask())?;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(()); // gone or unreadable meanwhile: nothing below to watch
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && !self.ignored(&path, root_index) {
+                self.add_dir(&path, root_index)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ignored(&self, path: &Path, root_index: usize) -> bool {
+        let root = &self.spec.paths[root_index];
+        self.skip.iter().any(|log| is_log_file(log, path))
+            || is_ignored(root, path, &self.spec.ignore)
+    }
+
+    /// The changed path an event is about, unless it is to be left alone.
+    fn changed_path(&mut self, event: &nix::sys::inotify::InotifyEvent) -> Option<PathBuf> {
+        if event.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+            // Events were lost: something changed.
+            return self.spec.paths.first().cloned();
+        }
+        if event.mask.contains(AddWatchFlags::IN_IGNORED) {
+            self.watched.remove(&event.wd);
+            return None;
+        }
+        let (watched, root_index) = self.watched.get(&event.wd)?.clone();
+        let path = match &event.name {
+            Some(name) => watched.join(name),
+            None => watched,
+        };
+        if self.ignored(&path, root_index) {
+            return None;
+        }
+        let new_dir = event.mask.contains(AddWatchFlags::IN_ISDIR)
+            && event
+                .mask
+                .intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO);
+        if new_dir {
+            if let Err(e) = self.add_dir(&path, root_index) {
+                crate::dlog!("app {}: {e}", self.app);
+            }
+        }
+        Some(path)
+    }
+}
+
+/// `path` is `log`, or `log` per instance (`out-2.log`) or rotated (`out__2026-…log.gz`).
+fn is_log_file(log: &Path, path: &Path) -> bool {
+    let (Some(stem), Some(name)) = (log.file_stem(), path.file_name()) else {
+        return false;
+    };
+    log.parent() == path.parent() && name.to_string_lossy().starts_with(&*stem.to_string_lossy())
+}
+
+async fn read_changes(fd: AsyncFd<Tree>, events: UnboundedSender<InstanceEvent>) {
+    let mut fd = fd;
+    loop {
+        let Ok(mut guard) = fd.readable_mut().await else {
+            return;
+        };
+        let read = guard.get_inner().inotify.read_events();
+        let batch = match read {
+            Ok(batch) => batch,
+            Err(nix::Error::EAGAIN) => {
+                guard.clear_ready();
+                continue;
+            }
+            Err(e) => {
+                crate::dlog!("app {}: watch stopped: {e}", guard.get_inner().app);
+                return;
+            }
+        };
+        let tree = guard.get_inner_mut();
+        let mut changed = None;
+        for event in &batch {
+            if let Some(path) = tree.changed_path(event) {
+                changed.get_or_insert(path);
+            }
+        }
+        let Some(path) = changed else { continue };
+        let report = InstanceEvent::FileChanged {
+            app: tree.app.clone(),
+            path,
+        };
+        if events.send(report).is_err() {
+            return;
+        }
+    }
+}

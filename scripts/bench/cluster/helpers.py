@@ -404,7 +404,13 @@ def report(results_path, meta_path, dealt_path, pm2_path, errors_path):
       "each), while in every one-port row (rcluster, pm2, nginx) each wrk thread's connections go to both "
       "instances, which on a small machine costs by itself (more cross-CPU wake-ups). The context lines "
       "separate rcluster's own cost from that: round-robin `-i 1` against one direct process (the same "
-      "client load), round-robin against the kernel's shared socket (no manager in the path either).")
+      "client load), round-robin against the kernel's shared socket (no manager in the path either). "
+      "rcluster's instances run in sessions of their own, as the direct processes do, so that the "
+      "scheduler's autogroups give each the CPU share of a separately started server (with one session "
+      "for all of them, round-robin was 0.74× the sum). Dealing each connection to the instance matching "
+      "the CPU it arrived on (SO_INCOMING_CPU), to pair wrk threads with servers as the direct sum does, "
+      "was tried and measured worse: wrk's connections mostly arrive on one CPU, so one instance gets "
+      "most of them.")
     w("")
 
     # sanity

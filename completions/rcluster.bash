@@ -67,6 +67,9 @@ _rcluster() {
             rcluster,ls)
                 cmd="rcluster__subcmd__list"
                 ;;
+            rcluster,monit)
+                cmd="rcluster__subcmd__monit"
+                ;;
             rcluster,ping)
                 cmd="rcluster__subcmd__ping"
                 ;;
@@ -151,6 +154,9 @@ _rcluster() {
             rcluster__subcmd__help,logs)
                 cmd="rcluster__subcmd__help__subcmd__logs"
                 ;;
+            rcluster__subcmd__help,monit)
+                cmd="rcluster__subcmd__help__subcmd__monit"
+                ;;
             rcluster__subcmd__help,ping)
                 cmd="rcluster__subcmd__help__subcmd__ping"
                 ;;
@@ -194,7 +200,7 @@ _rcluster() {
 
     case "${cmd}" in
         rcluster)
-            opts="-v -h -V --verbose --help --version start run list ls ps status jlist describe desc info show stop restart delete del reload scale save resurrect cleardump flush reloadLogs reload-logs logs ping kill completions ecosystem init startup unstartup import help"
+            opts="-v -h -V --verbose --help --version start run list ls ps status jlist monit describe desc info show stop restart delete del reload scale save resurrect cleardump flush reloadLogs reload-logs logs ping kill completions ecosystem init startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,7 +306,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help)
-            opts="start run list jlist describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help"
+            opts="start run list jlist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -468,6 +474,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__monit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -721,6 +741,28 @@ _rcluster() {
             fi
             case "${prev}" in
                 --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__monit)
+            opts="-v -h -V --interval --count --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

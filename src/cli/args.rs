@@ -35,6 +35,8 @@ pub enum Command {
     List(ListArgs),
     /// The same as `list --json` (pm2's jlist).
     Jlist,
+    /// Watch CPU and memory of every instance live (the list, refreshed; Ctrl-C to quit).
+    Monit(MonitArgs),
     /// Show everything about an app.
     #[command(visible_aliases = ["desc", "info", "show"])]
     Describe(DescribeArgs),
@@ -274,6 +276,18 @@ pub struct ListArgs {
     /// JSON array, one object per instance.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitArgs {
+    /// Only this app (name or instance id); default all.
+    pub target: Option<String>,
+    /// Time between refreshes (e.g. 1s, 500ms); CPU % is measured over it.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub interval: String,
+    /// Stop after this many refreshes (as `top -n`).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -156,3 +156,30 @@ fn bad_names_and_duplicates_are_refused() {
     let err = home.fails(&["start", "sleep 1000", "--name", "x", "-i", "-3"]);
     assert!(err.contains("instance count"), "{err}");
 }
+
+#[test]
+fn monit_refreshes_the_list_with_cpu_and_memory() {
+    let home = Home::new();
+    // One busy instance, one idle one, another app that the target leaves out.
+    home.ok(&["start", "sh -c 'while :; do :; done'", "--name", "busy"]);
+    home.ok(&["start", "sleep 1000", "--name", "idle"]);
+    wait_until("both online", || {
+        home.online_pids("busy", 1)?;
+        home.online_pids("idle", 1)
+    });
+    let out = home.ok(&["monit", "busy", "--interval", "200ms", "--count", "3"]);
+    let frames: Vec<&str> = out.split("rcluster monit").skip(1).collect();
+    assert_eq!(frames.len(), 3, "{out}");
+    for frame in &frames {
+        assert!(frame.contains("busy") && !frame.contains("idle"), "{frame}");
+    }
+    // The busy loop's CPU shows once there is an interval to measure it over.
+    let last = frames[2];
+    let busy_line = last.lines().find(|l| l.contains("busy")).expect("busy row");
+    let cpu = busy_line
+        .split(['│', '┆', '|'])
+        .map(str::trim)
+        .find_map(|cell| cell.strip_suffix('%')?.parse::<f64>().ok())
+        .expect("a CPU % cell");
+    assert!(cpu > 10.0, "busy loop at {cpu}%: {last}");
+}

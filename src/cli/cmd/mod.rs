@@ -4,6 +4,7 @@ mod control;
 mod ecosystem;
 mod import;
 mod logs;
+mod monit;
 pub mod start;
 mod startup;
 
@@ -22,6 +23,7 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Run(args) => start::foreground_specs(*args).map(|_| 0),
         Command::List(args) => control::list(home, args.json),
         Command::Jlist => control::list(home, true),
+        Command::Monit(args) => monit::run(home, &args),
         Command::Describe(args) => control::describe(home, &args.target, args.json),
         Command::Stop(args) => control::act(home, control::Verb::Stop, &args),
         Command::Restart(args) => control::act(home, control::Verb::Restart, &args),

@@ -1,26 +1,19 @@
-//! An instance's life: spawn, exit (crash → restart policy), stop (signal the group, SIGKILL
+//! An instance's life (its start is `launch`): exit (crash → restart policy), stop (signal the group, SIGKILL
 //! after kill_timeout, wait for the whole group to be gone), and what follows a stop.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::actor::Supervisor;
-use super::node_channel;
-use super::readiness::{open_notify, ready_mode, spawn_probe, ReadyMode};
 use super::restart::{decide, Counters, Decision};
 use super::state::Intent;
 use super::timers::{Timer, TimerKind};
-use crate::daemon::balancer::Prepared;
-use crate::daemon::logs::capture::{spawn_capture, CaptureSpec};
 use crate::daemon::process::conns::busy;
 use crate::daemon::process::kill::{group_alive, parse_signal, signal_group};
 use crate::daemon::process::reaper::{ExitKind, Reaped};
-use crate::daemon::process::spawn::{runs_node, spawn, InstanceContext};
 use crate::protocol::model::InstanceState;
-use crate::protocol::response::Stream;
 
 /// How often an instance with max_memory_restart has its memory read (pm2: 30 s).
 const MEMORY_CHECK: Duration = Duration::from_secs(5);
@@ -32,141 +25,6 @@ const DRAIN_CHECK: Duration = Duration::from_millis(20);
 const LINGER_CHECK: Duration = Duration::from_millis(100);
 
 impl Supervisor {
-    pub(super) fn spawn_instance(&mut self, id: u32) {
-        let Some(inst) = self.instances.get_mut(&id) else {
-            return;
-        };
-        let Some(app) = self.apps.get_mut(&inst.app) else {
-            return;
-        };
-        inst.state = InstanceState::Launching;
-        inst.stopped_by_command = false;
-        inst.end_run();
-        let mode = ready_mode(app);
-        let mut prepared = match app.balancer.as_mut().map(|b| b.prepare(id, inst.index)) {
-            None => Ok(Prepared::default()),
-            Some(result) => result,
-        };
-        if let (Ok(prepared), true) = (&mut prepared, app.spec.wait_ready) {
-            match open_notify(
-                self.home.root().join("notify"),
-                id,
-                self.cluster.events.clone(),
-            ) {
-                Ok((path, task)) => {
-                    prepared
-                        .env
-                        .push(("NOTIFY_SOCKET".into(), path.display().to_string()));
-                    inst.notify_socket = Some(path);
-                    inst.run_tasks.push(task);
-                }
-                Err(e) => crate::dlog!("app {}: {e}", inst.app),
-            }
-        }
-        if let (Ok(prepared), true) = (&mut prepared, runs_node(&app.spec.command)) {
-            match node_channel::open(id, self.cluster.events.clone()) {
-                Ok((instance_end, task)) => {
-                    prepared
-                        .env
-                        .extend(node_channel::channel_env(3 + prepared.fds.len()));
-                    prepared.fds.push(instance_end);
-                    inst.run_tasks.push(task);
-                }
-                Err(e) => crate::dlog!("app {}: {e}", inst.app),
-            }
-        }
-        let probe_port = prepared
-            .as_ref()
-            .ok()
-            .and_then(|p| {
-                p.env
-                    .iter()
-                    .find(|(k, _)| k == "PORT")
-                    .map(|(_, v)| v.clone())
-            })
-            .or_else(|| app.spec.env.get("PORT").cloned())
-            .and_then(|p| p.parse::<u16>().ok());
-        let ctx = InstanceContext {
-            id,
-            index: inst.index,
-            base_env: &app.base_env,
-        };
-        let spawned = prepared
-            .and_then(|prepared| spawn(&app.spec, &ctx, &prepared, &self.cluster.trampoline));
-        if let (Some(balancer), Ok(spawned)) = (app.balancer.as_mut(), &spawned) {
-            balancer.started(id, spawned.pid as u32);
-        }
-        if let (Some(balancer), Err(_)) = (app.balancer.as_mut(), &spawned) {
-            balancer.detach(id);
-            balancer.release(id);
-        }
-        match spawned {
-            Ok(spawned) => {
-                inst.pid = Some(spawned.pid);
-                inst.pgid = Some(spawned.pid);
-                inst.started_at = Some(Instant::now());
-                // Apps with an explicit readiness signal, and a reload's new instances, are
-                // `launching` until ready; the others are online at once, as in pm2.
-                inst.state =
-                    if inst.candidate || matches!(mode, ReadyMode::Notify | ReadyMode::Probe) {
-                        InstanceState::Launching
-                    } else {
-                        InstanceState::Online
-                    };
-                if let Some(readiness) = app.spec.readiness.clone() {
-                    let env: Vec<(String, String)> = app
-                        .spec
-                        .env
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    let probe = spawn_probe(
-                        readiness,
-                        id,
-                        inst.generation,
-                        probe_port,
-                        env,
-                        self.cluster.events.clone(),
-                    );
-                    inst.run_tasks.push(probe);
-                }
-                inst.reason = None;
-                inst.cpu_sample = None;
-                self.by_pid.insert(spawned.pid, id);
-                let name: Arc<str> = Arc::from(inst.app.as_str());
-                for (fd, stream) in [(spawned.stdout, Stream::Out), (spawned.stderr, Stream::Err)] {
-                    let spec = CaptureSpec {
-                        id,
-                        index: inst.index,
-                        app: name.clone(),
-                        stream,
-                    };
-                    spawn_capture(fd, spec, app.log_tx.clone());
-                }
-                crate::dlog!(
-                    "app {}: instance {} (id {id}) started, pid {}",
-                    inst.app,
-                    inst.index,
-                    spawned.pid
-                );
-                self.arm_listen_check(id);
-                self.arm_memory_check(id);
-            }
-            Err(reason) => {
-                crate::dlog!(
-                    "app {}: instance {} (id {id}) cannot start: {reason}",
-                    inst.app,
-                    inst.index
-                );
-                inst.end_run();
-                inst.state = InstanceState::Errored;
-                inst.reason = Some(reason);
-                inst.pid = None;
-                inst.pgid = None;
-            }
-        }
-    }
-
     /// Begin stopping an instance; `intent` says what follows once its group is gone.
     pub(super) fn begin_stop(&mut self, id: u32, intent: Intent) {
         let Some(inst) = self.instances.get_mut(&id) else {
@@ -208,7 +66,7 @@ impl Supervisor {
         }
     }
 
-    fn arm_memory_check(&mut self, id: u32) {
+    pub(super) fn arm_memory_check(&mut self, id: u32) {
         let Some(inst) = self.instances.get(&id) else {
             return;
         };

@@ -6,6 +6,7 @@ mod actor;
 mod cluster;
 mod commands;
 mod cron;
+mod launch;
 mod lifecycle;
 mod node_channel;
 mod readiness;

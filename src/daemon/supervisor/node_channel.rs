@@ -43,7 +43,7 @@ pub fn open(
 
 async fn read_messages(mut stream: UnixStream, id: u32, events: UnboundedSender<InstanceEvent>) {
     let mut lines = LineSplitter::default();
-    let mut buf = vec![0u8; 8192];
+    let mut buf = vec![0u8; 2048];
     loop {
         let n = match stream.read(&mut buf).await {
             Ok(0) | Err(_) => return,

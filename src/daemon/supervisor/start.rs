@@ -125,9 +125,7 @@ impl Supervisor {
             );
             self.arm_cron(&name);
         }
-        for id in &started {
-            self.spawn_instance(*id);
-        }
+        self.spawn_instances(&started);
         Ok(started)
     }
 
@@ -151,9 +149,7 @@ impl Supervisor {
             }
             index += 1;
         }
-        for id in &added {
-            self.spawn_instance(*id);
-        }
+        self.spawn_instances(&added);
         added
     }
 }

@@ -1,0 +1,246 @@
+//! Starting instances: prepare each one (cluster fds, NOTIFY_SOCKET, Node's channel), fork/exec,
+//! then record the run (pid, output capture, readiness checks). A start waits for the program's
+//! exec, which on a machine busy with earlier instances booting is most of its time, so several
+//! instances started together (start -i N, scale, resurrect) fork/exec from a few threads at once
+//! while the supervisor waits for all of them.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::actor::Supervisor;
+use super::node_channel;
+use super::readiness::{open_notify, ready_mode, spawn_probe, ReadyMode};
+use crate::daemon::balancer::Prepared;
+use crate::daemon::logs::capture::{spawn_capture, CaptureSpec};
+use crate::daemon::process::spawn::{runs_node, spawn, InstanceContext, Spawned};
+use crate::protocol::model::{AppSpec, InstanceState};
+use crate::protocol::response::Stream;
+
+/// Threads forking at once for a batch of instances (each mostly waits for its exec).
+const SPAWN_THREADS: usize = 64;
+
+/// One instance, prepared for its fork/exec.
+struct Launch {
+    id: u32,
+    prepared: Result<Prepared, String>,
+    probe_port: Option<u16>,
+    mode: ReadyMode,
+}
+
+/// What one fork/exec needs, borrowed from the supervisor's state.
+struct Exec<'a> {
+    spec: &'a AppSpec,
+    ctx: InstanceContext<'a>,
+    prepared: &'a Result<Prepared, String>,
+}
+
+impl Supervisor {
+    pub(super) fn spawn_instance(&mut self, id: u32) {
+        self.spawn_instances(&[id]);
+    }
+
+    pub(super) fn spawn_instances(&mut self, ids: &[u32]) {
+        let launches: Vec<Launch> = ids.iter().filter_map(|id| self.prepare(*id)).collect();
+        let results = self.exec_all(&launches);
+        for (launch, result) in launches.into_iter().zip(results) {
+            self.record(launch, result);
+        }
+    }
+
+    fn prepare(&mut self, id: u32) -> Option<Launch> {
+        let inst = self.instances.get_mut(&id)?;
+        let app = self.apps.get_mut(&inst.app)?;
+        inst.state = InstanceState::Launching;
+        inst.stopped_by_command = false;
+        inst.end_run();
+        let mode = ready_mode(app);
+        let mut prepared = match app.balancer.as_mut().map(|b| b.prepare(id, inst.index)) {
+            None => Ok(Prepared::default()),
+            Some(result) => result,
+        };
+        if let (Ok(prepared), true) = (&mut prepared, app.spec.wait_ready) {
+            match open_notify(
+                self.home.root().join("notify"),
+                id,
+                self.cluster.events.clone(),
+            ) {
+                Ok((path, task)) => {
+                    prepared
+                        .env
+                        .push(("NOTIFY_SOCKET".into(), path.display().to_string()));
+                    inst.notify_socket = Some(path);
+                    inst.run_tasks.push(task);
+                }
+                Err(e) => crate::dlog!("app {}: {e}", inst.app),
+            }
+        }
+        if let (Ok(prepared), true) = (&mut prepared, runs_node(&app.spec.command)) {
+            match node_channel::open(id, self.cluster.events.clone()) {
+                Ok((instance_end, task)) => {
+                    prepared
+                        .env
+                        .extend(node_channel::channel_env(3 + prepared.fds.len()));
+                    prepared.fds.push(instance_end);
+                    inst.run_tasks.push(task);
+                }
+                Err(e) => crate::dlog!("app {}: {e}", inst.app),
+            }
+        }
+        let probe_port = prepared
+            .as_ref()
+            .ok()
+            .and_then(|p| {
+                p.env
+                    .iter()
+                    .find(|(k, _)| k == "PORT")
+                    .map(|(_, v)| v.clone())
+            })
+            .or_else(|| app.spec.env.get("PORT").cloned())
+            .and_then(|p| p.parse::<u16>().ok());
+        Some(Launch {
+            id,
+            prepared,
+            probe_port,
+            mode,
+        })
+    }
+
+    /// Fork/exec every launch: inline for one, from up to SPAWN_THREADS threads for more.
+    fn exec_all(&self, launches: &[Launch]) -> Vec<Result<Spawned, String>> {
+        let execs: Vec<Option<Exec<'_>>> = launches
+            .iter()
+            .map(|launch| {
+                let inst = self.instances.get(&launch.id)?;
+                let app = self.apps.get(&inst.app)?;
+                Some(Exec {
+                    spec: &app.spec,
+                    ctx: InstanceContext {
+                        id: launch.id,
+                        index: inst.index,
+                        base_env: &app.base_env,
+                    },
+                    prepared: &launch.prepared,
+                })
+            })
+            .collect();
+        let trampoline = self.cluster.trampoline.as_path();
+        let run = |exec: &Option<Exec<'_>>| -> Result<Spawned, String> {
+            let exec = exec.as_ref().ok_or("the instance is gone")?;
+            let prepared = exec.prepared.as_ref().map_err(Clone::clone)?;
+            spawn(exec.spec, &exec.ctx, prepared, trampoline)
+        };
+        if execs.len() <= 1 {
+            return execs.iter().map(run).collect();
+        }
+        let per_thread = execs.len().div_ceil(SPAWN_THREADS);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = execs
+                .chunks(per_thread)
+                .map(|chunk| {
+                    (
+                        chunk.len(),
+                        scope.spawn(move || chunk.iter().map(run).collect::<Vec<_>>()),
+                    )
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|(len, worker)| {
+                    worker.join().unwrap_or_else(|_| {
+                        (0..len)
+                            .map(|_| Err("the thread starting it failed".to_owned()))
+                            .collect()
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn record(&mut self, launch: Launch, spawned: Result<Spawned, String>) {
+        let Launch {
+            id,
+            probe_port,
+            mode,
+            ..
+        } = launch;
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let Some(app) = self.apps.get_mut(&inst.app) else {
+            return;
+        };
+        if let (Some(balancer), Ok(spawned)) = (app.balancer.as_mut(), &spawned) {
+            balancer.started(id, spawned.pid as u32);
+        }
+        if let (Some(balancer), Err(_)) = (app.balancer.as_mut(), &spawned) {
+            balancer.detach(id);
+            balancer.release(id);
+        }
+        match spawned {
+            Ok(spawned) => {
+                inst.pid = Some(spawned.pid);
+                inst.pgid = Some(spawned.pid);
+                inst.started_at = Some(Instant::now());
+                // Apps with an explicit readiness signal, and a reload's new instances, are
+                // `launching` until ready; the others are online at once, as in pm2.
+                inst.state =
+                    if inst.candidate || matches!(mode, ReadyMode::Notify | ReadyMode::Probe) {
+                        InstanceState::Launching
+                    } else {
+                        InstanceState::Online
+                    };
+                if let Some(readiness) = app.spec.readiness.clone() {
+                    let env: Vec<(String, String)> = app
+                        .spec
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let probe = spawn_probe(
+                        readiness,
+                        id,
+                        inst.generation,
+                        probe_port,
+                        env,
+                        self.cluster.events.clone(),
+                    );
+                    inst.run_tasks.push(probe);
+                }
+                inst.reason = None;
+                inst.cpu_sample = None;
+                self.by_pid.insert(spawned.pid, id);
+                let name: Arc<str> = Arc::from(inst.app.as_str());
+                for (fd, stream) in [(spawned.stdout, Stream::Out), (spawned.stderr, Stream::Err)] {
+                    let spec = CaptureSpec {
+                        id,
+                        index: inst.index,
+                        app: name.clone(),
+                        stream,
+                    };
+                    spawn_capture(fd, spec, app.log_tx.clone());
+                }
+                crate::dlog!(
+                    "app {}: instance {} (id {id}) started, pid {}",
+                    inst.app,
+                    inst.index,
+                    spawned.pid
+                );
+                self.arm_listen_check(id);
+                self.arm_memory_check(id);
+            }
+            Err(reason) => {
+                crate::dlog!(
+                    "app {}: instance {} (id {id}) cannot start: {reason}",
+                    inst.app,
+                    inst.index
+                );
+                inst.end_run();
+                inst.state = InstanceState::Errored;
+                inst.reason = Some(reason);
+                inst.pid = None;
+                inst.pgid = None;
+            }
+        }
+    }
+}

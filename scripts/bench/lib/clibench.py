@@ -131,11 +131,9 @@ def vmrss_kib(pid):
 
 
 def cpu_ns(pid):
-    raw = read_bytes(f"/proc/{pid}/schedstat")
-    if raw:
-        v = int(raw.split()[0])
-        if v:
-            return v
+    # utime+stime of the whole process: every thread, those that have ended included (rcluster
+    # forks a batch of instances from short-lived threads; /proc/<pid>/schedstat is the main
+    # thread's alone). Clock ticks, so 10 ms resolution.
     f = stat_fields(pid)
     if f is None:
         return 0

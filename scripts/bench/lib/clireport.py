@@ -152,7 +152,7 @@ def main():
                "kernel's autogroup scheduling) they share one CPU share against everything else running on "
                "the machine: on a loaded machine the \"ran\" rows grow for the managers and the floor alike. "
                "The `\"sleep 1000\"` row removes node's boot and shows the managers' own cost (pm2 runs it "
-               "in fork mode through bash); the daemon CPU row (from `/proc/<pid>/schedstat`) too.")
+               "in fork mode through bash); the daemon CPU row (utime+stime from `/proc/<pid>/stat`: every thread, ended ones included; 10 ms ticks) too.")
     out.append("- kill -9: two apps of 4 instances each, the idle Node script and `\"sleep 1000\"` (pm2 runs the "
                "script in cluster mode, `sleep` in fork mode). The oldest instance of the app gets SIGKILL; a "
                "Python loop then busy-polls (yielding the CPU each turn) `/proc/<daemon>/task/*/children` for a "

@@ -34,8 +34,11 @@ fn stop_ends_the_whole_process_group() {
 #[test]
 fn every_instance_leads_a_session_of_its_own() {
     let home = Home::new();
-    home.ok(&["start", "sleep 1000", "--name", "sess", "-i", "2"]);
-    let pids = wait_until("sess online", || home.online_pids("sess", 2));
+    // Ten: a batch that large forks from several threads at once.
+    home.ok(&["start", "sleep 1000", "--name", "sess", "-i", "10"]);
+    let pids = wait_until("sess online", || home.online_pids("sess", 10));
+    let distinct: std::collections::BTreeSet<u32> = pids.iter().copied().collect();
+    assert_eq!(distinct.len(), 10);
     let daemon = home.daemon_pid().expect("daemon pid");
     for pid in pids {
         let pid = pid as i32;

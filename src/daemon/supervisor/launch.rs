@@ -1,7 +1,7 @@
 //! Starting instances: prepare each one (cluster fds, NOTIFY_SOCKET, Node's channel), fork/exec,
 //! then record the run (pid, output capture, readiness checks). A start waits for the program's
 //! exec, which on a machine busy with earlier instances booting is most of its time, so several
-//! instances started together (start -i N, scale, resurrect) fork/exec from a few threads at once
+//! instances started together (start -i N, scale, resurrect) fork/exec from threads at once
 //! while the supervisor waits for all of them.
 
 use std::sync::Arc;
@@ -19,6 +19,11 @@ use crate::protocol::response::Stream;
 
 /// Threads forking at once for a batch of instances (each mostly waits for its exec).
 const SPAWN_THREADS: usize = 64;
+/// Smaller batches fork one after the other: threads would not shorten them noticeably, and
+/// glibc keeps the stacks of ended threads cached, which an idle daemon would carry.
+const THREADS_FROM: usize = 8;
+/// Enough for Command::spawn (the fork/exec needs little; the default is 2 MiB).
+const SPAWN_STACK: usize = 128 * 1024;
 
 /// One instance, prepared for its fork/exec.
 struct Launch {
@@ -130,7 +135,7 @@ impl Supervisor {
             let prepared = exec.prepared.as_ref().map_err(Clone::clone)?;
             spawn(exec.spec, &exec.ctx, prepared, trampoline)
         };
-        if execs.len() <= 1 {
+        if execs.len() < THREADS_FROM {
             return execs.iter().map(run).collect();
         }
         let per_thread = execs.len().div_ceil(SPAWN_THREADS);
@@ -138,20 +143,23 @@ impl Supervisor {
             let workers: Vec<_> = execs
                 .chunks(per_thread)
                 .map(|chunk| {
-                    (
-                        chunk.len(),
-                        scope.spawn(move || chunk.iter().map(run).collect::<Vec<_>>()),
-                    )
+                    let worker = std::thread::Builder::new()
+                        .name("spawn".into())
+                        .stack_size(SPAWN_STACK)
+                        .spawn_scoped(scope, move || chunk.iter().map(run).collect::<Vec<_>>());
+                    (chunk, worker)
                 })
                 .collect();
             workers
                 .into_iter()
-                .flat_map(|(len, worker)| {
-                    worker.join().unwrap_or_else(|_| {
-                        (0..len)
+                .flat_map(|(chunk, worker)| match worker {
+                    Ok(worker) => worker.join().unwrap_or_else(|_| {
+                        (0..chunk.len())
                             .map(|_| Err("the thread starting it failed".to_owned()))
                             .collect()
-                    })
+                    }),
+                    // No thread to be had: this chunk forks from here.
+                    Err(_) => chunk.iter().map(run).collect(),
                 })
                 .collect()
         })

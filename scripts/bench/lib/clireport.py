@@ -54,7 +54,8 @@ def main():
 
     # 2. RSS
     rss = res["rss_kib"]
-    row("daemon RSS after serving clients (VmRSS, 4 instances up)", mib(rss["rcluster"]),
+    row("daemon RSS after serving clients (VmRSS, 4 instances up)",
+        f"{rss['rcluster'] / 1024:.2f} MiB ({rss['rcluster']:,} KiB)",
         mib(rss.get("pm2", 0)), ratio(rss.get("pm2", 0) / rss["rcluster"]) + " less",
         f"≤ 5 MiB: {verdict(rss['rcluster'] <= 5 * 1024)}")
 

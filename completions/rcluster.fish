@@ -77,7 +77,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l max-memory-r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l watch -d 'Restart the app when a file changes under its cwd, or under PATH (--watch=PATH, repeatable); hidden files and node_modules are ignored unless --ignore-watch is given' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l ignore-watch -d 'With --watch: leave these alone (names, globs such as *.log, or relative paths; repeatable, or several in one value separated by spaces)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l watch-delay -d 'With --watch: wait this long after a change before restarting (e.g. 500ms, 1s)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l watch-delay -d 'With --watch: wait this long after a change before restarting (e.g. 500ms, 1s; at least 100ms, so that one save is one restart)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
@@ -120,7 +120,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l max-memory-res
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l watch -d 'Restart the app when a file changes under its cwd, or under PATH (--watch=PATH, repeatable); hidden files and node_modules are ignored unless --ignore-watch is given' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l ignore-watch -d 'With --watch: leave these alone (names, globs such as *.log, or relative paths; repeatable, or several in one value separated by spaces)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l watch-delay -d 'With --watch: wait this long after a change before restarting (e.g. 500ms, 1s)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l watch-delay -d 'With --watch: wait this long after a change before restarting (e.g. 500ms, 1s; at least 100ms, so that one save is one restart)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"

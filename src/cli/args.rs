@@ -172,7 +172,8 @@ pub struct StartArgs {
     #[arg(long, value_name = "PATTERN", action = clap::ArgAction::Append)]
     pub ignore_watch: Vec<String>,
 
-    /// With --watch: wait this long after a change before restarting (e.g. 500ms, 1s).
+    /// With --watch: wait this long after a change before restarting (e.g. 500ms, 1s; at least
+    /// 100ms, so that one save is one restart).
     #[arg(long, value_name = "DURATION")]
     pub watch_delay: Option<String>,
 

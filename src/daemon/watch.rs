@@ -141,7 +141,11 @@ impl Tree {
             return self.spec.paths.first().cloned();
         }
         if event.mask.contains(AddWatchFlags::IN_IGNORED) {
-            self.watched.remove(&event.wd);
+            let (path, root_index) = self.watched.remove(&event.wd)?;
+            // A watched file replaced by a rename (how editors save): watch the new one.
+            if self.spec.paths[root_index] == path && path.is_file() {
+                return self.add(&path, root_index, file_mask()).ok().map(|()| path);
+            }
             return None;
         }
         let (watched, root_index) = self.watched.get(&event.wd)?.clone();

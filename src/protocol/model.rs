@@ -150,8 +150,8 @@ pub struct WatchSpec {
     /// the watched directory, or a relative path (`logs/app.log`, `dist/*`). Default: names
     /// starting with a dot, and `node_modules` (pm2's default).
     pub ignore: Vec<String>,
-    /// pm2's `watch_delay`: wait this long after a change, then restart once for every change
-    /// seen meanwhile.
+    /// pm2's `watch_delay`: wait this long (at least 100 ms) after a change, then restart once
+    /// for every change seen meanwhile.
     pub delay_ms: u64,
 }
 

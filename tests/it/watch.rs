@@ -92,6 +92,27 @@ fn ignore_watch_and_own_logs_are_left_alone() {
 }
 
 #[test]
+fn a_watched_file_replaced_by_a_rename_stays_watched() {
+    let home = Home::new();
+    let work = home.work();
+    touch(&work.join("config.json"), "{}");
+    home.ok(&[
+        "start",
+        "sleep 1000",
+        "--name",
+        "cfg",
+        "--watch=config.json",
+    ]);
+    wait_until("online", || home.online_pids("cfg", 1));
+    // An editor's save: a new file renamed over the old one.
+    touch(&work.join("config.json.new"), "{\"a\": 1}");
+    std::fs::rename(work.join("config.json.new"), work.join("config.json")).expect("rename");
+    wait_restarts(&home, "cfg", 1);
+    touch(&work.join("config.json"), "{\"a\": 2}");
+    wait_restarts(&home, "cfg", 2);
+}
+
+#[test]
 fn a_path_that_cannot_be_watched_starts_nothing() {
     let home = Home::new();
     let err = home.fails(&["start", "sleep 1000", "--name", "w", "--watch=missing"]);

@@ -1,5 +1,5 @@
-//! `watch` (pm2's): a change under the watched paths restarts the app once `watch_delay` has
-//! passed; changes seen meanwhile join that restart. As in pm2 it is a restart, not a reload (a
+//! `watch` (pm2's): a change under the watched paths restarts the app once `watch_delay` (at
+//! least `SETTLE`) has passed; changes seen meanwhile join that restart. As in pm2 it is a restart, not a reload (a
 //! developer's tool: a crash of the new code shows at once), of every instance but those stopped
 //! with `stop`.
 
@@ -14,6 +14,10 @@ use crate::daemon::logs::log_path;
 use crate::daemon::watch::AppWatcher;
 use crate::protocol::model::AppSpec;
 use crate::protocol::response::Stream;
+
+/// The least wait after a first change: a save is several events (write, close, rename), read
+/// in more than one batch, and must be one restart.
+const SETTLE: Duration = Duration::from_millis(100);
 
 pub struct WatchState {
     _watcher: AppWatcher,
@@ -61,7 +65,11 @@ impl Supervisor {
         let Some(app) = self.apps.get_mut(name) else {
             return;
         };
-        let delay = app.spec.watch.as_ref().map_or(0, |w| w.delay_ms);
+        let delay = app
+            .spec
+            .watch
+            .as_ref()
+            .map_or(SETTLE, |w| Duration::from_millis(w.delay_ms).max(SETTLE));
         let Some(state) = app.watch.as_mut().filter(|s| !s.pending) else {
             return;
         };
@@ -75,8 +83,7 @@ impl Supervisor {
             "app {name}: change detected on {}: restarting",
             path.display()
         );
-        self.timers
-            .arm(Instant::now() + Duration::from_millis(delay), timer);
+        self.timers.arm(Instant::now() + delay, timer);
     }
 
     pub(super) fn on_watch_due(&mut self, token: u64) {

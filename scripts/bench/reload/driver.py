@@ -630,13 +630,14 @@ def cmd_report(results_path, meta_path):
       "requests also lower that client's count." % meta["timeout"])
     w("- What a reload waits for: pm2 (cluster mode) sends the old worker SIGINT once the new one "
       "listens, SIGKILL 1600 ms later. rcluster is meant to (PRODUCT.md §5) take the old instance "
-      "out of the rotation, let it finish what it was dealt (until it has no ESTABLISHED TCP "
-      "connection, at most kill_timeout = 1600 ms: src/daemon/supervisor/lifecycle.rs), then send "
-      "kill_signal (default SIGINT), SIGKILL after kill_timeout; the \"how replaced instances "
-      "ended\" row shows what they actually got. rcluster counts an instance's connections by "
-      "reading /proc/net/tcp and /proc/net/tcp6 (src/daemon/process/conns.rs), whose size grows "
-      "with every TCP socket on the machine, TIME_WAIT ones included: hence the TIME_WAIT row "
-      "(from /proc/net/sockstat; the `Connection: close` load itself leaves thousands).")
+      "out of the rotation, let it finish what it was dealt (until none of its ESTABLISHED TCP "
+      "connections has a request unanswered, at most kill_timeout = 1600 ms: "
+      "src/daemon/supervisor/lifecycle.rs), then send kill_signal (default SIGINT), SIGKILL after "
+      "kill_timeout; the \"how replaced instances ended\" row shows what they actually got. "
+      "rcluster looks at each socket of the instance (TCP_INFO of a copy made with pidfd_getfd: "
+      "src/daemon/process/conns.rs); the TIME_WAIT and /proc/net/tcp rows are context on the load "
+      "(/proc/net/tcp lists every TCP socket on the machine, TIME_WAIT ones included; rcluster "
+      "no longer reads it).")
     w("- Daemon CPU: utime + stime of the daemon process (`$RCLUSTER_HOME/daemon.lock`, "
       "`$PM2_HOME/pm2.pid`) from just after the load started to just before it stopped, per "
       "manager summed over the rounds.")

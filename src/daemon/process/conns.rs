@@ -5,50 +5,24 @@
 //!
 //! Each socket of the group is copied (pidfd_getfd; instances are our children, so ptrace rules
 //! allow it) and its TCP_INFO read: an ESTABLISHED one is busy when no request has arrived yet,
-//! or data arrived more recently than the last answer left. Where a socket cannot be copied,
-//! /proc/net/tcp{,6} says whether it is ESTABLISHED, and it counts as busy.
-
-use std::collections::HashSet;
+//! or data arrived more recently than the last answer left. A socket closed (or a process gone)
+//! between the listing and the copy is nothing to wait for. One that cannot be copied at all
+//! (a kernel before 5.6, a refusal) counts as busy, so the stop waits out kill_timeout: reading
+//! /proc/net/tcp instead took seconds under load (it lists every TCP socket on the machine,
+//! TIME_WAIT ones included) and the supervisor would wait on it.
 
 /// Busy TCP connections of group `pgid` (all established ones where a socket cannot be
 /// inspected); None when /proc cannot tell.
 pub fn busy(pgid: i32) -> Option<usize> {
     let mut busy = 0;
-    // Read only if some socket cannot be inspected directly (it lists every TCP socket on the
-    // machine, TIME_WAIT ones included: tens of thousands under load).
-    let mut established: Option<HashSet<u64>> = None;
-    for (pid, fd, inode) in socket_fds(pgid)? {
+    for (pid, fd) in socket_fds(pgid)? {
         match inspect(pid, fd) {
             Inspected::NotEstablished => {}
             Inspected::Established { busy: b } => busy += usize::from(b),
-            Inspected::Unknown => {
-                let known =
-                    established.get_or_insert_with(|| established_inodes().unwrap_or_default());
-                busy += usize::from(known.contains(&inode));
-            }
+            Inspected::Unknown => busy += 1,
         }
     }
     Some(busy)
-}
-
-/// Established TCP sockets on this machine, by inode.
-fn established_inodes() -> Option<HashSet<u64>> {
-    let mut out = HashSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-            if let (Some(&"01"), Some(inode)) = (fields.get(3), fields.get(9)) {
-                if let Ok(inode) = inode.parse() {
-                    out.insert(inode);
-                }
-            }
-        }
-    }
-    Some(out)
 }
 
 /// The prefix of the kernel's `struct tcp_info` (linux/tcp.h) up to the data segment counts;
@@ -88,14 +62,15 @@ fn inspect(pid: i32, fd: i32) -> Inspected {
     // SAFETY: plain syscalls on integers; the fds they return are owned and closed below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     if pidfd < 0 {
-        return Inspected::Unknown;
+        return gone_or_unknown();
     }
     // SAFETY: as above.
     let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) } as i32;
+    let failed = gone_or_unknown();
     // SAFETY: pidfd is ours.
     unsafe { libc::close(pidfd) };
     if copy < 0 {
-        return Inspected::Unknown;
+        return failed;
     }
     let mut info = TcpInfo::default();
     let mut len = std::mem::size_of::<TcpInfo>() as libc::socklen_t;
@@ -129,8 +104,17 @@ fn inspect(pid: i32, fd: i32) -> Inspected {
     }
 }
 
-/// (pid, fd, socket inode) of every socket fd in the group.
-fn socket_fds(pgid: i32) -> Option<Vec<(i32, i32, u64)>> {
+/// After a failed pidfd_open/pidfd_getfd: the process or the fd went away meanwhile (nothing to
+/// wait for), or the socket cannot be looked at.
+fn gone_or_unknown() -> Inspected {
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ESRCH) | Some(libc::EBADF) => Inspected::NotEstablished,
+        _ => Inspected::Unknown,
+    }
+}
+
+/// (pid, fd) of every socket fd in the group.
+fn socket_fds(pgid: i32) -> Option<Vec<(i32, i32)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
@@ -153,14 +137,8 @@ fn socket_fds(pgid: i32) -> Option<Vec<(i32, i32, u64)>> {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            let target = target.to_string_lossy();
-            if let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-            {
-                if let Ok(inode) = inode.parse() {
-                    out.push((pid, num, inode));
-                }
+            if target.to_string_lossy().starts_with("socket:[") {
+                out.push((pid, num));
             }
         }
     }
@@ -175,6 +153,13 @@ fn process_group(pid: i32) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_closed_before_it_is_looked_at_is_not_waited_for() {
+        // No such fd (closed between the listing and the copy): EBADF, nothing to wait for.
+        let me = std::process::id() as i32;
+        assert!(matches!(inspect(me, 1_000_000), Inspected::NotEstablished));
+    }
 
     #[test]
     fn a_connection_with_no_request_yet_is_busy() {

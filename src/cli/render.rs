@@ -122,6 +122,24 @@ pub fn describe(app: &AppDetail) -> String {
     }
     row("kill signal", spec.kill_signal.clone());
     row("kill timeout", format!("{} ms", spec.kill_timeout_ms));
+    if let Some(limit) = spec.max_memory_restart {
+        row("max memory restart", bytes(limit));
+    }
+    if let Some(pattern) = &spec.cron_restart {
+        row("cron restart", pattern.clone());
+    }
+    if let Some(watch) = &spec.watch {
+        let paths: Vec<String> = watch
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        row("watch", paths.join(", "));
+        row("ignore watch", watch.ignore.join(" "));
+        if watch.delay_ms > 0 {
+            row("watch delay", format!("{} ms", watch.delay_ms));
+        }
+    }
     if let Some(first) = app.instances.first() {
         row(
             "out log",

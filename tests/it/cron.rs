@@ -19,6 +19,11 @@ fn a_fork_app_is_restarted_on_every_tick() {
         "* * * * * *",
     ]);
     let first = wait_until("online", || home.online_pids("ticked", 1))[0];
+    let described = home.ok(&["describe", "ticked"]);
+    assert!(
+        described.contains("cron restart") && described.contains("* * * * * *"),
+        "{described}"
+    );
     let mut seen = BTreeSet::from([first]);
     wait_until("restarted by cron twice", || {
         let app = home.app("ticked");

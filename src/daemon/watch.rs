@@ -169,12 +169,34 @@ impl Tree {
     }
 }
 
-/// `path` is `log`, or `log` per instance (`out-2.log`) or rotated (`out__2026-…log.gz`).
+/// `path` is `log` itself, `log` per instance (`out.log` → `out-2.log`), or a rotation of
+/// either (`out.log.3`, `out-2.log.3.gz`).
 fn is_log_file(log: &Path, path: &Path) -> bool {
-    let (Some(stem), Some(name)) = (log.file_stem(), path.file_name()) else {
+    if log.parent() != path.parent() {
+        return false;
+    }
+    let (Some(log_name), Some(name)) = (log.file_name(), path.file_name()) else {
         return false;
     };
-    log.parent() == path.parent() && name.to_string_lossy().starts_with(&*stem.to_string_lossy())
+    let (log_name, name) = (log_name.to_string_lossy(), name.to_string_lossy());
+    let itself_or_rotated = |base: &str| name == base || name.starts_with(&format!("{base}."));
+    if itself_or_rotated(&log_name) {
+        return true;
+    }
+    let stem = log
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let ext = log
+        .extension()
+        .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
+    let Some(rest) = name.strip_prefix(&format!("{stem}-")) else {
+        return false;
+    };
+    let index_len = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    index_len > 0 && {
+        let per_instance = format!("{stem}-{}{ext}", &rest[..index_len]);
+        itself_or_rotated(&per_instance)
+    }
 }
 
 async fn read_changes(fd: AsyncFd<Tree>, events: UnboundedSender<InstanceEvent>) {
@@ -209,6 +231,32 @@ async fn read_changes(fd: AsyncFd<Tree>, events: UnboundedSender<InstanceEvent>)
         };
         if events.send(report).is_err() {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apps_own_log_files_and_only_those() {
+        let log = Path::new("/app/out.log");
+        for own in [
+            "/app/out.log",
+            "/app/out.log.3",
+            "/app/out-2.log",
+            "/app/out-12.log.1.gz",
+        ] {
+            assert!(is_log_file(log, Path::new(own)), "{own}");
+        }
+        for other in [
+            "/app/output.js",
+            "/app/out-x.log",
+            "/app/sub/out.log",
+            "/app/out-2.txt",
+        ] {
+            assert!(!is_log_file(log, Path::new(other)), "{other}");
         }
     }
 }

@@ -3,11 +3,31 @@
 //! with `/` is matched against that relative path, or names a directory whose contents are all
 //! ignored. `\.` is read as `.`, the one regex habit pm2 files often carry (`"\\.git"`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::protocol::model::WatchSpec;
 
 /// pm2's default, `/[\/\\]\.|node_modules/`: hidden files and folders, and node_modules.
 pub fn default_ignore() -> Vec<String> {
     vec![".*".into(), "node_modules".into()]
+}
+
+/// A `watch` with pm2's defaults filled in: no path means the app's cwd, no ignore list means
+/// `default_ignore()`.
+pub fn watch_spec(
+    cwd: &Path,
+    mut paths: Vec<PathBuf>,
+    ignore: Option<Vec<String>>,
+    delay_ms: u64,
+) -> WatchSpec {
+    if paths.is_empty() {
+        paths.push(cwd.to_path_buf());
+    }
+    WatchSpec {
+        paths,
+        ignore: ignore.unwrap_or_else(default_ignore),
+        delay_ms,
+    }
 }
 
 pub fn is_ignored(root: &Path, changed: &Path, patterns: &[String]) -> bool {

@@ -148,32 +148,26 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
         spec.cron_restart = Some(pattern);
     }
     if let Some(paths) = &args.watch {
-        let cwd = spec.cwd.clone();
-        let mut watch = crate::protocol::model::WatchSpec {
-            paths: paths
-                .iter()
-                .filter(|p| !p.is_empty())
-                .map(|p| cwd.join(p))
-                .collect(),
-            ignore: crate::config::watch::default_ignore(),
-            delay_ms: 0,
-        };
-        if watch.paths.is_empty() {
-            watch.paths.push(cwd);
-        }
-        if !args.ignore_watch.is_empty() {
-            watch.ignore = args
-                .ignore_watch
+        let paths = paths
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| spec.cwd.join(p))
+            .collect();
+        let ignore = (!args.ignore_watch.is_empty()).then(|| {
+            args.ignore_watch
                 .iter()
                 .flat_map(|p| p.split_whitespace())
                 .map(str::to_owned)
-                .collect();
-        }
-        if let Some(text) = &args.watch_delay {
-            watch.delay_ms = crate::config::units::parse_duration_ms(text)
-                .map_err(|e| anyhow::anyhow!("--watch-delay: {e}"))?;
-        }
-        spec.watch = Some(watch);
+                .collect()
+        });
+        let delay_ms = match &args.watch_delay {
+            Some(text) => crate::config::units::parse_duration_ms(text)
+                .map_err(|e| anyhow::anyhow!("--watch-delay: {e}"))?,
+            None => 0,
+        };
+        spec.watch = Some(crate::config::watch::watch_spec(
+            &spec.cwd, paths, ignore, delay_ms,
+        ));
     } else if !args.ignore_watch.is_empty() || args.watch_delay.is_some() {
         anyhow::bail!("--ignore-watch and --watch-delay go with --watch");
     }

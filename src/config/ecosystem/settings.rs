@@ -119,19 +119,12 @@ pub fn watch(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
             .collect(),
         _ => None,
     };
-    let Some(mut paths) = paths else {
+    let Some(paths) = paths else {
         app.wrong_type(&f, "true, false, a path or a list of paths");
         return;
     };
-    if paths.is_empty() {
-        paths.push(cwd.to_path_buf());
-    }
-    let mut watch = crate::protocol::model::WatchSpec {
-        paths,
-        ignore: crate::config::watch::default_ignore(),
-        delay_ms: app.duration(Key::WatchDelay).unwrap_or(0),
-    };
-    if let Some(f) = app.get(Key::IgnoreWatch) {
+    let delay_ms = app.duration(Key::WatchDelay).unwrap_or(0);
+    let ignore = app.get(Key::IgnoreWatch).and_then(|f| {
         let patterns: Option<Vec<String>> = match &f.value.value {
             Value::Str(s) => Some(vec![s.clone()]),
             Value::Seq(items) => items
@@ -140,12 +133,14 @@ pub fn watch(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
                 .collect(),
             _ => None,
         };
-        match patterns {
-            Some(patterns) => watch.ignore = patterns,
-            None => app.wrong_type(&f, "a pattern or a list of patterns"),
+        if patterns.is_none() {
+            app.wrong_type(&f, "a pattern or a list of patterns");
         }
-    }
-    spec.watch = Some(watch);
+        patterns
+    });
+    spec.watch = Some(crate::config::watch::watch_spec(
+        cwd, paths, ignore, delay_ms,
+    ));
 }
 
 /// A log file: `NULL` and `/dev/null` discard (pm2); relative paths are under the app's cwd.

@@ -151,8 +151,6 @@ async fn accept_loop(listener: StdTcpListener, backends: Arc<Backends>, least_co
             Ok((client, _)) => {
                 tokio::spawn(forward(client, backends.clone(), least_conn));
             }
-            // Another worker took it first.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 crate::dlog!("proxy accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -66,10 +66,11 @@ fn inspect(pid: i32, fd: i32) -> Inspected {
     }
     // SAFETY: as above.
     let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) } as i32;
-    let failed = gone_or_unknown();
+    // Read errno before close can change it.
+    let failed = (copy < 0).then(gone_or_unknown);
     // SAFETY: pidfd is ours.
     unsafe { libc::close(pidfd) };
-    if copy < 0 {
+    if let Some(failed) = failed {
         return failed;
     }
     let mut info = TcpInfo::default();

@@ -103,8 +103,13 @@ impl Home {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// The daemon's log so far.
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
     pub fn report(&self, out: &Output) -> String {
-        let log = std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default();
+        let log = self.daemon_log();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         format!(
             "status: {}\nstdout:\n{}\nstderr:\n{}\ndaemon log (last lines, newest first):\n{}",
@@ -304,12 +309,23 @@ pub fn http_get(port: u16) -> std::io::Result<String> {
     let text = String::from_utf8_lossy(&response).into_owned();
     match text.split_once("\r\n\r\n") {
         Some((head, body))
-            if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") =>
+            if (head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"))
+                && declared_length(head).is_none_or(|n| n == body.len()) =>
         {
             Ok(body.to_owned())
         }
         _ => Err(std::io::Error::other(format!("bad response: {text:?}"))),
     }
+}
+
+/// The Content-Length a response head declares, if any (a shorter body is a cut answer).
+fn declared_length(head: &str) -> Option<usize> {
+    head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
 }
 
 /// The repository's test fixtures.

@@ -124,16 +124,17 @@ fn rotated_set(live: &Path) -> Vec<PathBuf> {
 }
 
 fn read_any(path: &Path) -> String {
-    let mut text = String::new();
+    try_read_any(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn try_read_any(path: &Path) -> std::io::Result<String> {
     if path.extension().is_some_and(|e| e == "gz") {
-        let file = std::fs::File::open(path).expect("open gz");
-        flate2::read::GzDecoder::new(file)
-            .read_to_string(&mut text)
-            .expect("gunzip");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(path)?).read_to_string(&mut text)?;
+        Ok(text)
     } else {
-        text = std::fs::read_to_string(path).unwrap_or_default();
+        std::fs::read_to_string(path)
     }
-    text
 }
 
 #[test]
@@ -187,18 +188,29 @@ fn rotation_keeps_retain_files_and_compresses_them() {
     );
     let live = home.log_file("zip-out.log");
     wait_stopped(&home, "zip");
-    // The last rotation's file is compressed in the background: wait for it.
-    let files = wait_until("3 compressed rotated files", || {
-        let files = rotated_set(&live);
-        let gz = files
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "gz"))
-            .count();
-        (files.len() == 4 && gz == 3).then_some(files)
-    });
+    // The daemon may still be writing (and rotating) the program's last output, and the last
+    // rotation's file is compressed in the background: wait for the set to settle.
+    let text = wait_until(
+        "3 compressed rotated files ending with the last line",
+        || {
+            let files = rotated_set(&live);
+            let gz = files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "gz"))
+                .count();
+            if files.len() != 4 || gz != 3 {
+                return None;
+            }
+            // A file rotated away while being read shows up as an error: look again.
+            let text = files
+                .iter()
+                .map(|p| try_read_any(p).ok())
+                .collect::<Option<String>>()?;
+            text.ends_with(&format!(" {}\n", per - 1)).then_some(text)
+        },
+    );
     assert!(!PathBuf::from(format!("{}.4.gz", live.display())).exists());
     // The newest lines are all there, in order, ending with the last one.
-    let text: String = files.iter().map(|p| read_any(p)).collect();
     let numbers: Vec<u64> = text
         .lines()
         .map(|l| l.split_once(' ').expect("a line").1.parse().expect("n"))

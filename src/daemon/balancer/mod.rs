@@ -382,6 +382,19 @@ impl Balancer {
         }
     }
 
+    /// The ports instance `id` serves the app on: the app's own, or its private one (proxy).
+    pub fn ports_of(&self, id: u32) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .listeners
+            .iter()
+            .filter_map(|l| port_of(&l.addr))
+            .collect();
+        if let Some(backend) = self.backends.get(id) {
+            ports.push(backend.port);
+        }
+        ports
+    }
+
     /// The instance's processes are gone: its channels can close.
     pub fn release(&mut self, id: u32) {
         self.detached.remove(&id);

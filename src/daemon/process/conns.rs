@@ -1,28 +1,57 @@
-//! Which TCP connections of a process group are still busy with a request. A graceful stop of
-//! a cluster instance waits (up to kill_timeout) until none is before signalling, so requests
-//! in flight on connections it was dealt finish first, while idle keep-alive connections (which
-//! never end by themselves) do not hold the stop up.
+//! The TCP connections of a draining instance's process group. A graceful stop of a cluster
+//! instance waits (up to kill_timeout) until the program has closed every connection it was
+//! dealt and no other socket of the group is busy, then signals: a signal while an answer is
+//! half written cuts it.
 //!
-//! Each socket of the group is copied (pidfd_getfd; instances are our children, so ptrace rules
-//! allow it) and its TCP_INFO read: an ESTABLISHED one is busy when no request has arrived yet,
-//! or data arrived more recently than the last answer left. A socket closed (or a process gone)
-//! between the listing and the copy is nothing to wait for. One that cannot be copied at all
-//! (a kernel before 5.6, a refusal) counts as busy, so the stop waits out kill_timeout: reading
+//! Keep-alive connections never end by themselves, so the drain ends them as nginx's graceful
+//! shutdown does, between requests: a served connection (one answer out) whose last request
+//! has been answered gets its read side shut down. The program's next read there returns
+//! end-of-file once nothing is queued, so it finishes the answer it may still be writing (a
+//! request can arrive within the same clock tick as the previous answer, which looks idle),
+//! then closes; the client sees its idle connection closed and sends its next request on a new
+//! one, which a live instance gets. Only connections to the app's own ports are touched: a
+//! program's outgoing ones (a database pool) are waited for while busy and left alone.
+//!
+//! Each socket is copied (pidfd_getfd; instances are our children, so ptrace rules allow it)
+//! and its TCP_INFO read: an ESTABLISHED one is busy when no request has arrived yet, or data
+//! arrived more recently than the last answer left. A socket closed (or a process gone) between
+//! the listing and the copy is nothing to wait for. One that cannot be copied at all (a kernel
+//! before 5.6, a refusal) counts as busy, so the stop waits out kill_timeout: reading
 //! /proc/net/tcp instead took seconds under load (it lists every TCP socket on the machine,
 //! TIME_WAIT ones included) and the supervisor would wait on it.
 
-/// Busy TCP connections of group `pgid` (all established ones where a socket cannot be
-/// inspected); None when /proc cannot tell.
-pub fn busy(pgid: i32) -> Option<usize> {
-    let mut busy = 0;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// What holds a draining instance's stop up.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Drain {
+    /// Established connections to the app's ports, still open in the program.
+    pub inbound: usize,
+    /// Busy established connections of any kind (all where a socket cannot be inspected).
+    pub busy: usize,
+}
+
+impl Drain {
+    pub fn is_done(&self) -> bool {
+        self.inbound == 0 && self.busy == 0
+    }
+}
+
+/// Look at group `pgid`'s connections, ending idle served ones to `app_ports` (see above);
+/// None when /proc cannot tell.
+pub fn drain(pgid: i32, app_ports: &[u16]) -> Option<Drain> {
+    let mut drain = Drain::default();
     for (pid, fd) in socket_fds(pgid)? {
-        match inspect(pid, fd) {
+        match inspect(pid, fd, app_ports) {
             Inspected::NotEstablished => {}
-            Inspected::Established { busy: b } => busy += usize::from(b),
-            Inspected::Unknown => busy += 1,
+            Inspected::Established { busy, inbound } => {
+                drain.busy += usize::from(busy);
+                drain.inbound += usize::from(inbound);
+            }
+            Inspected::Unknown => drain.busy += 1,
         }
     }
-    Some(busy)
+    Some(drain)
 }
 
 /// The prefix of the kernel's `struct tcp_info` (linux/tcp.h) up to the data segment counts;
@@ -51,6 +80,8 @@ enum Inspected {
     NotEstablished,
     Established {
         busy: bool,
+        /// To one of the app's ports (a connection it was dealt).
+        inbound: bool,
     },
     /// The socket could not be copied (no pidfd_getfd, or not allowed).
     Unknown,
@@ -58,7 +89,7 @@ enum Inspected {
 
 const TCP_ESTABLISHED: u8 = 1;
 
-fn inspect(pid: i32, fd: i32) -> Inspected {
+fn inspect(pid: i32, fd: i32, app_ports: &[u16]) -> Inspected {
     // SAFETY: plain syscalls on integers; the fds they return are owned and closed below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     if pidfd < 0 {
@@ -73,36 +104,73 @@ fn inspect(pid: i32, fd: i32) -> Inspected {
     if let Some(failed) = failed {
         return failed;
     }
+    // SAFETY: `copy` is a fd pidfd_getfd just gave us; OwnedFd closes it.
+    let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+    let Some(info) = tcp_info(&copy) else {
+        // Not TCP (a Unix socket, a channel): nothing to wait for.
+        return Inspected::NotEstablished;
+    };
+    if info.head[0] != TCP_ESTABLISHED {
+        return Inspected::NotEstablished;
+    }
+    let inbound = local_port(&copy).is_some_and(|port| app_ports.contains(&port));
+    let Some(answered_last) = answered_last(&info) else {
+        // An old kernel without the segment counts: assume it is busy.
+        return Inspected::Established {
+            busy: true,
+            inbound,
+        };
+    };
+    if inbound && answered_last {
+        // The shutdown acts on the socket the program holds, not only on our copy.
+        let _ = nix::sys::socket::shutdown(copy.as_raw_fd(), nix::sys::socket::Shutdown::Read);
+    }
+    Inspected::Established {
+        busy: !answered_last,
+        inbound,
+    }
+}
+
+fn tcp_info(socket: &OwnedFd) -> Option<TcpInfo> {
     let mut info = TcpInfo::default();
     let mut len = std::mem::size_of::<TcpInfo>() as libc::socklen_t;
-    // SAFETY: `info` is valid for `len` bytes; `copy` is our fd.
+    // SAFETY: `info` is valid for `len` bytes; the fd is borrowed for the call.
     let rc = unsafe {
         libc::getsockopt(
-            copy,
+            socket.as_raw_fd(),
             libc::IPPROTO_TCP,
             libc::TCP_INFO,
             (&mut info as *mut TcpInfo).cast(),
             &mut len,
         )
     };
-    // SAFETY: `copy` is ours.
-    unsafe { libc::close(copy) };
     if rc != 0 {
-        // Not TCP (a Unix socket, a channel): nothing to wait for.
-        return Inspected::NotEstablished;
-    }
-    if info.head[0] != TCP_ESTABLISHED {
-        return Inspected::NotEstablished;
+        return None;
     }
     if len < std::mem::size_of::<TcpInfo>() as libc::socklen_t {
-        // An old kernel without the segment counts: assume it is busy.
-        return Inspected::Established { busy: true };
+        // Mark the counts missing: the kernel did not fill them.
+        info.data_segs_in = u32::MAX;
+    }
+    Some(info)
+}
+
+/// Whether a request arrived and an answer left no earlier than the last data received; None
+/// when the kernel does not report the segment counts.
+fn answered_last(info: &TcpInfo) -> Option<bool> {
+    if info.data_segs_in == u32::MAX {
+        return None;
     }
     let since_sent = info.words[LAST_DATA_SENT];
     let since_recv = info.words[LAST_DATA_RECV];
-    Inspected::Established {
-        busy: info.data_segs_in == 0 || info.data_segs_out == 0 || since_recv < since_sent,
-    }
+    Some(info.data_segs_in > 0 && info.data_segs_out > 0 && since_recv >= since_sent)
+}
+
+fn local_port(socket: &OwnedFd) -> Option<u16> {
+    use nix::sys::socket::{getsockname, SockaddrStorage};
+    let addr: SockaddrStorage = getsockname(socket.as_raw_fd()).ok()?;
+    addr.as_sockaddr_in()
+        .map(|v4| v4.port())
+        .or_else(|| addr.as_sockaddr_in6().map(|v6| v6.port()))
 }
 
 /// After a failed pidfd_open/pidfd_getfd: the process or the fd went away meanwhile (nothing to
@@ -154,23 +222,62 @@ fn process_group(pid: i32) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn connected() -> (TcpListener, TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (listener, client, server)
+    }
+
+    fn own_group() -> i32 {
+        nix::unistd::getpgrp().as_raw()
+    }
 
     #[test]
     fn a_socket_closed_before_it_is_looked_at_is_not_waited_for() {
         // No such fd (closed between the listing and the copy): EBADF, nothing to wait for.
         let me = std::process::id() as i32;
-        assert!(matches!(inspect(me, 1_000_000), Inspected::NotEstablished));
+        assert!(matches!(
+            inspect(me, 1_000_000, &[]),
+            Inspected::NotEstablished
+        ));
     }
 
     #[test]
-    fn a_connection_with_no_request_yet_is_busy() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let client =
-            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (server, _) = listener.accept().expect("accept");
-        let pgid = nix::unistd::getpgrp().as_raw();
+    fn a_connection_with_no_request_yet_is_busy_and_left_open() {
+        let (listener, client, mut server) = connected();
+        let port = listener.local_addr().expect("addr").port();
         // Both ends belong to this test's process group.
-        assert!(busy(pgid).expect("readable /proc") >= 2);
-        drop((client, server));
+        let drain = drain(own_group(), &[port]).expect("readable /proc");
+        assert!(drain.busy >= 2 && drain.inbound >= 1, "{drain:?}");
+        // Not ended: the request it waits for is still read.
+        (&client).write_all(b"request").expect("write");
+        let mut buf = [0u8; 7];
+        server.read_exact(&mut buf).expect("the request arrives");
+    }
+
+    #[test]
+    fn an_answered_keep_alive_connection_is_ended_between_requests() {
+        let (listener, mut client, mut server) = connected();
+        let port = listener.local_addr().expect("addr").port();
+        let mut buf = [0u8; 8];
+        client.write_all(b"request1").expect("write");
+        server.read_exact(&mut buf).expect("request");
+        server.write_all(b"answer01").expect("answer");
+        client.read_exact(&mut buf).expect("answer");
+
+        let drain = drain(own_group(), &[port]).expect("readable /proc");
+        assert!(drain.inbound >= 1, "{drain:?}");
+        // The program's next read sees the end (no wait: a timeout would be an error).
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        assert_eq!(server.read(&mut buf).expect("read"), 0);
+        // The client's own end (not to an app port) is untouched: it still reads what is sent.
+        server.write_all(b"late").expect("write");
+        client.read_exact(&mut buf[..4]).expect("client reads on");
     }
 }

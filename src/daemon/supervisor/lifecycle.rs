@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 use super::actor::Supervisor;
 use super::restart::{decide, Counters, Decision};
-use super::state::Intent;
+use super::state::{Draining, Intent};
 use super::timers::{Timer, TimerKind};
-use crate::daemon::process::conns::busy;
+use crate::daemon::process::conns::drain;
 use crate::daemon::process::kill::{group_alive, parse_signal, signal_group};
 use crate::daemon::process::reaper::{ExitKind, Reaped};
 use crate::protocol::model::InstanceState;
@@ -41,17 +41,23 @@ impl Supervisor {
                 };
                 // Out of rotation first: what waits in its queue goes to the others, so a
                 // graceful stop loses no connection.
-                if let Some(balancer) = app.balancer.as_mut() {
+                let app_ports = app.balancer.as_mut().map(|balancer| {
+                    let ports = balancer.ports_of(id);
                     balancer.detach(id);
-                }
+                    ports
+                });
                 inst.end_run();
                 inst.state = InstanceState::Stopping;
                 inst.generation += 1;
-                if app.balancer.is_some() {
+                if let Some(app_ports) = app_ports {
                     // Let requests in flight on connections it was dealt finish first (up to
                     // kill_timeout), then signal.
                     let wait = Duration::from_millis(app.spec.kill_timeout_ms);
-                    inst.drain_deadline = Some(Instant::now() + wait);
+                    inst.draining = Some(Draining {
+                        deadline: Instant::now() + wait,
+                        app_ports,
+                        done_seen: false,
+                    });
                     let timer = Timer {
                         id,
                         generation: inst.generation,
@@ -122,7 +128,7 @@ impl Supervisor {
         let Some(app) = self.apps.get(&inst.app) else {
             return;
         };
-        inst.drain_deadline = None;
+        inst.draining = None;
         if let Some(pgid) = inst.pgid {
             signal_group(pgid, parse_signal(&app.spec.kill_signal));
         }
@@ -139,22 +145,30 @@ impl Supervisor {
 
     /// While draining: signal once its connections are done or the wait is over.
     fn on_drain_check(&mut self, timer: Timer, now: Instant) {
-        let Some(inst) = self.instances.get(&timer.id) else {
+        let Some(inst) = self.instances.get_mut(&timer.id) else {
             return;
         };
-        let (Some(pgid), Some(deadline)) = (inst.pgid, inst.drain_deadline) else {
+        let (Some(pgid), Some(draining)) = (inst.pgid, inst.draining.as_mut()) else {
             return;
         };
-        let open = busy(pgid).unwrap_or(0);
-        // Idle twice in a row, a check apart: a connection the program was accepting during
+        let left = drain(pgid, &draining.app_ports).unwrap_or_default();
+        let done = left.is_done();
+        // Done twice in a row, a check apart: a connection the program was accepting during
         // the first look shows up by the second.
-        let quiet = open == 0 && inst.drain_idle_seen;
-        if quiet || now >= deadline {
+        if (done && draining.done_seen) || now >= draining.deadline {
+            if !done {
+                crate::dlog!(
+                    "app {}: instance {} (id {}) still had {} connection(s) open, {} busy, at kill_timeout: signalling it anyway",
+                    inst.app,
+                    inst.index,
+                    timer.id,
+                    left.inbound,
+                    left.busy
+                );
+            }
             self.send_stop_signal(timer.id);
         } else {
-            if let Some(inst) = self.instances.get_mut(&timer.id) {
-                inst.drain_idle_seen = open == 0;
-            }
+            draining.done_seen = done;
             self.timers.arm(now + DRAIN_CHECK, timer);
         }
     }

@@ -68,12 +68,20 @@ pub struct Instance {
     /// Per-run tasks (NOTIFY_SOCKET reader, readiness probe), ended with the run.
     pub run_tasks: Vec<tokio::task::JoinHandle<()>>,
     pub notify_socket: Option<std::path::PathBuf>,
-    /// Draining before the stop signal, until this instant at the latest.
-    pub drain_deadline: Option<Instant>,
-    /// The last drain check found no busy connection.
-    pub drain_idle_seen: bool,
+    /// Draining before the stop signal (cluster apps).
+    pub draining: Option<Draining>,
     /// Stopped by a `stop` command (not ended by itself): cron_restart leaves it stopped.
     pub stopped_by_command: bool,
+}
+
+/// A graceful stop waiting for the instance's connections (see `process::conns`).
+pub struct Draining {
+    /// The stop signal goes at this instant at the latest.
+    pub deadline: Instant,
+    /// The app's ports as this instance served them: connections to them are ended when idle.
+    pub app_ports: Vec<u16>,
+    /// The last check found nothing to wait for.
+    pub done_seen: bool,
 }
 
 impl Instance {
@@ -100,8 +108,7 @@ impl Instance {
             status_text: None,
             run_tasks: Vec::new(),
             notify_socket: None,
-            drain_deadline: None,
-            drain_idle_seen: false,
+            draining: None,
             stopped_by_command: false,
         }
     }

@@ -3,9 +3,12 @@
 //! clear errors for ports that cannot work.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use rcluster::protocol::model::InstanceState;
 
 use crate::harness::{fixture, free_port, have, http_get, wait_until, Home};
@@ -33,6 +36,63 @@ fn tally(port: u16, requests: usize) -> BTreeMap<String, usize> {
         *counts.entry(instance).or_insert(0) += 1;
     }
     counts
+}
+
+#[test]
+fn a_burst_beyond_what_the_instances_queues_hold_is_all_served() {
+    // Each instance's queue holds a few hundred connections (its channel's send buffer); the
+    // rest wait in the daemon and must be dealt as the queues empty, not at the next READY.
+    let burst = raise_open_files_limit(4200).saturating_sub(200).min(2000);
+    if burst < 2000 {
+        eprintln!("only {burst} connections: the open files limit is low");
+    }
+    let home = Home::new();
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    start_cluster(&home, "py", 2, port, &[&cmd, "-i", "2"]);
+    let pids: Vec<Pid> = home
+        .app("py")
+        .iter()
+        .filter_map(|i| i.pid)
+        .map(|pid| Pid::from_raw(pid as i32))
+        .collect();
+    // Paused instances take nothing from their queues while the burst arrives.
+    for pid in &pids {
+        kill(*pid, Signal::SIGSTOP).expect("pause an instance");
+    }
+    let request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut conns = Vec::new();
+    for _ in 0..burst {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        conn.write_all(request).expect("send");
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
+        conns.push(conn);
+    }
+    for pid in &pids {
+        kill(*pid, Signal::SIGCONT).expect("resume an instance");
+    }
+    for (n, mut conn) in conns.into_iter().enumerate() {
+        let mut answer = String::new();
+        let read = conn.read_to_string(&mut answer);
+        assert!(
+            read.is_ok() && answer.starts_with("HTTP/1.1 200"),
+            "connection {n} of {burst}: {read:?} {answer:?}"
+        );
+    }
+}
+
+/// Raise this process's soft limit on open files towards `wanted`; the limit now in force.
+fn raise_open_files_limit(wanted: u64) -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    let target = wanted.min(hard).max(soft);
+    match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        Ok(()) => target,
+        Err(_) => soft,
+    }
 }
 
 #[test]

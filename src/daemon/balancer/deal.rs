@@ -1,8 +1,9 @@
 //! Round-robin dealing (SOCKET-PASSING.md §2): a plain OS thread blocks in accept4 on the
 //! daemon's listener and sends each connection, with its peer address, over the next READY
 //! instance's channel. A full queue (EAGAIN) moves on to the next instance; when none can take
-//! it the connection is parked and dealt on the next READY; an instance that dies or says
-//! UNREADY has its queue drained and redealt. Nothing is dropped while any instance is up.
+//! it the connection is parked, in arrival order, and dealt as soon as a queue has room or an
+//! instance becomes READY; an instance that dies or says UNREADY has its queue drained and
+//! redealt. Nothing is dropped while any instance is up.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -67,8 +68,6 @@ pub struct Pool {
     slots: Mutex<Arc<Vec<Arc<Slot>>>>,
     cursor: AtomicUsize,
     parked: Mutex<VecDeque<Parked>>,
-    /// Signalled when the parked queue shrinks, for a dealer waiting on a full one.
-    room: std::sync::Condvar,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,12 +95,55 @@ impl Pool {
         lock(&self.slots).iter().find(|s| s.id == id).cloned()
     }
 
-    /// Hand `fd` to the next ready instance, or park it.
+    /// Hand `fd` to the next ready instance, or park it behind those already waiting.
     pub fn deal(&self, fd: OwnedFd, msg: [u8; CONN_LEN]) {
-        if let Err(fd) = self.try_deal(fd, &msg) {
-            let mut parked = lock(&self.parked);
+        let mut parked = lock(&self.parked);
+        if !parked.is_empty() {
             parked.push_back(Parked { fd, msg });
+            drop(parked);
+            self.deal_parked();
+            return;
         }
+        drop(parked);
+        if let Err(fd) = self.try_deal(fd, &msg) {
+            lock(&self.parked).push_back(Parked { fd, msg });
+        }
+    }
+
+    fn parked_count(&self) -> usize {
+        lock(&self.parked).len()
+    }
+
+    /// While connections are parked (every queue full): wait until a ready instance's queue
+    /// has room (its channel turns writable) or, below MAX_PARKED, the listener has a
+    /// connection; then deal what waits. True when the listener has a connection.
+    fn wait_for_room_or_listener(&self, listener: &OwnedFd, watch_listener: bool) -> bool {
+        let slots = lock(&self.slots).clone();
+        let mut fds = vec![libc::pollfd {
+            fd: if watch_listener {
+                listener.as_raw_fd()
+            } else {
+                -1
+            },
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        fds.extend(
+            slots
+                .iter()
+                .filter(|s| s.ready.load(Ordering::Acquire))
+                .map(|s| libc::pollfd {
+                    fd: s.daemon_end.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }),
+        );
+        // The timeout covers what poll cannot see: an instance that becomes ready is dealt to
+        // by `admit`, and the slot list may have changed.
+        // SAFETY: `fds` is a valid array of fds.len() pollfds (a negative fd is ignored).
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        self.deal_parked();
+        fds[0].revents & libc::POLLIN != 0
     }
 
     fn try_deal(&self, fd: OwnedFd, msg: &[u8; CONN_LEN]) -> Result<(), OwnedFd> {
@@ -146,7 +188,6 @@ impl Pool {
                 lock(&self.parked).push_front(Parked { fd, msg: next.msg });
                 return;
             }
-            self.room.notify_all();
         }
     }
 
@@ -184,17 +225,6 @@ impl Pool {
             );
         }
     }
-
-    /// Block while too many connections are parked (back-pressure onto the listen queue).
-    fn wait_for_room(&self) {
-        let mut parked = lock(&self.parked);
-        while parked.len() >= MAX_PARKED {
-            parked = match self.room.wait_timeout(parked, Duration::from_millis(100)) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-    }
 }
 
 /// Accept on `listener` and deal until the listener is shut down (accept then fails EINVAL).
@@ -203,7 +233,12 @@ pub fn spawn_dealer(listener: Arc<OwnedFd>, pool: Arc<Pool>, label: String) -> s
         .name(format!("deal {label}"))
         .stack_size(64 * 1024)
         .spawn(move || loop {
-            pool.wait_for_room();
+            // With connections parked, a blocking accept would leave them waiting for the next
+            // READY: watch the queues too. Beyond MAX_PARKED, new ones wait in the kernel.
+            let parked = pool.parked_count();
+            if parked > 0 && !pool.wait_for_room_or_listener(&listener, parked < MAX_PARKED) {
+                continue;
+            }
             match accept_with_peer(&listener) {
                 Ok((fd, peer)) => pool.deal(fd, encode_conn(&peer)),
                 Err(nix::Error::EINVAL) | Err(nix::Error::EBADF) => return,

@@ -42,7 +42,7 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Stop instances (the stop signal, then SIGKILL after kill_timeout).
     Stop(TargetArgs),
-    /// Stop then start instances again.
+    /// Stop then start instances again (with an ecosystem file, its new definitions).
     Restart(TargetArgs),
     /// Stop instances and forget them.
     #[command(visible_alias = "del")]

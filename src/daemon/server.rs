@@ -243,8 +243,14 @@ where
             handle.call(|reply| Cmd::Stop { target, reply }).await,
             |instances| Response::Instances { instances },
         ),
-        Request::Restart { target } => instances_or_error(
-            handle.call(|reply| Cmd::Restart { target, reply }).await,
+        Request::Restart { target, apps } => instances_or_error(
+            handle
+                .call(|reply| Cmd::Restart {
+                    target,
+                    apps,
+                    reply,
+                })
+                .await,
             |instances| Response::Instances { instances },
         ),
         Request::Delete { target } => instances_or_error(

@@ -107,8 +107,12 @@ pub enum Request {
     Stop {
         target: Target,
     },
+    /// Stop and start the target's instances. `apps` carries new definitions (from an
+    /// ecosystem file) for apps of the target; empty = keep them.
     Restart {
         target: Target,
+        #[serde(default)]
+        apps: Vec<AppSpec>,
     },
     Delete {
         target: Target,

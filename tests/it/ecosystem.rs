@@ -124,6 +124,41 @@ fn fixed_port_server_with_four_instances_and_no_port_key() {
 }
 
 #[test]
+fn restart_file_applies_the_files_definition() {
+    let home = Home::new();
+    let port = free_port();
+    let file = install(&home, "cluster.yaml", port);
+    home.ok(&["start", path_str(&file)]);
+    let first = pids(&home, "api", 4);
+
+    // A changed env and one instance fewer: restart <file> runs the new definition (pm2
+    // applies the file's env on restart too).
+    let text = std::fs::read_to_string(&file).expect("read");
+    let changed = text
+        .replace("GREETING: first", "GREETING: restarted")
+        .replace("instances: 4", "instances: 3");
+    std::fs::write(&file, changed).expect("write");
+    home.ok(&["restart", path_str(&file)]);
+    let now = pids(&home, "api", 3);
+    assert!(now.iter().all(|p| !first.contains(p)), "{now:?} {first:?}");
+    for pid in &now {
+        assert_eq!(env_of(*pid, "GREETING").as_deref(), Some("restarted"));
+    }
+    assert_eq!(describe(&home, "api").spec.instances, 3);
+
+    // Sockets cannot change under a restart: refused, nothing changed or restarted.
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, format!("{text}    port: {}\n", free_port())).expect("write");
+    let err = home.fails(&["restart", path_str(&file)]);
+    assert!(
+        err.contains("app \"api\": its listen addresses or balance changed")
+            && err.contains("rcluster delete api"),
+        "{err}"
+    );
+    assert_eq!(pids(&home, "api", 3), now);
+}
+
+#[test]
 fn json_with_string_instances_deploy_and_profiles() {
     let home = Home::new();
     let file = install(&home, "apps.json", 0);

@@ -63,7 +63,10 @@ pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
         let target = Target::parse(text);
         let request = match verb {
             Verb::Stop => Request::Stop { target },
-            Verb::Restart => Request::Restart { target },
+            Verb::Restart => Request::Restart {
+                target,
+                apps: Vec::new(),
+            },
             Verb::Delete => Request::Delete { target },
         };
         affected.extend(expect_instances(client.call(&request)?)?);

@@ -158,9 +158,9 @@ pub fn reload(client: &mut Client, loaded: &Loaded, parallel: u32) -> Result<Vec
     start_apps(client, &loaded.apps, Mode::Reload { parallel })
 }
 
-/// `stop|restart|delete <file>`: the file's apps that exist. `restart` also starts those that
-/// do not (as pm2 does); a restart keeps each app's current definition — `start` or `reload`
-/// the file to apply changes.
+/// `stop|restart|delete <file>`: the file's apps that exist. `restart` runs them with the
+/// file's definitions (pm2 applies the file's env) and also starts those that do not run (as
+/// pm2 does).
 pub fn act(
     client: &mut Client,
     verb: Verb,
@@ -182,7 +182,10 @@ pub fn act(
         let target = Target::Names(present.iter().map(|a| a.name.clone()).collect());
         let request = match verb {
             Verb::Stop => Request::Stop { target },
-            Verb::Restart => Request::Restart { target },
+            Verb::Restart => Request::Restart {
+                target,
+                apps: present.iter().map(|a| (*a).clone()).collect(),
+            },
             Verb::Delete => Request::Delete { target },
         };
         affected = expect_instances(client.call(&request)?)?;

@@ -151,7 +151,11 @@ impl Supervisor {
                 let _ = reply.send(self.describe(&target));
             }
             Cmd::Stop { target, reply } => self.begin_op(OpKind::Stop, &target, reply),
-            Cmd::Restart { target, reply } => self.begin_op(OpKind::Restart, &target, reply),
+            Cmd::Restart {
+                target,
+                apps,
+                reply,
+            } => self.restart(&target, apps, reply),
             Cmd::Delete { target, reply } => self.begin_op(OpKind::Delete, &target, reply),
             Cmd::Kill { reply } => self.begin_op(OpKind::Kill, &Target::All, reply),
             Cmd::WhenAllEnded { reply } => self.end_waiters.push(reply),

@@ -28,43 +28,100 @@ impl Supervisor {
             }
         };
         let mut extra = report;
+        match self.redefine(apps, "a reload keeps the sockets") {
+            Ok(added) => extra.extend(added),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        }
+        let ids = self.not_being_stopped(ids);
+        self.begin_reload(ids, parallel, Some(reply), extra);
+    }
+
+    /// Restart the target's instances; `apps` may bring new definitions for its apps.
+    pub(super) fn restart(
+        &mut self,
+        target: &Target,
+        apps: Vec<AppSpec>,
+        reply: Reply<Vec<InstanceView>>,
+    ) {
+        let ids = match self.resolve(target) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        match self.redefine(apps, "a restart keeps the sockets") {
+            Ok(added) => {
+                let mut ids = self.not_being_stopped(ids);
+                // Started with the new definition already: reported, not restarted again.
+                ids.retain(|id| !added.contains(id));
+                self.begin_op_ids(OpKind::Restart, ids, reply);
+                if let Some(op) = self.ops.last_mut() {
+                    op.ids.extend(added);
+                }
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    fn not_being_stopped(&self, ids: Vec<u32>) -> Vec<u32> {
+        ids.into_iter()
+            .filter(|id| {
+                self.instances
+                    .get(id)
+                    .is_some_and(|i| i.intent == Intent::None)
+            })
+            .collect()
+    }
+
+    /// Give running apps new definitions (from an ecosystem file): all or none. Instance count
+    /// changes are applied at once: surplus instances go (as in scale down), missing ones start
+    /// with the new definition (their ids are returned). Listen addresses and balance cannot
+    /// change while the app runs (`why` says what keeps them).
+    fn redefine(&mut self, apps: Vec<AppSpec>, why: &str) -> Result<Vec<u32>, ErrorReply> {
+        let apps: Vec<AppSpec> = apps
+            .into_iter()
+            .filter(|spec| self.apps.contains_key(&spec.name))
+            .collect();
+        if let Some(spec) = apps.iter().find(|spec| {
+            self.apps
+                .get(&spec.name)
+                .is_some_and(|a| a.spec.cluster != spec.cluster)
+        }) {
+            return Err(ErrorReply::new(
+                ErrorKind::InvalidSpec,
+                format!(
+                    "app \"{}\": its listen addresses or balance changed; {why}, so `rcluster delete {}` and start it again to change them",
+                    spec.name, spec.name
+                ),
+            ));
+        }
+        let mut added = Vec::new();
         for spec in apps {
             let Some(app) = self.apps.get_mut(&spec.name) else {
                 continue;
             };
-            if app.spec.cluster != spec.cluster {
-                let _ = reply.send(Err(ErrorReply::new(
-                    ErrorKind::InvalidSpec,
-                    format!("app \"{}\": its listen addresses or balance changed; a reload keeps the sockets, so use `rcluster restart` (or delete and start) for that", spec.name),
-                )));
-                return;
-            }
             let wanted = spec.instances;
             let name = spec.name.clone();
             crate::daemon::logs::writer::respec(&app.log_tx, &spec);
             app.spec = spec;
             self.arm_cron(&name);
             self.rewatch(&name);
-            // Instance count changes are applied around the reload: surplus instances go (as in
-            // scale down), missing ones start with the new definition.
             let mut live = self.live_slots(&name);
             if live.len() as u32 > wanted {
                 for (_, id) in live.split_off(wanted as usize) {
                     self.begin_stop(id, Intent::Delete);
                 }
             } else if (live.len() as u32) < wanted {
-                extra.extend(self.add_instances(&name, wanted - live.len() as u32));
+                added.extend(self.add_instances(&name, wanted - live.len() as u32));
             }
         }
-        let ids: Vec<u32> = ids
-            .into_iter()
-            .filter(|id| {
-                self.instances
-                    .get(id)
-                    .is_some_and(|i| i.intent == Intent::None)
-            })
-            .collect();
-        self.begin_reload(ids, parallel, Some(reply), extra);
+        Ok(added)
     }
 
     pub(super) fn scale(

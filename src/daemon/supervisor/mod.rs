@@ -97,6 +97,7 @@ pub enum Cmd {
     },
     Restart {
         target: Target,
+        apps: Vec<AppSpec>,
         reply: Reply<Vec<InstanceView>>,
     },
     Delete {

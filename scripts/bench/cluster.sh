@@ -22,12 +22,13 @@
 # the requests wrk completed (with `Connection: close`, one connection per request).
 #
 # Usage, from the repo root:  bash scripts/bench/cluster.sh
-# It builds rcluster (release) and measures a copy of the binary, installs pm2 with npm into
-# scripts/bench/.cache/ (never global), wrk with apt-get, and nginx from Debian's package
-# unpacked into scripts/bench/.cache/ (`apt-get download`, so that no system nginx service is
-# started on a public port) when no nginx is installed. pm2 or nginx rows are skipped, with the
-# reason printed, when they cannot be installed. It prints a Markdown table and writes it into
-# docs/benchmarks.md under "## Cluster mode (scripts/bench/cluster.sh)", keeping other sections.
+# It builds rcluster (release; retried once a minute later if the tree is mid-edit) and measures a
+# copy of the binary, installs pm2 with npm into scripts/bench/.cache/ (never global), wrk with
+# apt-get, and nginx from Debian's package unpacked into scripts/bench/.cache/ (`apt-get
+# download`, so that no system nginx service is started on a public port) when no nginx is
+# installed. pm2 or nginx rows are skipped, with the reason printed, when they cannot be
+# installed. It prints a Markdown table and writes it into docs/benchmarks.md under
+# "## Cluster mode (scripts/bench/cluster.sh)", keeping other sections.
 #
 # Knobs (environment): BENCH_THREADS (2), BENCH_CONNS (64), BENCH_DURATION (seconds, 10),
 # BENCH_WARMUP (seconds of unmeasured load per row before the first round, 2), BENCH_ROUNDS (3:
@@ -37,21 +38,21 @@
 # in which other jobs keep less than 10% of the CPUs busy; the run goes ahead anyway after that,
 # and the report marks runs that other jobs disturbed), BENCH_NO_DOCS=1 (print only),
 # RCLUSTER_BIN=<path> (measure that binary instead of building), BENCH_ONLY="proxy nginx" (measure
-# only these rows, for a quick look; the report's ratios need the rows they compare).
+# only these rows, for a quick look; the report's ratios need the rows they compare), BENCH_KEEP=1
+# (keep the work directory: daemon logs, raw results).
 #
 # Only processes this script started are ended: by pid or process group, after `rcluster kill`
-# and `pm2 kill` with their private homes. Loopback only: every server binds 127.0.0.1.
+# and `pm2 kill` with their private homes (then SIGKILL by recorded pid:starttime of any daemon or
+# descendant of theirs still alive). Loopback only: every server binds 127.0.0.1.
+# The set-up shared with the other bench scripts (process helpers, cleanup, build, pm2) is in
+# scripts/bench/lib/common.sh.
 
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-BENCH_DIR=$ROOT/scripts/bench
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh" # ROOT (cwd), processes, cleanup, build, pm2
 HERE=$BENCH_DIR/cluster
-CACHE=$BENCH_DIR/.cache
-DOC=$ROOT/docs/benchmarks.md
 SECTION="## Cluster mode (scripts/bench/cluster.sh)"
-PM2_VERSION=${PM2_VERSION:-7.0.4}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-64}
 DURATION=${BENCH_DURATION:-10}
@@ -61,48 +62,19 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
 READY_DEADLINE=60 # seconds for every server to answer
 
 say() { printf '[cluster.sh] %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
 
 [[ $THREADS =~ ^[1-9][0-9]*$ && $CONNS =~ ^[1-9][0-9]*$ && $DURATION =~ ^[1-9][0-9]*$ &&
    $WARMUP =~ ^[0-9]+$ && $ROUNDS =~ ^[1-9][0-9]*$ && $QUIET_WAIT =~ ^[0-9]+$ ]] || die "BENCH_* knobs must be whole numbers"
 ((CONNS >= THREADS)) || die "BENCH_CONNS must be at least BENCH_THREADS (wrk needs a connection per thread)"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcluster-bench-cluster.XXXXXX")
-RC_HOME=$WORK/rcluster-home
-PM2_HOME_DIR=$WORK/pm2-home
-RESULTS=$WORK/results.jsonl
-mkdir -p "$RC_HOME" "$PM2_HOME_DIR" "$WORK/logs"
-: >"$RESULTS"
-RC=""
-PM2=""
 NGINX=""
 OWN_PIDS=() # "pid:starttime" of the processes started here directly (direct Node, nginx)
+bench_init cluster
+RESULTS=$WORK/results.jsonl
+mkdir -p "$WORK/logs"
+: >"$RESULTS"
 
-# ------------------------------------------------------------------ processes and cleanup
-
-# "pid:starttime" of a live (not zombie) process, so that a pid reused later is never signalled.
-proc_id() {
-    local pid=$1 rest
-    [[ -r /proc/$pid/stat ]] || return 1
-    rest=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
-    set -- $rest
-    [[ $1 != Z && $1 != X ]] || return 1
-    echo "$pid:${20}"
-}
-
-alive() { [[ $(proc_id "${1%%:*}" 2>/dev/null) == "$1" ]]; }
-
-children_of() { cat /proc/"$1"/task/*/children 2>/dev/null || true; }
-
-# The daemon named by a pid file and its direct children (the instances), as pid:starttime.
-daemon_and_children() {
-    local pidfile=$1 pid c
-    [[ -s $pidfile ]] || return 0
-    pid=$(head -n1 "$pidfile" | tr -dc '0-9')
-    [[ -n $pid ]] || return 0
-    proc_id "$pid" || return 0
-    for c in $(children_of "$pid"); do proc_id "$c" || true; done
-}
+# ------------------------------------------------------------------ own processes
 
 # Ends a process this script started and its process group (it was started with setsid).
 end_own() {
@@ -114,36 +86,11 @@ end_own() {
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 }
 
-cleanup() {
-    local status=$? ids=() id
-    trap - EXIT INT TERM
-    # Any wrk still running (interrupted run) was started by this shell: end it by pid.
-    for id in $(jobs -p); do kill -TERM "$id" 2>/dev/null || true; done
-    mapfile -t ids < <(daemon_and_children "$RC_HOME/daemon.lock"; daemon_and_children "$PM2_HOME_DIR/pm2.pid")
-    if [[ -n $RC && -e $RC_HOME/daemon.lock ]]; then
-        RCLUSTER_HOME=$RC_HOME timeout 30 "$RC" kill >/dev/null 2>&1 || say "rcluster kill failed"
-    fi
-    if [[ -n $PM2 && -e $PM2_HOME_DIR/pm2.pid ]]; then
-        PM2_HOME=$PM2_HOME_DIR timeout 30 "$PM2" kill >/dev/null 2>&1 || say "pm2 kill failed"
-    fi
-    for id in "${ids[@]}"; do
-        [[ -n $id ]] || continue
-        if alive "$id"; then
-            say "SIGKILL to ${id%%:*}, still alive after the managers' kill"
-            kill -KILL "${id%%:*}" 2>/dev/null || true
-        fi
-    done
+# The cleanup (lib/common.sh) ends this script's own processes, by process group, after the managers'.
+cleanup_hook() {
+    local id
     for id in "${OWN_PIDS[@]}"; do end_own "$id"; done
-    if ((status != 0)) && [[ -s $RC_HOME/daemon.log ]]; then
-        say "last lines of the rcluster daemon log:"
-        tail -n 20 "$RC_HOME/daemon.log" >&2 || true
-    fi
-    rm -rf "$WORK"
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # Starts "$@" in a new session (own process group) with output to $WORK/logs/$1.log, records it
 # for the cleanup and leaves its pid in LAST_PID. (The shell has no job control, so the child is
@@ -168,31 +115,8 @@ wait_http() {
 
 # ------------------------------------------------------------------ tools
 
-as_root() {
-    if ((EUID == 0)); then "$@"; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi
-}
-
-APT_UPDATED=""
-apt_install() {
-    command -v apt-get >/dev/null || return 1
-    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; then
-        [[ -z $APT_UPDATED ]] || return 1
-        APT_UPDATED=1
-        as_root apt-get update -q >&2 || return 1
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 || return 1
-    fi
-}
-
-for tool in python3 curl wrk node; do
-    command -v "$tool" >/dev/null && continue
-    case $tool in
-        node) pkgs=(nodejs npm) ;;
-        *) pkgs=("$tool") ;;
-    esac
-    say "installing ${pkgs[*]} (apt-get)"
-    apt_install "${pkgs[@]}" || die "$tool is required and could not be installed (apt-get as root or with sudo -n)"
-done
-command -v cargo >/dev/null || [[ -n ${RCLUSTER_BIN:-} ]] || die "cargo is required to build rcluster"
+need_tools python3 curl wrk node
+need_cargo
 
 # nginx: an installed one, else Debian's package unpacked into the cache (apt-get download + dpkg-deb:
 # installing the package would start a system nginx on port 80 of every interface).
@@ -229,54 +153,11 @@ else
     say "nginx row skipped: $NGINX_SKIP"
 fi
 
-# ------------------------------------------------------------------ rcluster
+# ------------------------------------------------------------------ rcluster, pm2
 
-if [[ -n ${RCLUSTER_BIN:-} ]]; then
-    src=$(realpath "$RCLUSTER_BIN")
-    [[ -x $src ]] || die "RCLUSTER_BIN=$RCLUSTER_BIN is not an executable"
-    say "using the prebuilt $src (RCLUSTER_BIN), no build"
-else
-    say "building rcluster (cargo build --release)"
-    if ! cargo build --release --quiet --bin rcluster; then
-        say "build failed (the tree may be mid-edit): retrying in 60 s"
-        sleep 60
-        cargo build --release --quiet --bin rcluster || die "cargo build --release failed twice"
-    fi
-    src=$ROOT/target/release/rcluster
-fi
-# Measure a private copy: other people rebuild target/ while this runs.
-RC=$WORK/rcluster
-cp "$src" "$RC"
-RC_VERSION=$("$RC" --version 2>/dev/null | awk '{print $NF}')
-rc() { RCLUSTER_HOME=$RC_HOME "$RC" "$@"; }
-
-# ------------------------------------------------------------------ pm2
-
-PM2_SKIP=""
-PM2_PREFIX=$CACHE/pm2-$PM2_VERSION
-pm2_pkg=$PM2_PREFIX/node_modules/pm2/package.json
-if [[ ! -f $pm2_pkg || $PM2_VERSION == latest ]]; then
-    if ! command -v npm >/dev/null; then
-        PM2_SKIP="npm is not installed"
-    else
-        say "installing pm2@$PM2_VERSION into ${PM2_PREFIX#"$ROOT"/} (npm, not global)"
-        mkdir -p "$PM2_PREFIX"
-        if ! timeout 300 npm install --prefix "$PM2_PREFIX" --no-save --no-audit --no-fund \
-                --loglevel=error --fetch-retries=1 --fetch-timeout=30000 "pm2@$PM2_VERSION" >&2; then
-            PM2_SKIP="npm install pm2@$PM2_VERSION failed (registry unreachable?)"
-        fi
-    fi
-fi
-if [[ -z $PM2_SKIP ]]; then
-    if [[ -f $pm2_pkg && -x $PM2_PREFIX/node_modules/.bin/pm2 ]]; then
-        PM2=$PM2_PREFIX/node_modules/.bin/pm2
-        PM2_VER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$pm2_pkg")
-    else
-        PM2_SKIP="pm2 not found in $PM2_PREFIX after npm install"
-    fi
-fi
+build_rcluster
+install_pm2
 [[ -z $PM2_SKIP ]] || say "pm2 row skipped: $PM2_SKIP"
-pm2() { PM2_HOME=$PM2_HOME_DIR "$PM2" "$@"; }
 
 # ------------------------------------------------------------------ start every row
 
@@ -467,13 +348,8 @@ grep -Ei 'error|warn|fail|panic' "$RC_HOME/daemon.log" | tail -n 20 >"$WORK/daem
 
 # ------------------------------------------------------------------ report
 
-commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || echo "none (no commit yet)")
-[[ -z $(git -C "$ROOT" status --porcelain -- src preload build.rs Cargo.toml Cargo.lock 2>/dev/null) ]] ||
-    commit="$commit + uncommitted changes"
-[[ -z ${RCLUSTER_BIN:-} ]] || commit="$commit (prebuilt binary $RCLUSTER_BIN, not built by this run)"
-cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
 M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(uname -m)" M_NPROC=$(nproc) \
-M_CPU=${cpu:-unknown CPU} M_COMMIT=$commit M_RC_VERSION=$RC_VERSION M_PM2_VERSION=${PM2_VER:-} \
+M_CPU=$(cpu_model) M_COMMIT=$COMMIT M_RC_VERSION=$RC_VERSION M_PM2_VERSION=${PM2_VER:-} \
 M_PM2_SKIP=$PM2_SKIP M_NGINX_VERSION=${NGINX_VER:-} M_NGINX_SKIP=$NGINX_SKIP M_NODE=$(node --version) \
 M_WRK="$(wrk --version 2>&1 | head -n1 | awk '{print $2}')" M_THREADS=$THREADS M_CONNS=$CONNS \
 M_DURATION=$DURATION M_ROUNDS=$ROUNDS M_WARMUP=$WARMUP M_LOAD=$LOAD_BEFORE \
@@ -481,11 +357,4 @@ python3 "$HERE/helpers.py" meta >"$WORK/meta.json"
 python3 "$HERE/helpers.py" report "$RESULTS" "$WORK/meta.json" "$WORK/dealt.json" "$WORK/pm2.json" \
     "$WORK/daemon-errors.log" >"$WORK/section.md"
 
-echo
-echo "$SECTION"
-echo
-cat "$WORK/section.md"
-if [[ ${BENCH_NO_DOCS:-} != 1 ]]; then
-    python3 "$BENCH_DIR/lib/mdsection.py" "$DOC" "$SECTION" <"$WORK/section.md"
-    say "wrote ${DOC#"$ROOT"/}"
-fi
+publish_section

@@ -4,151 +4,52 @@
 # writer-alone floor, ≥ 4× less daemon CPU per line than pm2, 0 lost or cut, timestamps on).
 #
 # Usage, from the repo root:  bash scripts/bench/logs.sh
-# It builds rcluster (release), installs pm2 from npm into scripts/bench/.cache/ (never global;
-# the pm2 column is skipped, with the reason printed, if npm cannot be reached), runs both
-# daemons in private temp homes, prints a Markdown table and writes it into docs/benchmarks.md
-# under "## Logs (scripts/bench/logs.sh)", keeping the other sections.
+# It builds rcluster (release; retried once a minute later if the tree is mid-edit) and measures a
+# copy of the binary, installs pm2 from npm into scripts/bench/.cache/ (never global; the pm2
+# column is skipped, with the reason printed, if node or npm is missing or npm cannot be reached),
+# runs both daemons in private temp homes, prints a Markdown table and writes it into
+# docs/benchmarks.md under "## Logs (scripts/bench/logs.sh)", keeping the other sections.
 #
 # Knobs (environment): PM2_VERSION (default 7.0.4, the version PRODUCT.md measured), BENCH_LINES
 # (400000), BENCH_ROUNDS (3), BENCH_NO_DOCS=1 (print only), RCLUSTER_BIN=<path> (measure that
-# binary instead of building; the report says so).
+# binary instead of building; the report says so), BENCH_KEEP=1 (keep the work directory: daemon
+# logs, raw results).
 #
-# Only processes this script started are ended, by pid: `rcluster kill` and `pm2 kill` with their
-# private homes, then SIGKILL of any daemon or instance of theirs still alive.
+# Only processes this script started are ended: the measuring helper by pid, then `rcluster kill`
+# and `pm2 kill` with their private homes, then SIGKILL by recorded pid:starttime of any daemon or
+# descendant of theirs still alive. The set-up shared with the other bench scripts (process
+# helpers, cleanup, build, pm2) is in scripts/bench/lib/common.sh.
 
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-BENCH_DIR=$ROOT/scripts/bench
-CACHE=$BENCH_DIR/.cache
-DOC=$ROOT/docs/benchmarks.md
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh" # ROOT (cwd), processes, cleanup, build, pm2
 SECTION="## Logs (scripts/bench/logs.sh)"
-PM2_VERSION=${PM2_VERSION:-7.0.4}
 
 say() { printf '[logs.sh] %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
 
 command -v python3 >/dev/null || die "python3 is required (it is the writer)"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcluster-bench-logs.XXXXXX")
-RC_HOME=$WORK/rcluster-home
-PM2_HOME_DIR=$WORK/pm2-home
-mkdir -p "$RC_HOME" "$PM2_HOME_DIR"
-RC=$ROOT/target/release/rcluster
-PM2=""
-BENCH_PID=""
+bench_init logs
 
-# ------------------------------------------------------------------ cleanup
+# ------------------------------------------------------------------ rcluster, pm2
 
-# "pid:starttime" of a live (not zombie) process, so that a pid reused later is never signalled.
-proc_id() {
-    local pid=$1 rest
-    [[ -r /proc/$pid/stat ]] || return 1
-    rest=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
-    set -- $rest
-    [[ $1 != Z && $1 != X ]] || return 1
-    echo "$pid:${20}"
-}
-
-daemon_and_children() {
-    local pidfile=$1 pid
-    [[ -s $pidfile ]] || return 0
-    pid=$(head -n1 "$pidfile" | tr -dc '0-9')
-    [[ -n $pid ]] || return 0
-    proc_id "$pid" || return 0
-    for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do proc_id "$c" || true; done
-}
-
-cleanup() {
-    local status=$? ids=() id
-    trap - EXIT INT TERM
-    if [[ -n $BENCH_PID ]] && kill -0 "$BENCH_PID" 2>/dev/null; then
-        kill -TERM "$BENCH_PID" 2>/dev/null || true
-        wait "$BENCH_PID" 2>/dev/null || true
-    fi
-    mapfile -t ids < <(daemon_and_children "$RC_HOME/daemon.lock"; daemon_and_children "$PM2_HOME_DIR/pm2.pid")
-    if [[ -x $RC && -e $RC_HOME/daemon.lock ]]; then
-        RCLUSTER_HOME=$RC_HOME timeout 30 "$RC" kill >/dev/null 2>&1 || say "rcluster kill failed"
-    fi
-    if [[ -n $PM2 && -e $PM2_HOME_DIR/pm2.pid ]]; then
-        PM2_HOME=$PM2_HOME_DIR timeout 30 "$PM2" kill >/dev/null 2>&1 || say "pm2 kill failed"
-    fi
-    for id in "${ids[@]}"; do
-        [[ -n $id ]] || continue
-        if [[ $(proc_id "${id%%:*}" 2>/dev/null) == "$id" ]]; then
-            say "SIGKILL to ${id%%:*}, still alive after the managers' kill"
-            kill -9 "${id%%:*}" 2>/dev/null || true
-        fi
-    done
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# ------------------------------------------------------------------ rcluster
-
-commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || echo "none (no commit yet)")
-[[ -z $(git -C "$ROOT" status --porcelain -- src preload build.rs Cargo.toml Cargo.lock 2>/dev/null) ]] ||
-    commit="$commit + uncommitted changes"
-[[ -z ${RCLUSTER_BIN:-} ]] || commit="$commit (prebuilt binary $RCLUSTER_BIN, not built by this run)"
-
-if [[ -n ${RCLUSTER_BIN:-} ]]; then
-    RC=$(realpath "$RCLUSTER_BIN")
-    [[ -x $RC ]] || die "RCLUSTER_BIN=$RCLUSTER_BIN is not an executable"
-    say "using the prebuilt $RC (RCLUSTER_BIN), no build"
-else
-    command -v cargo >/dev/null || die "cargo is required to build rcluster (or set RCLUSTER_BIN)"
-    say "building rcluster (cargo build --release)"
-    cargo build --release --quiet --bin rcluster || die "cargo build --release failed"
-    [[ -x $RC ]] || die "no $RC after the build"
-fi
-
-# ------------------------------------------------------------------ pm2
-
-PM2_SKIP=""
-PM2_PREFIX=$CACHE/pm2-$PM2_VERSION
-pm2_pkg=$PM2_PREFIX/node_modules/pm2/package.json
-if ! command -v node >/dev/null; then
-    PM2_SKIP="node is not installed"
-elif [[ ! -f $pm2_pkg || $PM2_VERSION == latest ]]; then
-    if ! command -v npm >/dev/null; then
-        PM2_SKIP="npm is not installed"
-    else
-        say "installing pm2@$PM2_VERSION into ${PM2_PREFIX#"$ROOT"/} (npm, not global)"
-        mkdir -p "$PM2_PREFIX"
-        if ! timeout 300 npm install --prefix "$PM2_PREFIX" --no-save --no-audit --no-fund \
-                --loglevel=error --fetch-retries=1 --fetch-timeout=30000 "pm2@$PM2_VERSION" >&2; then
-            PM2_SKIP="npm install pm2@$PM2_VERSION failed (registry unreachable?)"
-            rm -rf "$PM2_PREFIX"
-        fi
-    fi
-fi
-if [[ -z $PM2_SKIP ]]; then
-    if [[ -f $pm2_pkg && -x $PM2_PREFIX/node_modules/.bin/pm2 ]]; then
-        PM2=$PM2_PREFIX/node_modules/.bin/pm2
-        PM2_VER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$pm2_pkg")
-    else
-        PM2_SKIP="pm2 not found in $PM2_PREFIX after npm install"
-    fi
-fi
+build_rcluster
+install_pm2 # without node, PM2_SKIP says so: the writer is Python, only pm2 needs node
 [[ -z $PM2_SKIP ]] || say "pm2 column skipped: $PM2_SKIP"
 
 # ------------------------------------------------------------------ daemons up, then measure
 
-RCLUSTER_HOME=$RC_HOME "$RC" ping >/dev/null || die "rcluster ping failed"
+rc ping >/dev/null || die "rcluster ping failed"
 if [[ -n $PM2 ]]; then
-    PM2_HOME=$PM2_HOME_DIR "$PM2" ping >/dev/null 2>&1 || die "pm2 ping failed"
+    pm2 ping >/dev/null 2>&1 || die "pm2 ping failed"
 fi
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average: $LOAD_BEFORE"
-cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
 META=$(M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(uname -m)" \
-    M_NPROC=$(nproc) M_CPU=${cpu:-unknown CPU} M_COMMIT=$commit \
-    M_RC_VERSION=$("$RC" --version 2>/dev/null | awk '{print $NF}') M_PM2_VERSION=${PM2_VER:-} \
+    M_NPROC=$(nproc) M_CPU=$(cpu_model) M_COMMIT=$COMMIT \
+    M_RC_VERSION=$RC_VERSION M_PM2_VERSION=${PM2_VER:-} \
     M_NODE=$(node --version 2>/dev/null || echo none) M_PYTHON="$(python3 --version 2>&1)" M_LOAD=$LOAD_BEFORE \
     python3 -c '
 import json, os
@@ -166,17 +67,7 @@ if [[ -n $PM2 ]]; then
 else
     args+=(--pm2-skip "$PM2_SKIP")
 fi
-# In the background, so that a signal reaches the trap at once.
-python3 "$BENCH_DIR/logs/bench.py" "${args[@]}" >"$WORK/section.md" &
-BENCH_PID=$!
-wait "$BENCH_PID" || die "the measurements failed (see above)"
-BENCH_PID=""
+# In the background (run_helper), so that a signal reaches the trap at once.
+run_helper python3 "$BENCH_DIR/logs/bench.py" "${args[@]}" >"$WORK/section.md" || die "the measurements failed (see above)"
 
-echo
-echo "$SECTION"
-echo
-cat "$WORK/section.md"
-if [[ ${BENCH_NO_DOCS:-} != 1 ]]; then
-    python3 "$BENCH_DIR/lib/mdsection.py" "$DOC" "$SECTION" <"$WORK/section.md"
-    say "wrote ${DOC#"$ROOT"/}"
-fi
+publish_section

@@ -32,17 +32,15 @@
 # `pm2 kill` with their private homes, then SIGKILL by recorded pid (pid:starttime, so a reused
 # pid is never hit) of anything left: the daemons, every instance seen, the load generator.
 # Loopback only: every server binds 127.0.0.1 and every client connects to it.
+# The set-up shared with the other bench scripts (process helpers, cleanup, build, pm2) is in
+# scripts/bench/lib/common.sh.
 
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-BENCH_DIR=$ROOT/scripts/bench
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh" # ROOT (cwd), processes, cleanup, build, pm2
 HERE=$BENCH_DIR/reload
-CACHE=$BENCH_DIR/.cache
-DOC=$ROOT/docs/benchmarks.md
 SECTION="## Reload (scripts/bench/reload.sh)"
-PM2_VERSION=${PM2_VERSION:-7.0.4}
 N=${BENCH_RELOADS:-100}
 N_PM2=${BENCH_PM2_RELOADS:-$N}
 ROUNDS=${BENCH_ROUNDS:-4}
@@ -53,189 +51,31 @@ INSTANCES=4
 APP_NAME=hello
 
 say() { printf '[reload.sh] %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
 
 for v in "$N" "$ROUNDS" "$TIMEOUT"; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "BENCH_RELOADS, BENCH_ROUNDS, BENCH_TIMEOUT must be whole numbers > 0"; done
 for v in "$N_PM2" "$CLOSE_CONNS" "$KA_CONNS"; do [[ $v =~ ^[0-9]+$ ]] || die "BENCH_PM2_RELOADS, BENCH_*_CONNS must be whole numbers"; done
 ((CLOSE_CONNS + KA_CONNS > 0)) || die "no load: BENCH_CLOSE_CONNS and BENCH_KEEPALIVE_CONNS are both 0"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcluster-bench-reload.XXXXXX")
-RC_HOME=$WORK/rcluster-home
-PM2_HOME_DIR=$WORK/pm2-home
-PIDS=$WORK/pids # pid:starttime of every process started here or seen as an instance
+bench_init reload
+PIDS=$WORK/pids # pid:starttime of every process started here or seen as an instance (the cleanup reads it)
 RESULTS=$WORK/results.jsonl
-mkdir -p "$RC_HOME" "$PM2_HOME_DIR"
 : >"$PIDS"
 : >"$RESULTS"
-RC=""
-PM2=""
-HELPER_PID=""
 
-# ------------------------------------------------------------------ processes and cleanup
+# The Python helper, in the background (run_helper) so that a signal runs the cleanup at once.
+helper() { run_helper python3 "$HERE/driver.py" "$@"; }
 
-# "pid:starttime" of a live (not zombie) process, so that a pid reused later is never signalled.
-proc_id() {
-    local pid=$1 rest
-    [[ -r /proc/$pid/stat ]] || return 1
-    rest=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
-    set -- $rest
-    [[ $1 != Z && $1 != X ]] || return 1
-    echo "$pid:${20}"
-}
+# ------------------------------------------------------------------ tools, rcluster, pm2
 
-alive() { [[ $(proc_id "${1%%:*}" 2>/dev/null) == "$1" ]]; }
+need_tools python3 node
+build_rcluster
 
-# A daemon named by its pid file and all its descendants, as pid:starttime.
-daemon_tree() {
-    local pidfile=$1 pid todo c
-    [[ -s $pidfile ]] || return 0
-    pid=$(head -n1 "$pidfile" | tr -dc '0-9')
-    [[ -n $pid ]] || return 0
-    proc_id "$pid" || return 0
-    todo=("$pid")
-    while ((${#todo[@]})); do
-        for c in $(cat /proc/"${todo[0]}"/task/*/children 2>/dev/null); do
-            proc_id "$c" || true
-            todo+=("$c")
-        done
-        todo=("${todo[@]:1}")
-    done
-}
-
-cleanup() {
-    local status=$? ids=() id i
-    trap - EXIT INT TERM
-    trap '' PIPE # a closed stdout (`| head`) must not cut the cleanup short
-    set +e
-    if [[ -n $HELPER_PID ]] && kill -0 "$HELPER_PID" 2>/dev/null; then
-        kill -TERM "$HELPER_PID" 2>/dev/null || true
-        for i in $(seq 100); do kill -0 "$HELPER_PID" 2>/dev/null || break; sleep 0.1; done # polling
-    fi
-    mapfile -t ids < <(daemon_tree "$RC_HOME/daemon.lock"; daemon_tree "$PM2_HOME_DIR/pm2.pid"; cat "$PIDS" 2>/dev/null)
-    if [[ -n $RC && -e $RC_HOME/daemon.lock ]]; then
-        RCLUSTER_HOME=$RC_HOME timeout 30 "$RC" kill >/dev/null 2>&1 || say "rcluster kill failed"
-    fi
-    if [[ -n $PM2 && -e $PM2_HOME_DIR/pm2.pid ]]; then
-        PM2_HOME=$PM2_HOME_DIR timeout 60 "$PM2" kill >/dev/null 2>&1 || say "pm2 kill failed"
-    fi
-    for id in "${ids[@]}"; do
-        [[ -n $id ]] || continue
-        if alive "$id"; then
-            say "SIGKILL to ${id%%:*} ($(tr '\0' ' ' <"/proc/${id%%:*}/cmdline" 2>/dev/null | cut -c1-80)), still alive after the managers' kill"
-            kill -KILL "${id%%:*}" 2>/dev/null || true
-        fi
-    done
-    if ((status != 0)) && [[ -s $RC_HOME/daemon.log ]]; then
-        say "last lines of the rcluster daemon log ($RC_HOME/daemon.log):"
-        tail -n 20 "$RC_HOME/daemon.log" >&2 || true
-    fi
-    if [[ ${BENCH_KEEP:-} == 1 ]]; then
-        say "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Runs the Python helper in the background and waits for it, so that a signal to this shell runs
-# the cleanup at once (a foreground child would delay the trap until it exits).
-helper() {
-    local rc=0
-    python3 "$HERE/driver.py" "$@" &
-    HELPER_PID=$!
-    wait "$HELPER_PID" || rc=$?
-    HELPER_PID=""
-    return "$rc"
-}
-
-# ------------------------------------------------------------------ tools
-
-as_root() {
-    if ((EUID == 0)); then "$@"; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi
-}
-
-APT_UPDATED=""
-apt_install() {
-    command -v apt-get >/dev/null || return 1
-    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; then
-        [[ -z $APT_UPDATED ]] || return 1
-        APT_UPDATED=1
-        as_root apt-get update -q >&2 || return 1
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 || return 1
-    fi
-}
-
-for tool in python3 node; do
-    command -v "$tool" >/dev/null && continue
-    case $tool in
-        node) pkgs=(nodejs npm) ;;
-        *) pkgs=("$tool") ;;
-    esac
-    say "installing ${pkgs[*]} (apt-get)"
-    apt_install "${pkgs[@]}" || die "$tool is required and could not be installed (apt-get as root or with sudo -n)"
-done
-command -v cargo >/dev/null || [[ -n ${RCLUSTER_BIN:-} ]] || die "cargo is required to build rcluster"
-
-# ------------------------------------------------------------------ rcluster
-
-if [[ -n ${RCLUSTER_BIN:-} ]]; then
-    src=$(realpath "$RCLUSTER_BIN")
-    [[ -x $src ]] || die "RCLUSTER_BIN=$RCLUSTER_BIN is not an executable"
-    say "using the prebuilt $src (RCLUSTER_BIN), no build"
-else
-    say "building rcluster (cargo build --release)"
-    if ! cargo build --release --quiet --bin rcluster; then
-        say "build failed (the tree may be mid-edit): retrying in 60 s"
-        sleep 60
-        cargo build --release --quiet --bin rcluster || die "cargo build --release failed twice"
-    fi
-    src=$ROOT/target/release/rcluster
-fi
-# Measure a private copy: other people rebuild target/ while this runs. The commit is read now, as
-# the tree that was built (others commit while this runs).
-RC=$WORK/rcluster
-cp "$src" "$RC"
-commit=$(git -C "$ROOT" rev-parse -q --verify --short=12 HEAD 2>/dev/null || echo "none (no commit yet)")
-[[ -z $(git -C "$ROOT" status --porcelain -- src preload build.rs Cargo.toml Cargo.lock 2>/dev/null) ]] ||
-    commit="$commit + uncommitted changes"
-[[ -z ${RCLUSTER_BIN:-} ]] || commit="$commit (prebuilt binary $RCLUSTER_BIN, not built by this run)"
-RC_VERSION=$("$RC" --version 2>/dev/null | awk '{print $NF}')
-rc() { RCLUSTER_HOME=$RC_HOME "$RC" "$@"; }
-
-# ------------------------------------------------------------------ pm2
-
-PM2_SKIP=""
 if ((N_PM2 == 0)); then
     PM2_SKIP="BENCH_PM2_RELOADS=0"
 else
-    PM2_PREFIX=$CACHE/pm2-$PM2_VERSION
-    pm2_pkg=$PM2_PREFIX/node_modules/pm2/package.json
-    if [[ ! -f $pm2_pkg || $PM2_VERSION == latest ]]; then
-        if ! command -v npm >/dev/null && ! apt_install npm; then
-            PM2_SKIP="npm is not installed and could not be installed"
-        else
-            say "installing pm2@$PM2_VERSION into ${PM2_PREFIX#"$ROOT"/} (npm, not global)"
-            mkdir -p "$PM2_PREFIX"
-            if ! timeout 300 npm install --prefix "$PM2_PREFIX" --no-save --no-audit --no-fund \
-                    --loglevel=error --fetch-retries=1 --fetch-timeout=30000 "pm2@$PM2_VERSION" >&2; then
-                PM2_SKIP="npm install pm2@$PM2_VERSION failed (registry unreachable?)"
-            fi
-        fi
-    fi
-    if [[ -z $PM2_SKIP ]]; then
-        if [[ -f $pm2_pkg && -x $PM2_PREFIX/node_modules/.bin/pm2 ]]; then
-            PM2=$PM2_PREFIX/node_modules/.bin/pm2
-            PM2_VER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$pm2_pkg")
-        else
-            PM2_SKIP="pm2 not found in $PM2_PREFIX after npm install"
-        fi
-    fi
+    install_pm2 apt
 fi
 [[ -z $PM2_SKIP ]] || say "pm2 columns skipped: $PM2_SKIP"
-pm2() { PM2_HOME=$PM2_HOME_DIR "$PM2" "$@"; }
 
 # ------------------------------------------------------------------ start both apps
 
@@ -292,10 +132,9 @@ helper measure "$WORK/conf.json" || die "the measurement failed"
 
 # ------------------------------------------------------------------ report
 
-cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
 grep -Ei 'error|warn|fail|panic' "$RC_HOME/daemon.log" 2>/dev/null | tail -n 10 >"$WORK/daemon-errors.log" || true
 M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(uname -m)" M_NPROC=$(nproc) \
-M_CPU=${cpu:-unknown CPU} M_COMMIT=$commit M_RC_VERSION=$RC_VERSION M_PM2_VERSION=$([[ -n $PM2_SKIP ]] || echo "${PM2_VER:-}") \
+M_CPU=$(cpu_model) M_COMMIT=$COMMIT M_RC_VERSION=$RC_VERSION M_PM2_VERSION=$([[ -n $PM2_SKIP ]] || echo "${PM2_VER:-}") \
 M_PM2_SKIP=$PM2_SKIP M_NODE=$(node --version) M_LOAD=$LOAD_BEFORE M_LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)" M_INST=$INSTANCES M_ROUNDS=$ROUNDS \
 M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS M_TIMEOUT=$TIMEOUT M_ERRORS=$WORK/daemon-errors.log \
 M_RC_LOG=$RC_HOME/daemon.log M_PM2_LOG=$PM2_HOME_DIR/pm2.log \
@@ -315,11 +154,8 @@ print(json.dumps({
 EOF
 python3 "$HERE/driver.py" report "$RESULTS" "$WORK/meta.json" >"$WORK/section.md"
 
-echo
-echo "$SECTION"
-echo
-cat "$WORK/section.md"
-if [[ ${BENCH_NO_DOCS:-} != 1 ]]; then
+print_section
+if docs_wanted; then # reload's own section writer (driver.py), not lib/mdsection.py
     python3 "$HERE/driver.py" section "$DOC" "$SECTION" <"$WORK/section.md"
     say "wrote the section \"$SECTION\" of ${DOC#"$ROOT"/}"
 fi

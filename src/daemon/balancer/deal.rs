@@ -116,7 +116,7 @@ impl Pool {
 
     /// While connections are parked (every queue full): wait until a ready instance's queue
     /// has room (its channel turns writable) or, below MAX_PARKED, the listener has a
-    /// connection; then deal what waits. True when the listener has a connection.
+    /// connection; then deal what waits. True when the listener has a connection (or is shut).
     fn wait_for_room_or_listener(&self, listener: &OwnedFd, watch_listener: bool) -> bool {
         let slots = lock(&self.slots).clone();
         let mut fds = vec![libc::pollfd {
@@ -143,7 +143,8 @@ impl Pool {
         // SAFETY: `fds` is a valid array of fds.len() pollfds (a negative fd is ignored).
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
         self.deal_parked();
-        fds[0].revents & libc::POLLIN != 0
+        // Any event sends the dealer to accept: a shut listener then ends it (EINVAL).
+        fds[0].revents != 0
     }
 
     fn try_deal(&self, fd: OwnedFd, msg: &[u8; CONN_LEN]) -> Result<(), OwnedFd> {

@@ -9,8 +9,8 @@
 //! end-of-file once nothing is queued, so it finishes the answer it may still be writing (a
 //! request can arrive within the same clock tick as the previous answer, which looks idle),
 //! then closes; the client sees its idle connection closed and sends its next request on a new
-//! one, which a live instance gets. Only connections to the app's own ports are touched: a
-//! program's outgoing ones (a database pool) are waited for while busy and left alone.
+//! one, which a live instance gets. Only connections to the app's own ports are touched or
+//! waited for: a program's outgoing ones (a database pool) stay open for as long as it runs.
 //!
 //! Each socket is copied (pidfd_getfd; instances are our children, so ptrace rules allow it)
 //! and its TCP_INFO read: an ESTABLISHED one is busy when no request has arrived yet, or data
@@ -22,18 +22,19 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// What holds a draining instance's stop up.
+/// What holds a draining instance's stop up: the connections it was dealt (established ones
+/// to the app's ports; every socket that cannot be inspected counts too).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Drain {
-    /// Established connections to the app's ports, still open in the program.
-    pub inbound: usize,
-    /// Busy established connections of any kind (all where a socket cannot be inspected).
+    /// Still open in the program.
+    pub open: usize,
+    /// Of those, the ones with a request not yet answered.
     pub busy: usize,
 }
 
 impl Drain {
     pub fn is_done(&self) -> bool {
-        self.inbound == 0 && self.busy == 0
+        self.open == 0
     }
 }
 
@@ -43,12 +44,20 @@ pub fn drain(pgid: i32, app_ports: &[u16]) -> Option<Drain> {
     let mut drain = Drain::default();
     for (pid, fd) in socket_fds(pgid)? {
         match inspect(pid, fd, app_ports) {
-            Inspected::NotEstablished => {}
-            Inspected::Established { busy, inbound } => {
+            // The program's own outgoing connections (a database pool) never end by themselves
+            // and serve only requests that hold an inbound one open: not waited for.
+            Inspected::NotEstablished | Inspected::Established { inbound: false, .. } => {}
+            Inspected::Established {
+                inbound: true,
+                busy,
+            } => {
+                drain.open += 1;
                 drain.busy += usize::from(busy);
-                drain.inbound += usize::from(inbound);
             }
-            Inspected::Unknown => drain.busy += 1,
+            Inspected::Unknown => {
+                drain.open += 1;
+                drain.busy += 1;
+            }
         }
     }
     Some(drain)
@@ -252,7 +261,7 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         // Both ends belong to this test's process group.
         let drain = drain(own_group(), &[port]).expect("readable /proc");
-        assert!(drain.busy >= 2 && drain.inbound >= 1, "{drain:?}");
+        assert!(drain.busy >= 1 && drain.open >= 1, "{drain:?}");
         // Not ended: the request it waits for is still read.
         (&client).write_all(b"request").expect("write");
         let mut buf = [0u8; 7];
@@ -270,7 +279,7 @@ mod tests {
         client.read_exact(&mut buf).expect("answer");
 
         let drain = drain(own_group(), &[port]).expect("readable /proc");
-        assert!(drain.inbound >= 1, "{drain:?}");
+        assert!(drain.open >= 1, "{drain:?}");
         // The program's next read sees the end (no wait: a timeout would be an error).
         server
             .set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -279,5 +288,24 @@ mod tests {
         // The client's own end (not to an app port) is untouched: it still reads what is sent.
         server.write_all(b"late").expect("write");
         client.read_exact(&mut buf[..4]).expect("client reads on");
+    }
+
+    #[test]
+    fn the_programs_own_outgoing_connections_are_not_waited_for() {
+        // A connection this process made to a service (its end's local port is not an app
+        // port), idle after an exchange, as a database pool's would be.
+        let (_service, client, mut service_end) = connected();
+        let app = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let app_port = app.local_addr().expect("addr").port();
+        (&client).write_all(b"query").expect("query");
+        let mut buf = [0u8; 5];
+        service_end.read_exact(&mut buf).expect("query");
+        service_end.write_all(b"rows!").expect("rows");
+        (&client).read_exact(&mut buf).expect("rows");
+        // No connection to the app's port: nothing to wait for, whatever else is open.
+        assert_eq!(
+            drain(own_group(), &[app_port]).expect("readable /proc"),
+            Drain::default()
+        );
     }
 }

@@ -162,7 +162,7 @@ impl Supervisor {
                     inst.app,
                     inst.index,
                     timer.id,
-                    left.inbound,
+                    left.open,
                     left.busy
                 );
             }

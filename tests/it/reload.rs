@@ -278,8 +278,9 @@ fn a_new_version_that_does_not_come_up_leaves_the_old_one_serving() {
         "app",
         "-i",
         "2",
+        // The hung deploy below waits this long; a healthy start on a loaded machine must fit.
         "--listen-timeout",
-        "1500",
+        "8000",
     ]);
     wait_until("2 ready", || {
         let app = home.app("app");

@@ -70,6 +70,9 @@ _rcluster() {
             rcluster,monit)
                 cmd="rcluster__subcmd__monit"
                 ;;
+            rcluster,pid)
+                cmd="rcluster__subcmd__pid"
+                ;;
             rcluster,ping)
                 cmd="rcluster__subcmd__ping"
                 ;;
@@ -84,6 +87,9 @@ _rcluster() {
                 ;;
             rcluster,reloadLogs)
                 cmd="rcluster__subcmd__reloadLogs"
+                ;;
+            rcluster,reset)
+                cmd="rcluster__subcmd__reset"
                 ;;
             rcluster,restart)
                 cmd="rcluster__subcmd__restart"
@@ -100,8 +106,17 @@ _rcluster() {
             rcluster,scale)
                 cmd="rcluster__subcmd__scale"
                 ;;
+            rcluster,send-signal)
+                cmd="rcluster__subcmd__signal"
+                ;;
+            rcluster,sendSignal)
+                cmd="rcluster__subcmd__signal"
+                ;;
             rcluster,show)
                 cmd="rcluster__subcmd__describe"
+                ;;
+            rcluster,signal)
+                cmd="rcluster__subcmd__signal"
                 ;;
             rcluster,start)
                 cmd="rcluster__subcmd__start"
@@ -157,6 +172,9 @@ _rcluster() {
             rcluster__subcmd__help,monit)
                 cmd="rcluster__subcmd__help__subcmd__monit"
                 ;;
+            rcluster__subcmd__help,pid)
+                cmd="rcluster__subcmd__help__subcmd__pid"
+                ;;
             rcluster__subcmd__help,ping)
                 cmd="rcluster__subcmd__help__subcmd__ping"
                 ;;
@@ -165,6 +183,9 @@ _rcluster() {
                 ;;
             rcluster__subcmd__help,reloadLogs)
                 cmd="rcluster__subcmd__help__subcmd__reloadLogs"
+                ;;
+            rcluster__subcmd__help,reset)
+                cmd="rcluster__subcmd__help__subcmd__reset"
                 ;;
             rcluster__subcmd__help,restart)
                 cmd="rcluster__subcmd__help__subcmd__restart"
@@ -180,6 +201,9 @@ _rcluster() {
                 ;;
             rcluster__subcmd__help,scale)
                 cmd="rcluster__subcmd__help__subcmd__scale"
+                ;;
+            rcluster__subcmd__help,signal)
+                cmd="rcluster__subcmd__help__subcmd__signal"
                 ;;
             rcluster__subcmd__help,start)
                 cmd="rcluster__subcmd__help__subcmd__start"
@@ -200,7 +224,7 @@ _rcluster() {
 
     case "${cmd}" in
         rcluster)
-            opts="-v -h -V --verbose --help --version start run list ls ps status jlist monit describe desc info show stop restart delete del reload scale save resurrect cleardump flush reloadLogs reload-logs logs ping kill completions ecosystem init startup unstartup import help"
+            opts="-v -h -V --verbose --help --version start run list ls ps status jlist monit describe desc info show stop restart delete del reload scale save resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid logs ping kill completions ecosystem init startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,7 +330,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help)
-            opts="start run list jlist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs logs ping kill completions ecosystem startup unstartup import help"
+            opts="start run list jlist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid logs ping kill completions ecosystem startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -501,6 +525,20 @@ _rcluster() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rcluster__subcmd__help__subcmd__pid)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rcluster__subcmd__help__subcmd__ping)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -530,6 +568,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help__subcmd__reloadLogs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -600,6 +652,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help__subcmd__scale)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__signal)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -773,6 +839,20 @@ _rcluster() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rcluster__subcmd__pid)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rcluster__subcmd__ping)
             opts="-v -h -V --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -814,6 +894,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reloadLogs)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__reset)
             opts="-v -h -V --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1052,6 +1146,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__scale)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__signal)
             opts="-v -h -V --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

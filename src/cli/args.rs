@@ -62,6 +62,13 @@ pub enum Command {
     /// Reopen every log file (after an external logrotate moved them).
     #[command(name = "reloadLogs", visible_alias = "reload-logs")]
     ReloadLogs,
+    /// Send a signal to the main process of running instances (pm2's sendSignal).
+    #[command(visible_aliases = ["sendSignal", "send-signal"])]
+    Signal(SignalArgs),
+    /// Set the restart counts of instances back to 0.
+    Reset(InstanceTargetArgs),
+    /// Print the pids of running instances, one per line.
+    Pid(OptionalTargetArgs),
     /// Show the last lines of app logs, then follow live lines with --follow.
     Logs(LogsArgs),
     /// Check that the daemon answers (it is started if needed).
@@ -334,6 +341,22 @@ pub struct ScaleArgs {
     /// N (exactly), +N (more) or -N (fewer).
     #[arg(allow_hyphen_values = true, value_name = "N|+N|-N")]
     pub count: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// A signal name or number: SIGUSR2, USR2, 12.
+    pub signal: String,
+    /// Instance ids, app names, or `all`.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstanceTargetArgs {
+    /// Instance ids, app names, or `all`.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -230,6 +230,16 @@ where
         Request::ClearDump => done(handle.call(|reply| Cmd::ClearDump { reply }).await),
         Request::Flush { target } => done(handle.call(|reply| Cmd::Flush { target, reply }).await),
         Request::ReloadLogs => done(handle.call(|reply| Cmd::ReloadLogs { reply }).await),
+        Request::Signal { target, signal } => done(
+            handle
+                .call(|reply| Cmd::Signal {
+                    target,
+                    signal,
+                    reply,
+                })
+                .await,
+        ),
+        Request::Reset { target } => done(handle.call(|reply| Cmd::Reset { target, reply }).await),
         Request::List => {
             instances_or_error(handle.ask(|reply| Cmd::List { reply }).await, |instances| {
                 Response::Instances { instances }

@@ -143,6 +143,16 @@ pub enum Request {
     },
     /// Reopen every log file (after an external logrotate moved them).
     ReloadLogs,
+    /// Send a signal to the target's running instances (their main process, as pm2's
+    /// sendSignal does). `signal` is a name or number, checked by the daemon.
+    Signal {
+        target: Target,
+        signal: String,
+    },
+    /// Zero the target's restart counts (pm2's reset).
+    Reset {
+        target: Target,
+    },
     Logs {
         target: Target,
         lines: usize,
@@ -171,6 +181,8 @@ impl Request {
             Request::ClearDump => "cleardump",
             Request::Flush { .. } => "flush",
             Request::ReloadLogs => "reloadLogs",
+            Request::Signal { .. } => "signal",
+            Request::Reset { .. } => "reset",
         }
     }
 }

@@ -95,3 +95,73 @@ fn orphaned_grandchildren_are_reaped() {
         (group_members(pid).len() == 1 && zombie_children(daemon).is_empty()).then_some(())
     });
 }
+
+#[test]
+fn signal_reaches_running_instances_and_pid_lists_them() {
+    let home = Home::new();
+    let work = home.work();
+    let dir = path_str(&work);
+    // Says it is ready once its handler is installed; SIGUSR2 leaves a file behind.
+    let script = home.write_script(
+        "usr2.py",
+        &format!(
+            "import os, signal, time\n\
+             def got(*_):\n    open('{dir}/got-%d' % os.getpid(), 'w').close()\n\
+             signal.signal(signal.SIGUSR2, got)\n\
+             open('{dir}/ready-%d' % os.getpid(), 'w').close()\n\
+             while True:\n    time.sleep(1)\n"
+        ),
+    );
+    home.ok(&["start", path_str(&script), "--name", "sig", "-i", "2"]);
+    let mut pids = wait_until("2 online", || home.online_pids("sig", 2));
+    pids.sort_unstable();
+    wait_until("handlers installed", || {
+        pids.iter()
+            .all(|pid| work.join(format!("ready-{pid}")).exists())
+            .then_some(())
+    });
+
+    let listed = |target: Option<&str>| -> Vec<u32> {
+        let mut args = vec!["pid"];
+        args.extend(target);
+        let mut pids: Vec<u32> = home
+            .ok(&args)
+            .lines()
+            .map(|l| l.parse().expect("a pid per line"))
+            .collect();
+        pids.sort_unstable();
+        pids
+    };
+    assert_eq!(listed(Some("sig")), pids);
+    assert_eq!(listed(None), pids);
+    let err = home.fails(&["pid", "nosuch"]);
+    assert!(err.contains("no app or instance nosuch"), "{err}");
+
+    let out = home.ok(&["signal", "SIGUSR2", "sig"]);
+    assert!(out.contains("sent SIGUSR2 to 2 instance(s)"), "{out}");
+    wait_until("both got SIGUSR2", || {
+        pids.iter()
+            .all(|pid| work.join(format!("got-{pid}")).exists())
+            .then_some(())
+    });
+    // pm2's spelling, a bare name, an instance id.
+    let out = home.ok(&["sendSignal", "usr2", "0"]);
+    assert!(out.contains("sent SIGUSR2 to 1 instance(s)"), "{out}");
+    assert_eq!(
+        home.online_pids("sig", 2).map(|mut p| {
+            p.sort_unstable();
+            p
+        }),
+        Some(pids.clone()),
+        "handled, not ended"
+    );
+
+    let err = home.fails(&["signal", "BOGUS", "sig"]);
+    assert!(err.contains("`BOGUS` is not a signal"), "{err}");
+    home.ok(&["stop", "sig"]);
+    let err = home.fails(&["signal", "USR2", "sig"]);
+    assert!(
+        err.contains("no running instance to send SIGUSR2 to"),
+        "{err}"
+    );
+}

@@ -163,3 +163,30 @@ fn max_memory_restart_replaces_the_instance_gracefully() {
         home.online_pids("hog", 1).filter(|p| p[0] != first)
     });
 }
+
+#[test]
+fn reset_sets_restart_counts_back_to_zero() {
+    let home = Home::new();
+    let work = home.work();
+    // Crashes on its first run only.
+    let script = home.write_script(
+        "once.sh",
+        &format!(
+            "#!/bin/sh\nif [ ! -e '{dir}/crashed' ]; then touch '{dir}/crashed'; exit 1; fi\nexec sleep 1000\n",
+            dir = path_str(&work)
+        ),
+    );
+    home.ok(&["start", path_str(&script), "--name", "once"]);
+    wait_until("restarted once and online", || {
+        let app = home.app("once");
+        (app[0].restarts == 1 && app[0].status == InstanceState::Online).then_some(())
+    });
+    let out = home.ok(&["reset", "once"]);
+    assert!(
+        out.contains("reset the restart counts of 1 instance(s)"),
+        "{out}"
+    );
+    assert_eq!(home.app("once")[0].restarts, 0);
+    let err = home.fails(&["reset", "nosuch"]);
+    assert!(err.contains("nosuch"), "{err}");
+}

@@ -134,10 +134,48 @@ pub fn scale(home: &Home, args: &ScaleArgs) -> Result<i32> {
 
 /// Requests answered with one line of text.
 pub fn simple(home: &Home, request: Request) -> Result<i32> {
+    each_request(home, [request])
+}
+
+/// One request per target (ids, names, `all`), each answered with one line of text.
+pub fn each_target(
+    home: &Home,
+    targets: &[String],
+    request: impl Fn(Target) -> Request,
+) -> Result<i32> {
+    each_request(home, targets.iter().map(|t| request(Target::parse(t))))
+}
+
+fn each_request(home: &Home, requests: impl IntoIterator<Item = Request>) -> Result<i32> {
     let mut client = Client::connect(home)?;
-    match client.call(&request)? {
-        Response::Done { message } => println!("{message}"),
-        other => bail!("unexpected answer from the daemon: {other:?}"),
+    for request in requests {
+        match client.call(&request)? {
+            Response::Done { message } => println!("{message}"),
+            other => bail!("unexpected answer from the daemon: {other:?}"),
+        }
+    }
+    Ok(0)
+}
+
+/// pm2's `pid [app]`: the pids of the running instances of an app, an instance, or all.
+pub fn pids(home: &Home, target: Option<&str>) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    let all = expect_instances(client.call(&Request::List)?)?;
+    let target = target.map_or(Target::All, Target::parse);
+    let chosen: Vec<&InstanceView> = all
+        .iter()
+        .filter(|i| match &target {
+            Target::All => true,
+            Target::Id(id) => i.id == *id,
+            Target::Name(name) => &i.name == name,
+            Target::Names(names) => names.contains(&i.name),
+        })
+        .collect();
+    if chosen.is_empty() && target != Target::All {
+        bail!("no app or instance {target}");
+    }
+    for pid in chosen.iter().filter_map(|i| i.pid) {
+        println!("{pid}");
     }
     Ok(0)
 }

@@ -41,6 +41,17 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
             },
         ),
         Command::ReloadLogs => control::simple(home, Request::ReloadLogs),
+        Command::Signal(args) => {
+            crate::config::units::parse_signal(&args.signal).map_err(anyhow::Error::msg)?;
+            control::each_target(home, &args.targets, |target| Request::Signal {
+                target,
+                signal: args.signal.clone(),
+            })
+        }
+        Command::Reset(args) => {
+            control::each_target(home, &args.targets, |target| Request::Reset { target })
+        }
+        Command::Pid(args) => control::pids(home, args.target.as_deref()),
         Command::Ping => control::ping(home),
         Command::Kill => control::kill(home),
         Command::Ecosystem(args) => ecosystem::init(&args),

@@ -143,6 +143,16 @@ impl Supervisor {
             Cmd::ReloadLogs { reply } => {
                 let _ = reply.send(self.reopen_logs());
             }
+            Cmd::Signal {
+                target,
+                signal,
+                reply,
+            } => {
+                let _ = reply.send(self.send_signal(&target, &signal));
+            }
+            Cmd::Reset { target, reply } => {
+                let _ = reply.send(self.reset_counts(&target));
+            }
             Cmd::List { reply } => {
                 let all: Vec<u32> = self.instances.keys().copied().collect();
                 let _ = reply.send(self.views(&all, true));

@@ -3,11 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use super::actor::{OpKind, Supervisor};
+use super::restart::Counters;
 use super::state::Intent;
 use super::Reply;
 use crate::daemon::persist;
-use crate::protocol::model::{AppSpec, InstanceView};
+use crate::protocol::model::{AppSpec, InstanceState, InstanceView};
 use crate::protocol::{ErrorKind, ErrorReply, ScaleChange, Target};
 
 impl Supervisor {
@@ -223,6 +227,61 @@ impl Supervisor {
             flushed += crate::daemon::logs::writer::flush(&app.log_tx);
         }
         Ok(format!("flushed the logs of {flushed} app(s)"))
+    }
+
+    /// pm2's sendSignal: `signal` to the main process of each running instance of the target
+    /// (the program decides what it means: SIGUSR2 to reopen logs, SIGHUP to reread its
+    /// configuration...). A crash it causes is handled like any other.
+    pub(super) fn send_signal(
+        &mut self,
+        target: &Target,
+        signal: &str,
+    ) -> Result<String, ErrorReply> {
+        let invalid = |e: String| ErrorReply::new(ErrorKind::InvalidSpec, e);
+        let name = crate::config::units::parse_signal(signal).map_err(invalid)?;
+        let signal = crate::config::units::signal_number(&name)
+            .and_then(|n| Signal::try_from(n).ok())
+            .ok_or_else(|| invalid(format!("{name} cannot be sent here")))?;
+        let ids = self.resolve(target)?;
+        let mut sent = 0;
+        for id in ids {
+            let Some(inst) = self.instances.get(&id) else {
+                continue;
+            };
+            let running = matches!(inst.state, InstanceState::Online | InstanceState::Launching);
+            let (Some(pid), true) = (inst.pid, running) else {
+                continue;
+            };
+            match kill(Pid::from_raw(pid), signal) {
+                Ok(()) => sent += 1,
+                // It ended meanwhile: the reaper reports it.
+                Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => crate::dlog!("app {}: cannot send {name} to pid {pid}: {e}", inst.app),
+            }
+        }
+        if sent == 0 {
+            return Err(ErrorReply::new(
+                ErrorKind::NotFound,
+                format!("{target}: no running instance to send {name} to"),
+            ));
+        }
+        Ok(format!("sent {name} to {sent} instance(s)"))
+    }
+
+    /// pm2's reset: the target's restart counts back to 0 (and the window of unstable
+    /// restarts with them).
+    pub(super) fn reset_counts(&mut self, target: &Target) -> Result<String, ErrorReply> {
+        let ids = self.resolve(target)?;
+        for id in &ids {
+            if let Some(inst) = self.instances.get_mut(id) {
+                inst.restarts = 0;
+                inst.counters = Counters::default();
+            }
+        }
+        Ok(format!(
+            "reset the restart counts of {} instance(s)",
+            ids.len()
+        ))
     }
 
     pub(super) fn reopen_logs(&mut self) -> Result<String, ErrorReply> {

@@ -84,6 +84,15 @@ pub enum Cmd {
     ReloadLogs {
         reply: Reply<String>,
     },
+    Signal {
+        target: Target,
+        signal: String,
+        reply: Reply<String>,
+    },
+    Reset {
+        target: Target,
+        reply: Reply<String>,
+    },
     List {
         reply: oneshot::Sender<Vec<InstanceView>>,
     },

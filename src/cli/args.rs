@@ -347,14 +347,14 @@ pub struct ScaleArgs {
 pub struct SignalArgs {
     /// A signal name or number: SIGUSR2, USR2, 12.
     pub signal: String,
-    /// Instance ids, app names, or `all`.
+    /// Instance ids, app names, `all`, or ecosystem files.
     #[arg(required = true)]
     pub targets: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct InstanceTargetArgs {
-    /// Instance ids, app names, or `all`.
+    /// Instance ids, app names, `all`, or ecosystem files.
     #[arg(required = true)]
     pub targets: Vec<String>,
 }

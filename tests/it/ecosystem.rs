@@ -145,6 +145,12 @@ fn restart_file_applies_the_files_definition() {
         assert_eq!(env_of(*pid, "GREETING").as_deref(), Some("restarted"));
     }
     assert_eq!(describe(&home, "api").spec.instances, 3);
+    // Other verbs take the file's apps too.
+    let out = home.ok(&["reset", path_str(&file)]);
+    assert!(
+        out.contains("reset the restart counts of 3 instance(s)"),
+        "{out}"
+    );
 
     // Sockets cannot change under a restart: refused, nothing changed or restarted.
     let text = std::fs::read_to_string(&file).expect("read");

@@ -137,13 +137,19 @@ pub fn simple(home: &Home, request: Request) -> Result<i32> {
     each_request(home, [request])
 }
 
-/// One request per target (ids, names, `all`), each answered with one line of text.
+/// One request per target (an id, a name, `all`, or an ecosystem file for its apps), each
+/// answered with one line of text.
 pub fn each_target(
     home: &Home,
     targets: &[String],
     request: impl Fn(Target) -> Request,
 ) -> Result<i32> {
-    each_request(home, targets.iter().map(|t| request(Target::parse(t))))
+    let files = ecosystem::load_targets(targets, &ecosystem::FileOptions::default())?;
+    let resolved = targets.iter().zip(files).map(|(text, file)| match file {
+        Some(loaded) => Target::Names(loaded.apps.into_iter().map(|a| a.name).collect()),
+        None => Target::parse(text),
+    });
+    each_request(home, resolved.map(request).collect::<Vec<_>>())
 }
 
 fn each_request(home: &Home, requests: impl IntoIterator<Item = Request>) -> Result<i32> {

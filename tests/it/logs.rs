@@ -123,8 +123,31 @@ fn rotated_set(live: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn read_any(path: &Path) -> String {
-    try_read_any(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+/// The rotated set's files and their text, oldest first, once `done` accepts them and the same
+/// was read twice in a row: the daemon may still be writing (and rotating) the program's last
+/// output, and a rotation between the reads of two files would mix them up. A file renamed
+/// while being read shows up as an error, and the set is read again.
+fn settled_read(
+    what: &str,
+    live: &Path,
+    done: impl Fn(&[PathBuf], &str) -> bool,
+) -> (Vec<PathBuf>, String) {
+    let mut last: Option<(Vec<PathBuf>, String)> = None;
+    wait_until(what, || {
+        let files = rotated_set(live);
+        let text = files
+            .iter()
+            .map(|p| try_read_any(p).ok())
+            .collect::<Option<String>>()?;
+        let read = (files, text);
+        let settled = last.as_ref() == Some(&read) && done(&read.0, &read.1);
+        last = Some(read);
+        if settled {
+            last.take()
+        } else {
+            None
+        }
+    })
 }
 
 fn try_read_any(path: &Path) -> std::io::Result<String> {
@@ -151,11 +174,8 @@ fn rotation_under_load_loses_and_repeats_nothing() {
     let live = home.log_file("spin-out.log");
     let want = expected_bytes(4, per);
     wait_stopped(&home, "spin");
-    // Rotations rename files: read the set until it adds up (it stops moving once written).
-    let (files, text) = wait_until("every line in the rotated set", || {
-        let files = rotated_set(&live);
-        let text: String = files.iter().map(|p| read_any(p)).collect();
-        (text.len() as u64 >= want).then_some((files, text))
+    let (files, text) = settled_read("every line in the rotated set", &live, |_, text| {
+        text.len() as u64 >= want
     });
     assert!(files.len() > 10, "rotated {} times", files.len() - 1);
     for file in &files {
@@ -188,25 +208,16 @@ fn rotation_keeps_retain_files_and_compresses_them() {
     );
     let live = home.log_file("zip-out.log");
     wait_stopped(&home, "zip");
-    // The daemon may still be writing (and rotating) the program's last output, and the last
-    // rotation's file is compressed in the background: wait for the set to settle.
-    let text = wait_until(
+    // The last rotation's file is compressed in the background: wait for it too.
+    let (_, text) = settled_read(
         "3 compressed rotated files ending with the last line",
-        || {
-            let files = rotated_set(&live);
+        &live,
+        |files, text| {
             let gz = files
                 .iter()
                 .filter(|p| p.extension().is_some_and(|e| e == "gz"))
                 .count();
-            if files.len() != 4 || gz != 3 {
-                return None;
-            }
-            // A file rotated away while being read shows up as an error: look again.
-            let text = files
-                .iter()
-                .map(|p| try_read_any(p).ok())
-                .collect::<Option<String>>()?;
-            text.ends_with(&format!(" {}\n", per - 1)).then_some(text)
+            files.len() == 4 && gz == 3 && text.ends_with(&format!(" {}\n", per - 1))
         },
     );
     assert!(!PathBuf::from(format!("{}.4.gz", live.display())).exists());

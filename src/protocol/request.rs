@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::AppSpec;
+use super::model::{AppSpec, InstanceView};
 
 /// What a verb acts on: every app, one instance id, or an app name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +27,16 @@ impl Target {
             Target::Id(id)
         } else {
             Target::Name(text.to_owned())
+        }
+    }
+
+    /// Whether a listed instance is one of the target's (for views the CLI filters itself).
+    pub fn selects(&self, instance: &InstanceView) -> bool {
+        match self {
+            Target::All => true,
+            Target::Id(id) => instance.id == *id,
+            Target::Name(name) => instance.name == *name,
+            Target::Names(names) => names.contains(&instance.name),
         }
     }
 }

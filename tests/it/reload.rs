@@ -356,7 +356,6 @@ fn scale_adds_and_removes_instances_live() {
 #[test]
 fn wait_ready_waits_for_sd_notify() {
     let home = Home::new();
-    let work = home.work();
     // Ready only once the file `go` exists: then it tells the daemon with READY=1.
     let app = home.write_script(
         "notify.py",
@@ -373,12 +372,18 @@ fn wait_ready_waits_for_sd_notify() {
         "--",
         app.to_str().expect("path"),
     ]);
-    let app_view = home.app("notified");
-    assert_eq!(app_view[0].status, InstanceState::Launching, "{app_view:?}");
-    assert!(!app_view[0].ready);
-    std::fs::write(work.join("go"), "").expect("write");
-    wait_until("ready after READY=1", || {
-        let app = home.app("notified");
+    launching_until_go_then_ready(&home, "notified");
+}
+
+/// The app (started with --wait-ready, ready once the file `go` exists in the work directory)
+/// is `launching` and not ready; once `go` is written it becomes ready and online.
+fn launching_until_go_then_ready(home: &Home, name: &str) {
+    let app = home.app(name);
+    assert_eq!(app[0].status, InstanceState::Launching, "{app:?}");
+    assert!(!app[0].ready, "{app:?}");
+    std::fs::write(home.work().join("go"), "").expect("write");
+    wait_until(&format!("{name} ready after its signal"), || {
+        let app = home.app(name);
         (app[0].ready && app[0].status == InstanceState::Online).then_some(())
     });
 }
@@ -390,7 +395,6 @@ fn wait_ready_waits_for_node_process_send() {
         return;
     }
     let home = Home::new();
-    let work = home.work();
     // pm2's idiom: ready once the file `go` exists, said with process.send('ready').
     let app = home.write_script(
         "ready.js",
@@ -405,13 +409,7 @@ fn wait_ready_waits_for_node_process_send() {
         "--listen-timeout",
         "60s",
     ]);
-    let app_view = home.app("nodeready");
-    assert_eq!(app_view[0].status, InstanceState::Launching, "{app_view:?}");
-    std::fs::write(work.join("go"), "").expect("write");
-    wait_until("ready after process.send('ready')", || {
-        let app = home.app("nodeready");
-        (app[0].ready && app[0].status == InstanceState::Online).then_some(())
-    });
+    launching_until_go_then_ready(&home, "nodeready");
 }
 
 #[test]

@@ -168,15 +168,7 @@ pub fn pids(home: &Home, target: Option<&str>) -> Result<i32> {
     let mut client = Client::connect(home)?;
     let all = expect_instances(client.call(&Request::List)?)?;
     let target = target.map_or(Target::All, Target::parse);
-    let chosen: Vec<&InstanceView> = all
-        .iter()
-        .filter(|i| match &target {
-            Target::All => true,
-            Target::Id(id) => i.id == *id,
-            Target::Name(name) => &i.name == name,
-            Target::Names(names) => names.contains(&i.name),
-        })
-        .collect();
+    let chosen: Vec<&InstanceView> = all.iter().filter(|i| target.selects(i)).collect();
     if chosen.is_empty() && target != Target::All {
         bail!("no app or instance {target}");
     }

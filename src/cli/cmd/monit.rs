@@ -16,7 +16,7 @@ use crate::cli::client::Client;
 use crate::cli::render;
 use crate::paths::Home;
 use crate::protocol::model::InstanceView;
-use crate::protocol::Request;
+use crate::protocol::{Request, Target};
 
 const ENTER_SCREEN: &str = "\x1b[?1049h\x1b[?25l";
 const LEAVE_SCREEN: &str = "\x1b[?25h\x1b[?1049l";
@@ -63,11 +63,12 @@ fn refresh_loop(
     interval: Duration,
     on_terminal: bool,
 ) -> Result<()> {
+    let target = args.target.as_deref().map_or(Target::All, Target::parse);
     let mut shown = 0;
     while !QUIT.load(Ordering::SeqCst) {
         let instances: Vec<InstanceView> = expect_instances(client.call(&Request::List)?)?
             .into_iter()
-            .filter(|i| selected(i, args.target.as_deref()))
+            .filter(|i| target.selects(i))
             .collect();
         let header = format!(
             "rcluster monit · {} · every {} ms{}",
@@ -100,11 +101,4 @@ fn refresh_loop(
         }
     }
     Ok(())
-}
-
-fn selected(instance: &InstanceView, target: Option<&str>) -> bool {
-    match target {
-        None | Some("all") => true,
-        Some(t) => instance.name == t || instance.id.to_string() == t,
-    }
 }

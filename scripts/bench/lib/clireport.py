@@ -149,9 +149,10 @@ def main():
     out.append("- Floor for 50 node programs, no manager: a plain `sh` in a session of its own starts them in a "
                f"loop: all 50 spawned after {sec(s['direct_node']['spawned_s']['median'])}, all 50 ran after "
                f"{sec(s['direct_node']['ran_s']['median'])}. 50 node boots on {meta['nproc']} cores are "
-               "CPU-bound whoever starts them, and a daemon's instances share its session, so (with the "
-               "kernel's autogroup scheduling) they share one CPU share against everything else running on "
-               "the machine: on a loaded machine the \"ran\" rows grow for the managers and the floor alike. "
+               "CPU-bound whoever starts them: on a loaded machine the \"ran\" rows grow for the managers and the "
+               "floor alike. rcluster runs each instance in a session of its own, so with the kernel's "
+               "autogroup scheduling each booting node gets a CPU share equal to the daemon's, and the "
+               "later instances' execs (which `online` waits for) queue behind the earlier ones' boots. "
                "The `\"sleep 1000\"` row removes node's boot and shows the managers' own cost (pm2 runs it "
                "in fork mode through bash); the daemon CPU row (utime+stime from `/proc/<pid>/stat`: every thread, ended ones included; 10 ms ticks) too.")
     out.append("- kill -9: two apps of 4 instances each, the idle Node script and `\"sleep 1000\"` (pm2 runs the "

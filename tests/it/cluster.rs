@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rcluster::protocol::model::InstanceState;
 
-use crate::harness::{fixture, free_port, have, http_get, wait_until, Home};
+use crate::harness::{fixture, free_port, have, http_get, path_str, wait_until, Home};
 
 /// Start `args` and wait until `n` instances are online and accepting on `port`.
 fn start_cluster(home: &Home, name: &str, n: usize, port: u16, args: &[&str]) {
@@ -208,6 +209,98 @@ fn shared_and_reuseport_pass_the_socket_by_listen_fds() {
         );
         assert_eq!(home.app(name)[0].mode, strategy);
     }
+}
+
+/// Reads an HTTP/1.1 answer's head from `stream`; the head and its `Content-Length`.
+fn read_head(stream: &mut UnixStream) -> std::io::Result<(String, usize)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no Content-Length in {head:?}")))?;
+    Ok((head, length))
+}
+
+fn read_body(stream: &mut UnixStream, length: usize) -> std::io::Result<String> {
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn unix_get(path: &std::path::Path, target: &str) -> std::io::Result<UnixStream> {
+    let mut stream = UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
+    write!(stream, "GET {target} HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    Ok(stream)
+}
+
+#[test]
+fn a_unix_socket_is_shared_and_a_stop_lets_its_requests_finish() {
+    let home = Home::new();
+    let sock = home.work().join("web.sock");
+    let listen = format!("unix:{}", path_str(&sock));
+    let cmd = format!("python3 {}", fixture("servers/whoami_fd.py"));
+    home.ok(&[
+        "start",
+        "--name",
+        "web",
+        &cmd,
+        "-i",
+        "2",
+        "--listen",
+        &listen,
+        "--balance",
+        "shared",
+        "--kill-timeout",
+        "30000",
+    ]);
+    wait_until("2 online", || home.online_pids("web", 2));
+    // Both instances take connections from the one socket (the kernel deals).
+    wait_until("both instances answering on the socket", || {
+        let seen: std::collections::BTreeSet<String> = (0..8)
+            .filter_map(|_| {
+                let mut stream = unix_get(&sock, "/").ok()?;
+                let (_, length) = read_head(&mut stream).ok()?;
+                let body = read_body(&mut stream, length).ok()?;
+                body.split_whitespace().next().map(str::to_owned)
+            })
+            .collect();
+        (seen.len() == 2).then_some(())
+    });
+
+    // A request in flight (its head has arrived, its body comes 1.5 s later) when the stop comes.
+    let mut slow = unix_get(&sock, "/slow?ms=1500").expect("connect");
+    let (_, length) = read_head(&mut slow).expect("the answer's head");
+    let stopper = {
+        let cmd = home.command(&["stop", "web"]);
+        std::thread::spawn(move || crate::harness::run_with_deadline(cmd, &["stop", "web"]))
+    };
+    wait_until("stopping", || {
+        home.app("web")
+            .iter()
+            .any(|i| i.status == InstanceState::Stopping)
+            .then_some(())
+    });
+    let body = read_body(&mut slow, length).unwrap_or_else(|e| format!("(read failed: {e})"));
+    assert!(
+        body.ends_with(" True"),
+        "the answer in flight was cut: {body:?}\n{}",
+        home.daemon_log()
+    );
+    drop(slow);
+    let out = stopper.join().expect("stop thread");
+    assert!(out.status.success(), "{}", home.report(&out));
+    assert!(home
+        .app("web")
+        .iter()
+        .all(|i| i.status == InstanceState::Stopped));
 }
 
 #[test]

@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 
 use crate::abi::{format_channels, ENV_CHANNELS, ENV_PRIVATE_PORTS, ENV_RENDEZVOUS_FD};
 use crate::daemon::events::InstanceEvent;
+use crate::daemon::process::conns::Served;
 use crate::protocol::model::{AppSpec, ListenAddr, Strategy};
 use deal::Pool;
 use proxy::{Backend, Backends};
@@ -382,17 +383,20 @@ impl Balancer {
         }
     }
 
-    /// The ports instance `id` serves the app on: the app's own, or its private one (proxy).
-    pub fn ports_of(&self, id: u32) -> Vec<u16> {
-        let mut ports: Vec<u16> = self
-            .listeners
-            .iter()
-            .filter_map(|l| port_of(&l.addr))
-            .collect();
-        if let Some(backend) = self.backends.get(id) {
-            ports.push(backend.port);
+    /// Where instance `id` serves the app: the app's own ports and Unix sockets, or its private
+    /// port (proxy).
+    pub fn served_by(&self, id: u32) -> Served {
+        let mut served = Served::default();
+        for listener in &self.listeners {
+            match &listener.addr {
+                ListenAddr::Tcp(addr) => served.ports.push(addr.port()),
+                ListenAddr::Unix(path) => served.unix_paths.push(path.clone()),
+            }
         }
-        ports
+        if let Some(backend) = self.backends.get(id) {
+            served.ports.push(backend.port);
+        }
+        served
     }
 
     /// The instance's processes are gone: its channels can close.

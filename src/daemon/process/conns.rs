@@ -12,6 +12,11 @@
 //! one, which a live instance gets. Only connections to the app's own ports are touched or
 //! waited for: a program's outgoing ones (a database pool) stay open for as long as it runs.
 //!
+//! Connections to the app's Unix-socket addresses are waited for too, but never ended: a Unix
+//! socket keeps no timestamps, so whether the program has read a whole request cannot be told.
+//! One with bytes queued either way is busy; an idle keep-alive one holds the stop until the
+//! program closes it or kill_timeout.
+//!
 //! Each socket is copied (pidfd_getfd; instances are our children, so ptrace rules allow it)
 //! and its TCP_INFO read: an ESTABLISHED one is busy when no request has arrived yet, or data
 //! arrived more recently than the last answer left. A socket closed (or a process gone) between
@@ -21,6 +26,16 @@
 //! TIME_WAIT ones included) and the supervisor would wait on it.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// The addresses an instance serves the app on: its connections there are the ones drained.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// TCP ports: the app's own, or the instance's private one (proxy).
+    pub ports: Vec<u16>,
+    /// Unix-socket paths, as bound.
+    pub unix_paths: Vec<PathBuf>,
+}
 
 /// What holds a draining instance's stop up: the connections it was dealt (established ones
 /// to the app's ports; every socket that cannot be inspected counts too).
@@ -38,12 +53,12 @@ impl Drain {
     }
 }
 
-/// Look at group `pgid`'s connections, ending idle served ones to `app_ports` (see above);
+/// Look at group `pgid`'s connections, ending idle served TCP ones to `served` (see above);
 /// None when /proc cannot tell.
-pub fn drain(pgid: i32, app_ports: &[u16]) -> Option<Drain> {
+pub fn drain(pgid: i32, served: &Served) -> Option<Drain> {
     let mut drain = Drain::default();
     for (pid, fd) in socket_fds(pgid)? {
-        match inspect(pid, fd, app_ports) {
+        match inspect(pid, fd, served) {
             // The program's own outgoing connections (a database pool) never end by themselves
             // and serve only requests that hold an inbound one open: not waited for.
             Inspected::NotEstablished | Inspected::Established { inbound: false, .. } => {}
@@ -98,7 +113,7 @@ enum Inspected {
 
 const TCP_ESTABLISHED: u8 = 1;
 
-fn inspect(pid: i32, fd: i32, app_ports: &[u16]) -> Inspected {
+fn inspect(pid: i32, fd: i32, served: &Served) -> Inspected {
     // SAFETY: plain syscalls on integers; the fds they return are owned and closed below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     if pidfd < 0 {
@@ -116,13 +131,12 @@ fn inspect(pid: i32, fd: i32, app_ports: &[u16]) -> Inspected {
     // SAFETY: `copy` is a fd pidfd_getfd just gave us; OwnedFd closes it.
     let copy = unsafe { OwnedFd::from_raw_fd(copy) };
     let Some(info) = tcp_info(&copy) else {
-        // Not TCP (a Unix socket, a channel): nothing to wait for.
-        return Inspected::NotEstablished;
+        return inspect_unix(&copy, served);
     };
     if info.head[0] != TCP_ESTABLISHED {
         return Inspected::NotEstablished;
     }
-    let inbound = local_port(&copy).is_some_and(|port| app_ports.contains(&port));
+    let inbound = local_port(&copy).is_some_and(|port| served.ports.contains(&port));
     let Some(answered_last) = answered_last(&info) else {
         // An old kernel without the segment counts: assume it is busy.
         return Inspected::Established {
@@ -137,6 +151,39 @@ fn inspect(pid: i32, fd: i32, app_ports: &[u16]) -> Inspected {
     Inspected::Established {
         busy: !answered_last,
         inbound,
+    }
+}
+
+/// A non-TCP socket: a connection accepted on one of the app's Unix-socket addresses (it
+/// carries the listener's path as its own) counts, busy while bytes wait either way; anything
+/// else (a channel, the listener itself, an outgoing connection) is nothing to wait for.
+fn inspect_unix(socket: &OwnedFd, served: &Served) -> Inspected {
+    use nix::sys::socket::{getsockname, getsockopt, sockopt, SockaddrStorage};
+    if served.unix_paths.is_empty() {
+        return Inspected::NotEstablished;
+    }
+    let Ok(addr) = getsockname::<SockaddrStorage>(socket.as_raw_fd()) else {
+        return Inspected::NotEstablished;
+    };
+    let Some(path) = addr.as_unix_addr().and_then(|unix| unix.path()) else {
+        return Inspected::NotEstablished;
+    };
+    let accepted = served.unix_paths.iter().any(|p| p == path)
+        && getsockopt(socket, sockopt::AcceptConn).is_ok_and(|listening| !listening)
+        && getsockopt(socket, sockopt::SockType)
+            .is_ok_and(|t| t == nix::sys::socket::SockType::Stream);
+    if !accepted {
+        return Inspected::NotEstablished;
+    }
+    let queued = |request| {
+        let mut bytes: libc::c_int = 0;
+        // SAFETY: SIOCINQ/SIOCOUTQ write one int into `bytes`; the fd is valid for the call.
+        let rc = unsafe { libc::ioctl(socket.as_raw_fd(), request, &mut bytes) };
+        rc != 0 || bytes > 0
+    };
+    Inspected::Established {
+        busy: queued(libc::FIONREAD) || queued(libc::TIOCOUTQ),
+        inbound: true,
     }
 }
 
@@ -233,6 +280,7 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+    use std::os::unix::net::{UnixListener, UnixStream};
 
     fn connected() -> (TcpListener, TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -245,12 +293,47 @@ mod tests {
         nix::unistd::getpgrp().as_raw()
     }
 
+    fn tcp_port(port: u16) -> Served {
+        Served {
+            ports: vec![port],
+            ..Served::default()
+        }
+    }
+
+    /// Removes a test's directory when the test ends.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A Unix listener at a fresh path, a client connected to it and the accepted end.
+    fn unix_connected(name: &str) -> (Scratch, Served, UnixStream, UnixStream) {
+        let dir =
+            std::env::temp_dir().join(format!("rcluster-conns-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let scratch = Scratch(dir);
+        let path = scratch.0.join("app.sock");
+        let listener = UnixListener::bind(&path).expect("bind");
+        let client = UnixStream::connect(&path).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        let served = Served {
+            unix_paths: vec![path],
+            ..Served::default()
+        };
+        // The listener stays open in the process, as a program's would.
+        std::mem::forget(listener);
+        (scratch, served, client, server)
+    }
+
     #[test]
     fn a_socket_closed_before_it_is_looked_at_is_not_waited_for() {
         // No such fd (closed between the listing and the copy): EBADF, nothing to wait for.
         let me = std::process::id() as i32;
         assert!(matches!(
-            inspect(me, 1_000_000, &[]),
+            inspect(me, 1_000_000, &Served::default()),
             Inspected::NotEstablished
         ));
     }
@@ -260,7 +343,7 @@ mod tests {
         let (listener, client, mut server) = connected();
         let port = listener.local_addr().expect("addr").port();
         // Both ends belong to this test's process group.
-        let drain = drain(own_group(), &[port]).expect("readable /proc");
+        let drain = drain(own_group(), &tcp_port(port)).expect("readable /proc");
         assert!(drain.busy >= 1 && drain.open >= 1, "{drain:?}");
         // Not ended: the request it waits for is still read.
         (&client).write_all(b"request").expect("write");
@@ -278,7 +361,7 @@ mod tests {
         server.write_all(b"answer01").expect("answer");
         client.read_exact(&mut buf).expect("answer");
 
-        let drain = drain(own_group(), &[port]).expect("readable /proc");
+        let drain = drain(own_group(), &tcp_port(port)).expect("readable /proc");
         assert!(drain.open >= 1, "{drain:?}");
         // The program's next read sees the end (no wait: a timeout would be an error).
         server
@@ -304,8 +387,48 @@ mod tests {
         (&client).read_exact(&mut buf).expect("rows");
         // No connection to the app's port: nothing to wait for, whatever else is open.
         assert_eq!(
-            drain(own_group(), &[app_port]).expect("readable /proc"),
+            drain(own_group(), &tcp_port(app_port)).expect("readable /proc"),
             Drain::default()
+        );
+    }
+
+    #[test]
+    fn an_idle_unix_socket_connection_is_waited_for_and_left_open() {
+        let (_dir, served, client, mut server) = unix_connected("idle");
+        // The accepted end counts (not the listener, not the client's unnamed end), idle.
+        assert_eq!(
+            drain(own_group(), &served).expect("readable /proc"),
+            Drain { open: 1, busy: 0 }
+        );
+        // Not ended: whether a request was half read cannot be told on a Unix socket.
+        (&client).write_all(b"next").expect("write");
+        let mut buf = [0u8; 4];
+        server
+            .read_exact(&mut buf)
+            .expect("the next request arrives");
+    }
+
+    #[test]
+    fn a_unix_socket_connection_with_bytes_waiting_is_busy() {
+        let (_dir, served, client, server) = unix_connected("busy");
+        (&client).write_all(b"request").expect("write");
+        assert_eq!(
+            drain(own_group(), &served).expect("readable /proc"),
+            Drain { open: 1, busy: 1 },
+            "a request not read yet"
+        );
+        let mut buf = [0u8; 7];
+        (&server).read_exact(&mut buf).expect("read");
+        (&server).write_all(b"answer").expect("answer");
+        assert_eq!(
+            drain(own_group(), &served).expect("readable /proc"),
+            Drain { open: 1, busy: 1 },
+            "an answer the client has not read yet"
+        );
+        (&client).read_exact(&mut buf[..6]).expect("read");
+        assert_eq!(
+            drain(own_group(), &served).expect("readable /proc"),
+            Drain { open: 1, busy: 0 }
         );
     }
 }

@@ -41,21 +41,21 @@ impl Supervisor {
                 };
                 // Out of rotation first: what waits in its queue goes to the others, so a
                 // graceful stop loses no connection.
-                let app_ports = app.balancer.as_mut().map(|balancer| {
-                    let ports = balancer.ports_of(id);
+                let served = app.balancer.as_mut().map(|balancer| {
+                    let served = balancer.served_by(id);
                     balancer.detach(id);
-                    ports
+                    served
                 });
                 inst.end_run();
                 inst.state = InstanceState::Stopping;
                 inst.generation += 1;
-                if let Some(app_ports) = app_ports {
+                if let Some(served) = served {
                     // Let requests in flight on connections it was dealt finish first (up to
                     // kill_timeout), then signal.
                     let wait = Duration::from_millis(app.spec.kill_timeout_ms);
                     inst.draining = Some(Draining {
                         deadline: Instant::now() + wait,
-                        app_ports,
+                        served,
                         done_seen: false,
                     });
                     let timer = Timer {
@@ -151,7 +151,7 @@ impl Supervisor {
         let (Some(pgid), Some(draining)) = (inst.pgid, inst.draining.as_mut()) else {
             return;
         };
-        let left = drain(pgid, &draining.app_ports).unwrap_or_default();
+        let left = drain(pgid, &draining.served).unwrap_or_default();
         let done = left.is_done();
         // Done twice in a row, a check apart: a connection the program was accepting during
         // the first look shows up by the second.

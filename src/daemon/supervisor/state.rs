@@ -78,8 +78,8 @@ pub struct Instance {
 pub struct Draining {
     /// The stop signal goes at this instant at the latest.
     pub deadline: Instant,
-    /// The app's ports as this instance served them: connections to them are ended when idle.
-    pub app_ports: Vec<u16>,
+    /// Where this instance served the app: its connections there are drained.
+    pub served: crate::daemon::process::conns::Served,
     /// The last check found nothing to wait for.
     pub done_seen: bool,
 }

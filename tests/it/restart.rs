@@ -67,6 +67,28 @@ fn a_missing_program_is_errored_at_once_without_restarts() {
 }
 
 #[test]
+fn a_script_without_a_shebang_runs_with_sh_and_a_foreign_binary_is_errored() {
+    let home = Home::new();
+    // As shells, execvp(3) and pm2 do.
+    let script = home.write_script("plain", "echo \"ran $1\" > ran.txt; exec sleep 1000\n");
+    home.ok(&["start", path_str(&script), "--name", "plain", "--", "arg1"]);
+    home.wait_status("plain", InstanceState::Online);
+    let ran = wait_until("the script ran", || {
+        std::fs::read_to_string(home.work().join("ran.txt"))
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    assert_eq!(ran, "ran arg1\n");
+    // An ELF file that cannot run here: the exec error, no restarts.
+    let foreign = home.write_script("foreign", "\x7fELF\x02\x01\x01 not for this machine");
+    let err = home.fails(&["start", path_str(&foreign), "--name", "foreign"]);
+    assert!(err.contains("exec format error"), "{err}");
+    let app = home.app("foreign");
+    assert_eq!(app[0].status, InstanceState::Errored);
+    assert_eq!(app[0].restarts, 0);
+}
+
+#[test]
 fn unstable_restarts_end_errored_with_the_reason() {
     let home = Home::new();
     let crash = home.write_script("crash.sh", "#!/bin/sh\necho crashing\nexit 3\n");

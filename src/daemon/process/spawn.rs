@@ -1,15 +1,16 @@
 //! Starting one instance: resolve the program (so a missing one is a clear `errored` reason,
 //! not a restart storm), build its environment (the app's env plus documented `RCLUSTER_*`
-//! variables, nothing else internal), put it in a session and process group of its own, pipe stdout/stderr to
-//! the daemon. The child is never waited for here: the reaper owns every exit status.
+//! variables, nothing else internal), put it in a session and process group of its own, pipe
+//! stdout/stderr to the daemon (the fork/exec itself is `posix_spawn`). The child is never
+//! waited for here: the reaper owns every exit status.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use super::posix_spawn::{self, Plan};
 use crate::daemon::balancer::Prepared;
 use crate::protocol::model::{AppSpec, CommandSpec};
 
@@ -181,87 +182,61 @@ pub fn spawn(
             (PathBuf::from("/bin/sh"), "sh", vec!["-c", script.as_str()])
         }
     };
-    let mut command = if prepared.needs_listen_pid {
-        let mut command = Command::new(trampoline);
-        command
-            .arg0("rcluster-exec")
-            .arg("__exec")
-            .arg(argv0)
-            .arg(&program)
-            .args(&args);
-        command
+    let trampoline_args;
+    let (path, argv): (&Path, Vec<&OsStr>) = if prepared.needs_listen_pid {
+        trampoline_args = [
+            OsStr::new("rcluster-exec"),
+            OsStr::new("__exec"),
+            OsStr::new(argv0),
+        ];
+        let mut argv: Vec<&OsStr> = trampoline_args.to_vec();
+        argv.push(program.as_os_str());
+        argv.extend(args.iter().map(OsStr::new));
+        (trampoline, argv)
     } else {
-        let mut command = Command::new(&program);
-        command.arg0(argv0).args(&args);
-        command
+        let mut argv = vec![OsStr::new(argv0)];
+        argv.extend(args.iter().map(OsStr::new));
+        (&program, argv)
     };
-    if !prepared.fds.is_empty() {
-        place_fds(
-            &mut command,
-            prepared.fds.iter().map(|fd| fd.as_raw_fd()).collect(),
-        );
-    }
-    command
-        .env_clear()
-        .envs(&env)
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     // A session of its own (as pm2's fork mode, `detached: true`, and systemd services): the
     // instance leads its process group, which is what stop and kill signal, and the scheduler
     // (autogroups) gives each instance the CPU share of a separately started server instead of
     // one share for all of the daemon's children together.
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| describe_spawn_error(&spec.command, &e))?;
-    let pid = i32::try_from(child.id()).map_err(|_| "pid out of range".to_string())?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err("spawned without output pipes".into());
+    let mut plan = Plan {
+        path,
+        argv,
+        env: env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+        cwd: &spec.cwd,
+        fds: prepared.fds.iter().map(AsRawFd::as_raw_fd).collect(),
     };
-    // Dropping `child` neither kills nor waits: the reaper collects its exit status.
-    drop(child);
+    let mut spawned = posix_spawn::spawn(&plan);
+    if spawned
+        .as_ref()
+        .is_err_and(|e| e.raw_os_error() == Some(libc::ENOEXEC))
+        && !is_elf(plan.path)
+    {
+        // A script without a #! line: run it with sh, as execvp(3), shells and pm2 do (an ELF
+        // file for another machine stays an error: sh would only print garbage).
+        let mut argv = vec![OsStr::new("sh"), plan.path.as_os_str()];
+        argv.extend(plan.argv.iter().skip(1));
+        plan.argv = argv;
+        plan.path = Path::new("/bin/sh");
+        spawned = posix_spawn::spawn(&plan);
+    }
+    let child = spawned.map_err(|e| describe_spawn_error(&spec.command, &e))?;
     Ok(Spawned {
-        pid,
-        stdout: stdout.into(),
-        stderr: stderr.into(),
+        pid: child.pid,
+        stdout: child.stdout,
+        stderr: child.stderr,
     })
 }
 
-/// In the child, between fork and exec: put `fds` on 3, 4, ... without CLOEXEC. They are first
-/// moved above any target number so that no dup2 overwrites a source still to be placed.
-fn place_fds(command: &mut Command, fds: Vec<RawFd>) {
-    // SAFETY: the closure runs in the forked child and only calls fcntl/dup2/close, which are
-    // async-signal-safe; `fds` stay open in the parent until spawn returns.
-    unsafe {
-        command.pre_exec(move || {
-            let high = 3 + fds.len() as RawFd + 64;
-            let mut moved = [0 as RawFd; 64];
-            for (i, fd) in fds.iter().enumerate().take(moved.len()) {
-                let copy = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, high);
-                if copy < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                moved[i] = copy;
-            }
-            for (i, copy) in moved.iter().enumerate().take(fds.len().min(64)) {
-                if libc::dup2(*copy, 3 + i as RawFd) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::close(*copy);
-            }
-            Ok(())
-        });
-    }
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == *b"\x7fELF")
 }
 
 fn describe_spawn_error(command: &CommandSpec, e: &std::io::Error) -> String {
@@ -273,7 +248,7 @@ fn describe_spawn_error(command: &CommandSpec, e: &std::io::Error) -> String {
         Some(libc::ENOENT) => format!("no such file or directory: {what}"),
         Some(libc::EACCES) => format!("permission denied: {what}"),
         Some(libc::ENOEXEC) => {
-            format!("exec format error: {what} (a script needs a #! line, or set an interpreter)")
+            format!("exec format error: {what} (not a program for this machine)")
         }
         _ => format!("cannot start {what}: {e}"),
     }

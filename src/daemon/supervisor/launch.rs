@@ -22,7 +22,7 @@ const SPAWN_THREADS: usize = 64;
 /// Smaller batches fork one after the other: threads would not shorten them noticeably, and
 /// glibc keeps the stacks of ended threads cached, which an idle daemon would carry.
 const THREADS_FROM: usize = 8;
-/// Enough for Command::spawn (the fork/exec needs little; the default is 2 MiB).
+/// Enough for posix_spawn (glibc gives the child a stack of its own; the default is 2 MiB).
 const SPAWN_STACK: usize = 128 * 1024;
 
 /// One instance, prepared for its fork/exec.

@@ -49,6 +49,18 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// A CLOEXEC copy of `fd` numbered `lowest` or more.
+fn copy_at_or_above(fd: RawFd, lowest: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd we own, or -1.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lowest) };
+    if copy < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: a fresh fd from fcntl, owned here.
+        Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+    }
+}
+
 struct FileActions(libc::posix_spawn_file_actions_t);
 
 impl FileActions {
@@ -110,22 +122,17 @@ pub fn spawn(plan: &Plan<'_>) -> io::Result<Child> {
 
     let (stdout_read, stdout_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let (stderr_read, stderr_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    // With fds 0-2 closed in the daemon's own process (`rcluster run <&-`), a pipe could take
+    // one of them and be overwritten by the /dev/null or dup2 actions before its own.
+    let stdout_write = copy_at_or_above(stdout_write.as_raw_fd(), 3)?;
+    let stderr_write = copy_at_or_above(stderr_write.as_raw_fd(), 3)?;
     // Copies above every target number, so that no dup2 below overwrites a source still to be
     // placed; they close at exec (CLOEXEC), the targets stay open.
     let lowest = 3 + plan.fds.len() as RawFd;
     let sources: Vec<OwnedFd> = plan
         .fds
         .iter()
-        .map(|fd| {
-            // SAFETY: F_DUPFD_CLOEXEC returns a new fd we own, or -1.
-            let copy = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, lowest) };
-            if copy < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                // SAFETY: a fresh fd from fcntl, owned here.
-                Ok(unsafe { OwnedFd::from_raw_fd(copy) })
-            }
-        })
+        .map(|fd| copy_at_or_above(*fd, lowest))
         .collect::<io::Result<_>>()?;
 
     let mut actions = FileActions::new()?;

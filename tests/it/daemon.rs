@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use rcluster::protocol::frame::{decode, encode, MAX_FRAME};
+use rcluster::protocol::model::InstanceState;
 use rcluster::protocol::{ErrorKind, Hello, Request, Response};
 
 use crate::harness::{pid_alive, run_with_deadline, wait_until, Home};
@@ -280,4 +281,233 @@ fn a_client_of_another_version_can_still_stop_the_daemon() {
         Some(Response::Instances { .. })
     ));
     wait_until("daemon gone", || (!pid_alive(daemon)).then_some(()));
+}
+
+/// One request on a fresh raw connection (the CLI checks what it sends; other clients may not).
+fn raw_request(home: &Home, request: &Request) -> Option<Response> {
+    let mut s = raw_connect(home);
+    s.write_all(&encode(&Hello::ours()).expect("hello"))
+        .expect("write");
+    read_hello(&mut s);
+    s.write_all(&encode(request).expect("request"))
+        .expect("write");
+    read_response(&mut s)
+}
+
+/// A change to an app's definition, named.
+type Mutation = Box<dyn Fn(&mut rcluster::protocol::model::AppSpec)>;
+
+#[test]
+fn extreme_values_from_a_raw_client_never_hurt_the_daemon() {
+    use rcluster::protocol::model::{AppSpec, CommandSpec, ProbeKind, ReadinessSpec, WatchSpec};
+    use rcluster::protocol::{ScaleChange, Target};
+    let home = Home::new();
+    home.ok(&["ping"]);
+    let pid = home.daemon_pid().expect("daemon pid");
+    let base = AppSpec {
+        command: CommandSpec::Exec {
+            program: "sleep".into(),
+            args: vec!["1000".into()],
+        },
+        cwd: home.work(),
+        ..AppSpec::default()
+    };
+    const HUGE: u64 = u64::MAX;
+    let watched = home.work();
+    let watched_too = home.work();
+    let variants: Vec<(&str, Mutation)> = vec![
+        ("kill-timeout", Box::new(|s| s.kill_timeout_ms = HUGE)),
+        ("restart-delay", Box::new(|s| s.restart_delay_ms = HUGE)),
+        (
+            "backoff",
+            Box::new(|s| s.exp_backoff_restart_delay_ms = Some(HUGE)),
+        ),
+        ("min-uptime", Box::new(|s| s.min_uptime_ms = HUGE)),
+        (
+            "listen-timeout",
+            Box::new(|s| {
+                s.listen_timeout_ms = HUGE;
+                s.wait_ready = true;
+            }),
+        ),
+        ("memory", Box::new(|s| s.max_memory_restart = Some(0))),
+        ("signal", Box::new(|s| s.kill_signal = "SIGNOPE".into())),
+        (
+            "cron",
+            Box::new(|s| s.cron_restart = Some("not a cron line".into())),
+        ),
+        (
+            "probe",
+            Box::new(|s| {
+                s.readiness = Some(ReadinessSpec {
+                    probe: ProbeKind::Http { path: "x".into() },
+                    interval_ms: 0,
+                    timeout_ms: HUGE,
+                })
+            }),
+        ),
+        (
+            "watch",
+            Box::new(move |s| {
+                s.watch = Some(WatchSpec {
+                    paths: vec![watched.clone(), "/surely/not/there".into()],
+                    ignore: vec!["[".into()],
+                    delay_ms: HUGE,
+                })
+            }),
+        ),
+        (
+            "watch-here",
+            Box::new(move |s| {
+                s.watch = Some(WatchSpec {
+                    paths: vec![watched_too.clone()],
+                    ignore: vec!["[".into(), String::new()],
+                    delay_ms: HUGE,
+                })
+            }),
+        ),
+        (
+            "empty-program",
+            Box::new(|s| {
+                s.command = CommandSpec::Exec {
+                    program: String::new(),
+                    args: vec!["a\0b".into()],
+                }
+            }),
+        ),
+        (
+            "env",
+            Box::new(|s| {
+                s.env.insert("A=B".into(), "x\0y".into());
+                s.instance_var = String::new();
+                s.increment_var = Some("NOT_A_NUMBER".into());
+            }),
+        ),
+        (
+            "logs",
+            Box::new(|s| {
+                s.logs.max_size = Some(0);
+                s.logs.retain = Some(0);
+                s.logs.out_file = Some("/surely/not/there/out.log".into());
+                s.logs.date_format = Some("%Q%".into());
+            }),
+        ),
+        (
+            "depends",
+            Box::new(|s| s.depends_on = vec![s.name.clone(), "nobody".into()]),
+        ),
+    ];
+    for (name, mutate) in &variants {
+        let mut spec = AppSpec {
+            name: (*name).to_owned(),
+            ..base.clone()
+        };
+        mutate(&mut spec);
+        let start = Request::Start {
+            apps: vec![spec],
+            base_env: Default::default(),
+            if_running: Default::default(),
+        };
+        let target = Target::Name((*name).to_owned());
+        // A reload waits for readiness as long as the app's listen_timeout says: its answer is
+        // not awaited, but it must not hold up the requests that follow.
+        let mut reload = raw_connect(&home);
+        reload
+            .write_all(&encode(&Hello::ours()).expect("hello"))
+            .expect("write");
+        read_hello(&mut reload);
+        // Each may be refused; none may hang or end the daemon.
+        for request in [
+            start,
+            Request::Restart {
+                target: target.clone(),
+                apps: Vec::new(),
+            },
+            Request::Scale {
+                app: (*name).to_owned(),
+                change: ScaleChange::By(i64::MIN),
+            },
+            Request::Scale {
+                app: (*name).to_owned(),
+                change: ScaleChange::To(u32::MAX),
+            },
+            Request::Stop {
+                target: target.clone(),
+            },
+            Request::Delete { target },
+        ] {
+            let answered = raw_request(&home, &request);
+            assert!(
+                answered.is_some(),
+                "{name}: no answer to {request:?}\n{}",
+                home.daemon_log()
+            );
+            if matches!(request, Request::Restart { .. }) {
+                let request = Request::Reload {
+                    target: Target::Name((*name).to_owned()),
+                    apps: Vec::new(),
+                    parallel: 0,
+                };
+                reload
+                    .write_all(&encode(&request).expect("request"))
+                    .expect("write");
+            }
+        }
+        drop(reload);
+        assert!(
+            matches!(
+                raw_request(&home, &Request::Ping),
+                Some(Response::Pong { .. })
+            ),
+            "{name}: the daemon stopped answering\n{}",
+            home.daemon_log()
+        );
+    }
+    // Requests about nothing, or with absurd arguments, next to an app that runs.
+    home.ok(&["start", "--name", "idle", "sleep", "--", "1000"]);
+    for target in [
+        Target::Id(u32::MAX),
+        Target::Names(Vec::new()),
+        Target::Name("\0/..".into()),
+        Target::All,
+    ] {
+        for request in [
+            Request::Describe {
+                target: target.clone(),
+            },
+            Request::Signal {
+                target: target.clone(),
+                signal: "SIGRTMAX+999".into(),
+            },
+            Request::Signal {
+                target: target.clone(),
+                signal: "-1".into(),
+            },
+            Request::Reset {
+                target: target.clone(),
+            },
+            Request::Flush {
+                target: target.clone(),
+            },
+            Request::Logs {
+                target,
+                lines: usize::MAX,
+                follow: false,
+                streams: Default::default(),
+            },
+        ] {
+            assert!(
+                raw_request(&home, &request).is_some(),
+                "no answer to {request:?}\n{}",
+                home.daemon_log()
+            );
+        }
+    }
+    assert_eq!(home.app("idle")[0].status, InstanceState::Online);
+    assert_eq!(home.daemon_pid(), Some(pid));
+    assert!(
+        !home.daemon_log().contains("panicked"),
+        "{}",
+        home.daemon_log()
+    );
 }

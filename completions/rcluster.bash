@@ -34,6 +34,9 @@ _rcluster() {
             rcluster,describe)
                 cmd="rcluster__subcmd__describe"
                 ;;
+            rcluster,dump)
+                cmd="rcluster__subcmd__save"
+                ;;
             rcluster,ecosystem)
                 cmd="rcluster__subcmd__ecosystem"
                 ;;
@@ -75,6 +78,9 @@ _rcluster() {
                 ;;
             rcluster,ping)
                 cmd="rcluster__subcmd__ping"
+                ;;
+            rcluster,prettylist)
+                cmd="rcluster__subcmd__prettylist"
                 ;;
             rcluster,ps)
                 cmd="rcluster__subcmd__list"
@@ -120,6 +126,15 @@ _rcluster() {
                 ;;
             rcluster,start)
                 cmd="rcluster__subcmd__start"
+                ;;
+            rcluster,startOrGracefulReload)
+                cmd="rcluster__subcmd__reload"
+                ;;
+            rcluster,startOrReload)
+                cmd="rcluster__subcmd__reload"
+                ;;
+            rcluster,startOrRestart)
+                cmd="rcluster__subcmd__restart"
                 ;;
             rcluster,startup)
                 cmd="rcluster__subcmd__startup"
@@ -178,6 +193,9 @@ _rcluster() {
             rcluster__subcmd__help,ping)
                 cmd="rcluster__subcmd__help__subcmd__ping"
                 ;;
+            rcluster__subcmd__help,prettylist)
+                cmd="rcluster__subcmd__help__subcmd__prettylist"
+                ;;
             rcluster__subcmd__help,reload)
                 cmd="rcluster__subcmd__help__subcmd__reload"
                 ;;
@@ -224,7 +242,7 @@ _rcluster() {
 
     case "${cmd}" in
         rcluster)
-            opts="-v -h -V --verbose --help --version start run list ls ps status jlist monit describe desc info show stop restart delete del reload scale save resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid logs ping kill completions ecosystem init startup unstartup import help"
+            opts="-v -h -V --verbose --help --version start run list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid logs ping kill completions ecosystem init startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,7 +348,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help)
-            opts="start run list jlist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid logs ping kill completions ecosystem startup unstartup import help"
+            opts="start run list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid logs ping kill completions ecosystem startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -540,6 +558,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help__subcmd__ping)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__prettylist)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -854,6 +886,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__ping)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__prettylist)
             opts="-v -h -V --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -31,10 +31,12 @@ pub enum Command {
     /// stdout/stderr, SIGTERM/SIGINT stop them, exits when all have ended.
     Run(Box<StartArgs>),
     /// List every instance (a table, or JSON for scripts).
-    #[command(visible_aliases = ["ls", "ps", "status"])]
+    #[command(visible_aliases = ["ls", "ps", "status"], alias = "l")]
     List(ListArgs),
     /// The same as `list --json` (pm2's jlist).
     Jlist,
+    /// `list --json`, indented (pm2's prettylist).
+    Prettylist,
     /// Watch CPU and memory of every instance live (the list, refreshed; Ctrl-C to quit).
     Monit(MonitArgs),
     /// Show everything about an app.
@@ -42,16 +44,25 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Stop instances (the stop signal, then SIGKILL after kill_timeout).
     Stop(TargetArgs),
-    /// Stop then start instances again (with an ecosystem file, its new definitions).
+    /// Stop then start instances again (with an ecosystem file, its new definitions, and its apps
+    /// that do not run are started: pm2's startOrRestart).
+    #[command(visible_alias = "startOrRestart")]
     Restart(TargetArgs),
     /// Stop instances and forget them.
     #[command(visible_alias = "del")]
     Delete(TargetArgs),
-    /// Replace instances one at a time with zero downtime (new one ready, then the old one drained).
+    /// Replace instances one at a time with zero downtime (new one ready, then the old one
+    /// drained); with an ecosystem file, its apps that do not run are started (pm2's
+    /// startOrReload).
+    #[command(
+        visible_aliases = ["startOrReload", "startOrGracefulReload"],
+        alias = "gracefulReload"
+    )]
     Reload(ReloadArgs),
     /// Set the number of instances of an app: N, +N or -N (removals drain like a reload).
     Scale(ScaleArgs),
     /// Save the process list, to be restored by `resurrect` (and at boot, see `startup`).
+    #[command(visible_alias = "dump")]
     Save,
     /// Start the saved apps that do not run.
     Resurrect,
@@ -70,6 +81,7 @@ pub enum Command {
     /// Print the pids of running instances, one per line.
     Pid(OptionalTargetArgs),
     /// Show the last lines of app logs, then follow live lines with --follow.
+    #[command(alias = "log")]
     Logs(LogsArgs),
     /// Check that the daemon answers (it is started if needed).
     Ping,

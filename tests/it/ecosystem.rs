@@ -165,6 +165,39 @@ fn restart_file_applies_the_files_definition() {
 }
 
 #[test]
+fn pm2s_deploy_verbs_start_what_is_missing_and_replace_what_runs() {
+    let home = Home::new();
+    let file = home.work().join("ecosystem.yaml");
+    let app = |name: &str| {
+        format!(
+            "  - name: {name}\n    script: sleep\n    args: \"1000\"\n    listen_timeout: 100\n"
+        )
+    };
+    std::fs::write(&file, format!("apps:\n{}{}", app("one"), app("two"))).expect("write");
+    home.ok(&["start", path_str(&file), "--only", "one"]);
+    let one = pids(&home, "one", 1);
+
+    // pm2's startOrReload: a reload of what runs (new code, same file), a start of the rest.
+    home.ok(&["startOrReload", path_str(&file)]);
+    let one_reloaded = pids(&home, "one", 1);
+    let two = pids(&home, "two", 1);
+    assert_ne!(one_reloaded, one);
+
+    // pm2's startOrRestart: a restart of each app of the file.
+    home.ok(&["startOrRestart", path_str(&file)]);
+    assert_ne!(pids(&home, "one", 1), one_reloaded);
+    assert_ne!(pids(&home, "two", 1), two);
+
+    // pm2's dump and prettylist.
+    let out = home.ok(&["dump"]);
+    assert!(out.contains("saved"), "{out}");
+    let pretty = home.ok(&["prettylist"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&pretty).expect("JSON");
+    assert_eq!(listed.len(), 2);
+    assert!(pretty.lines().count() > 10, "indented: {pretty}");
+}
+
+#[test]
 fn json_with_string_instances_deploy_and_profiles() {
     let home = Home::new();
     let file = install(&home, "apps.json", 0);

@@ -13,13 +13,20 @@ use crate::paths::Home;
 use crate::protocol::model::InstanceView;
 use crate::protocol::{Request, Response, ScaleChange, Target};
 
-pub fn list(home: &Home, json: bool) -> Result<i32> {
+/// How `list` prints JSON: one line (jlist, for scripts) or indented (prettylist).
+pub enum Json {
+    Compact,
+    Pretty,
+}
+
+/// The list as a table, or as JSON.
+pub fn list(home: &Home, json: Option<Json>) -> Result<i32> {
     let mut client = Client::connect(home)?;
     let instances = expect_instances(client.call(&Request::List)?)?;
-    if json {
-        println!("{}", serde_json::to_string(&instances)?);
-    } else {
-        println!("{}", render::instances_table(&instances));
+    match json {
+        None => println!("{}", render::instances_table(&instances)),
+        Some(Json::Compact) => println!("{}", serde_json::to_string(&instances)?),
+        Some(Json::Pretty) => println!("{}", serde_json::to_string_pretty(&instances)?),
     }
     Ok(0)
 }

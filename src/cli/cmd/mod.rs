@@ -21,8 +21,9 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Start(args) => start::run(home, *args),
         // Handled by `cli::run` before a home is needed.
         Command::Run(args) => start::foreground_specs(*args).map(|_| 0),
-        Command::List(args) => control::list(home, args.json),
-        Command::Jlist => control::list(home, true),
+        Command::List(args) => control::list(home, args.json.then_some(control::Json::Compact)),
+        Command::Jlist => control::list(home, Some(control::Json::Compact)),
+        Command::Prettylist => control::list(home, Some(control::Json::Pretty)),
         Command::Monit(args) => monit::run(home, &args),
         Command::Describe(args) => control::describe(home, &args.target, args.json),
         Command::Stop(args) => control::act(home, control::Verb::Stop, &args),

@@ -40,6 +40,9 @@ _rcluster() {
             rcluster,ecosystem)
                 cmd="rcluster__subcmd__ecosystem"
                 ;;
+            rcluster,env)
+                cmd="rcluster__subcmd__env"
+                ;;
             rcluster,flush)
                 cmd="rcluster__subcmd__flush"
                 ;;
@@ -163,6 +166,9 @@ _rcluster() {
             rcluster__subcmd__help,ecosystem)
                 cmd="rcluster__subcmd__help__subcmd__ecosystem"
                 ;;
+            rcluster__subcmd__help,env)
+                cmd="rcluster__subcmd__help__subcmd__env"
+                ;;
             rcluster__subcmd__help,flush)
                 cmd="rcluster__subcmd__help__subcmd__flush"
                 ;;
@@ -242,7 +248,7 @@ _rcluster() {
 
     case "${cmd}" in
         rcluster)
-            opts="-v -h -V --verbose --help --version start run list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid logs ping kill completions ecosystem init startup unstartup import help"
+            opts="-v -h -V --verbose --help --version start run list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid env logs ping kill completions ecosystem init startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -333,6 +339,20 @@ _rcluster() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rcluster__subcmd__env)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rcluster__subcmd__flush)
             opts="-v -h -V --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -348,7 +368,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help)
-            opts="start run list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid logs ping kill completions ecosystem startup unstartup import help"
+            opts="start run list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid env logs ping kill completions ecosystem startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -418,6 +438,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help__subcmd__ecosystem)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__env)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -80,6 +80,8 @@ pub enum Command {
     Reset(InstanceTargetArgs),
     /// Print the pids of running instances, one per line.
     Pid(OptionalTargetArgs),
+    /// Print the environment a running instance's program started with (pm2's env).
+    Env(EnvArgs),
     /// Show the last lines of app logs, then follow live lines with --follow.
     #[command(alias = "log")]
     Logs(LogsArgs),
@@ -369,6 +371,12 @@ pub struct InstanceTargetArgs {
     /// Instance ids, app names, `all`, or ecosystem files.
     #[arg(required = true)]
     pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// An instance id (or the name of an app of one instance).
+    pub target: String,
 }
 
 #[derive(Debug, Args)]

@@ -141,6 +141,32 @@ fn instance_env_is_the_apps_env_plus_documented_variables() {
             "instance_var replaced it: {env}"
         );
     }
+
+    // pm2's `env <id>`: what the running program started with, the same as it dumped.
+    let ids: Vec<u32> = home.app("dump").iter().map(|i| i.id).collect();
+    let shown = home.ok(&["env", &ids[1].to_string()]);
+    let dumped = std::fs::read_to_string(work.join("env-1.txt")).expect("dump");
+    let sorted = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    // Every variable shown is in the dump, but those the shell keeps itself (SHLVL, PWD, _).
+    let dumped = sorted(&dumped);
+    let shells_own = ["SHLVL=", "PWD=", "OLDPWD=", "_="];
+    for line in sorted(&shown) {
+        if !shells_own.iter().any(|own| line.starts_with(own)) {
+            assert!(dumped.contains(&line), "{line:?} not in {dumped:?}");
+        }
+    }
+    for expected in ["GREETING=hi there", "MY_INDEX=1", "RCLUSTER_INSTANCE=1"] {
+        assert!(shown.lines().any(|l| l == expected), "{expected}: {shown}");
+    }
+    let err = home.fails(&["env", "dump"]);
+    assert!(err.contains("has 2 instances"), "{err}");
+    home.ok(&["stop", &ids[0].to_string()]);
+    let err = home.fails(&["env", &ids[0].to_string()]);
+    assert!(err.contains("is stopped"), "{err}");
 }
 
 #[test]

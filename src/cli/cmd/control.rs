@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::args::{ReloadArgs, ScaleArgs, TargetArgs};
 use crate::cli::client::Client;
@@ -181,6 +181,44 @@ pub fn pids(home: &Home, target: Option<&str>) -> Result<i32> {
     }
     for pid in chosen.iter().filter_map(|i| i.pid) {
         println!("{pid}");
+    }
+    Ok(0)
+}
+
+/// One KEY=VALUE a line, as /proc/<pid>/environ has them: what the program started with,
+/// rcluster's own variables (LISTEN_FDS, NODE_APP_INSTANCE, ...) included.
+pub fn env(home: &Home, target: &str) -> Result<i32> {
+    use std::io::Write;
+    let mut client = Client::connect(home)?;
+    let all = expect_instances(client.call(&Request::List)?)?;
+    let target = Target::parse(target);
+    let chosen: Vec<&InstanceView> = all.iter().filter(|i| target.selects(i)).collect();
+    let instance = match chosen.as_slice() {
+        [] => bail!("no app or instance {target}"),
+        [one] => *one,
+        many => {
+            let ids: Vec<String> = many.iter().map(|i| i.id.to_string()).collect();
+            bail!(
+                "{target} has {} instances: name one by its id ({})",
+                many.len(),
+                ids.join(", ")
+            )
+        }
+    };
+    let Some(pid) = instance.pid else {
+        bail!(
+            "instance {} of \"{}\" is {}: no program to read the environment of",
+            instance.id,
+            instance.name,
+            instance.status.as_str()
+        );
+    };
+    let environ = std::fs::read(format!("/proc/{pid}/environ"))
+        .with_context(|| format!("cannot read the environment of pid {pid}"))?;
+    let mut out = std::io::stdout().lock();
+    for var in environ.split(|b| *b == 0).filter(|v| !v.is_empty()) {
+        out.write_all(var)?;
+        out.write_all(b"\n")?;
     }
     Ok(0)
 }

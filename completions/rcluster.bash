@@ -866,7 +866,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__logs)
-            opts="-f -v -h -V --lines --follow --out --err --raw --json --timestamp --verbose --help --version"
+            opts="-f -v -h -V --lines --follow --nostream --out --err --raw --json --timestamp --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -296,6 +296,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand env" -s h -l help -d '
 complete -c rcluster -n "__fish_rcluster_using_subcommand env" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l lines -d 'How many past lines to show per file' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -s f -l follow -d 'Keep printing new lines as they come'
+complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l nostream -d 'pm2\'s flag for what rcluster does by default: print and exit (scripts written for pm2)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l out -d 'Standard output only'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l err -d 'Standard error only'
 complete -c rcluster -n "__fish_rcluster_using_subcommand logs" -l raw -d 'Lines only: no prefixes, no headers'

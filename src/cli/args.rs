@@ -395,6 +395,9 @@ pub struct LogsArgs {
     /// Keep printing new lines as they come.
     #[arg(short, long)]
     pub follow: bool,
+    /// pm2's flag for what rcluster does by default: print and exit (scripts written for pm2).
+    #[arg(long, hide = true, conflicts_with = "follow")]
+    pub nostream: bool,
     /// Standard output only.
     #[arg(long, conflicts_with = "err")]
     pub out: bool,

@@ -261,6 +261,17 @@ fn output_lands_in_files_whole_and_in_order() {
 
     let tail = home.ok(&["logs", "talk", "--lines", "2", "--out", "--raw"]);
     assert_eq!(tail, "from a grandchild\nno newline at the end\n");
+    // pm2's --nostream (print and exit) is what rcluster does anyway.
+    let pm2_style = home.ok(&[
+        "logs",
+        "talk",
+        "--lines",
+        "2",
+        "--out",
+        "--raw",
+        "--nostream",
+    ]);
+    assert_eq!(pm2_style, tail);
     let json = home.ok(&["logs", "talk", "--lines", "1", "--err", "--json"]);
     let line: serde_json::Value = serde_json::from_str(json.trim()).expect("a JSON line");
     assert_eq!(line["app"], "talk");

@@ -77,6 +77,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s i -l instanc
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l cwd -d 'Working directory (default: the current one)' -r -F
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l env-var -d 'An environment variable for the app (repeatable)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l interpreter -d 'Interpreter for the script (default: chosen by extension, as pm2 does; `none` runs it as is)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l interpreter-args -l node-args -d 'Arguments for the interpreter, before the script (`--node-args="--max-old-space-size=4096"`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l max-restarts -d 'Unstable restarts in a row (each up less than min-uptime) before `errored`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l min-uptime -d 'A run shorter than this counts as unstable (e.g. 1000, 1s)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l restart-delay -d 'Wait this long before each restart' -r
@@ -120,6 +121,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s i -l instances
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l cwd -d 'Working directory (default: the current one)' -r -F
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l env-var -d 'An environment variable for the app (repeatable)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l interpreter -d 'Interpreter for the script (default: chosen by extension, as pm2 does; `none` runs it as is)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l interpreter-args -l node-args -d 'Arguments for the interpreter, before the script (`--node-args="--max-old-space-size=4096"`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l max-restarts -d 'Unstable restarts in a row (each up less than min-uptime) before `errored`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l min-uptime -d 'A run shorter than this counts as unstable (e.g. 1000, 1s)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l restart-delay -d 'Wait this long before each restart' -r

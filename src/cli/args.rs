@@ -132,6 +132,15 @@ pub struct StartArgs {
     #[arg(long)]
     pub interpreter: Option<String>,
 
+    /// Arguments for the interpreter, before the script (`--node-args="--max-old-space-size=4096"`).
+    #[arg(
+        long,
+        visible_alias = "node-args",
+        value_name = "ARGS",
+        allow_hyphen_values = true
+    )]
+    pub interpreter_args: Option<String>,
+
     /// Do not restart instances when they exit.
     #[arg(long)]
     pub no_autorestart: bool,

@@ -80,6 +80,27 @@ fn command_line_forms() {
     assert_eq!(home.app("dashed")[0].status, InstanceState::Stopped);
     home.ok(&["delete", "all"]);
     assert!(home.list().is_empty());
+
+    // pm2's --node-args (--interpreter-args): before the script, the script's own args after.
+    home.ok(&[
+        "start",
+        "app.js",
+        "--name",
+        "tuned",
+        "--node-args=--max-old-space-size=256 --no-warnings",
+        "--",
+        "arg1",
+    ]);
+    let pid = wait_until("tuned online", || home.online_pids("tuned", 1))[0];
+    let cmdline = wait_until("node's cmdline", || {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .filter(|c| c.starts_with(b"node"))
+    });
+    assert_eq!(
+        cmdline,
+        b"node\0--max-old-space-size=256\0--no-warnings\0app.js\0arg1\0"
+    );
 }
 
 #[test]

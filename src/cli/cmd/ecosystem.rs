@@ -109,6 +109,7 @@ pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
         (args.cwd.is_some(), "--cwd"),
         (!args.env_vars.is_empty(), "--env-var"),
         (args.interpreter.is_some(), "--interpreter"),
+        (args.interpreter_args.is_some(), "--interpreter-args"),
         (!args.ports.is_empty(), "--port"),
         (!args.listen.is_empty(), "--listen"),
         (args.balance.is_some(), "--balance"),

@@ -10,7 +10,7 @@ use crate::cli::args::StartArgs;
 use crate::cli::client::Client;
 use crate::cli::cmd::control::expect_instances;
 use crate::cli::render;
-use crate::config::interpreter::command_for;
+use crate::config::interpreter::{command_for, split_words};
 use crate::config::units::{parse_duration_ms, parse_signal, resolve_instances, InstancesArg};
 use crate::paths::Home;
 use std::net::SocketAddr;
@@ -71,11 +71,17 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
         Some(dir) => absolute(cwd_now, dir),
         None => cwd_now.to_path_buf(),
     };
+    let interpreter_args = match &args.interpreter_args {
+        Some(text) => {
+            split_words(text).map_err(|e| anyhow::anyhow!("--interpreter-args `{text}`: {e}"))?
+        }
+        None => Vec::new(),
+    };
     let command = command_for(
         &args.script,
         args.args.clone(),
         args.interpreter.as_deref(),
-        Vec::new(),
+        interpreter_args,
         Vec::new(),
     );
     let name = match args.name {

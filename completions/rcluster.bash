@@ -948,7 +948,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reload)
-            opts="-v -h -V --only --env --parallel --json --verbose --help --version"
+            opts="-v -h -V --only --env --parallel --update-env --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1002,7 +1002,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__restart)
-            opts="-v -h -V --only --env --json --verbose --help --version"
+            opts="-v -h -V --only --env --json --update-env --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -212,12 +212,14 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s V -l version 
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l json -d 'Print the affected instances as JSON'
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l update-env -d 'Give the restarted apps this shell\'s environment as their base (pm2\'s --update-env); otherwise they keep the one of the shell that started them'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l json -d 'Print the affected instances as JSON'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l update-env -d 'Give the restarted apps this shell\'s environment as their base (pm2\'s --update-env); otherwise they keep the one of the shell that started them'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -s V -l version -d 'Print version'
@@ -236,6 +238,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s V -l version -
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l parallel -d 'How many instances to replace at once' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l json -d 'Print the new instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -s h -l help -d 'Print help'
@@ -243,6 +246,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -s V -l versio
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l parallel -d 'How many instances to replace at once' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l json -d 'Print the new instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -s h -l help -d 'Print help'
@@ -250,6 +254,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -s V -l
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l parallel -d 'How many instances to replace at once' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l json -d 'Print the new instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -s h -l help -d 'Print help'

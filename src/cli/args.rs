@@ -47,7 +47,7 @@ pub enum Command {
     /// Stop then start instances again (with an ecosystem file, its new definitions, and its apps
     /// that do not run are started: pm2's startOrRestart).
     #[command(visible_alias = "startOrRestart")]
-    Restart(TargetArgs),
+    Restart(RestartArgs),
     /// Stop instances and forget them.
     #[command(visible_alias = "del")]
     Delete(TargetArgs),
@@ -343,6 +343,16 @@ pub struct TargetArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Give the restarted apps this shell's environment as their base (pm2's --update-env);
+    /// otherwise they keep the one of the shell that started them.
+    #[arg(long)]
+    pub update_env: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ReloadArgs {
     /// Instance ids, app names, `all`, or ecosystem files (their new definitions are applied).
     #[arg(required = true)]
@@ -352,6 +362,9 @@ pub struct ReloadArgs {
     /// How many instances to replace at once.
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub parallel: u32,
+    /// Give the new instances this shell's environment as their base (pm2's --update-env).
+    #[arg(long)]
+    pub update_env: bool,
     /// Print the new instances as JSON.
     #[arg(long)]
     pub json: bool,

@@ -207,12 +207,14 @@ where
             target,
             apps,
             parallel,
+            base_env,
         } => {
             let result = handle
                 .call(|reply| Cmd::Reload {
                     target,
                     apps,
                     parallel,
+                    base_env,
                     reply,
                 })
                 .await;
@@ -253,11 +255,16 @@ where
             handle.call(|reply| Cmd::Stop { target, reply }).await,
             |instances| Response::Instances { instances },
         ),
-        Request::Restart { target, apps } => instances_or_error(
+        Request::Restart {
+            target,
+            apps,
+            base_env,
+        } => instances_or_error(
             handle
                 .call(|reply| Cmd::Restart {
                     target,
                     apps,
+                    base_env,
                     reply,
                 })
                 .await,

@@ -123,6 +123,9 @@ pub enum Request {
         target: Target,
         #[serde(default)]
         apps: Vec<AppSpec>,
+        /// pm2's --update-env: the client's environment becomes the base of the target's apps.
+        #[serde(default)]
+        base_env: Option<BTreeMap<String, String>>,
     },
     Delete {
         target: Target,
@@ -136,6 +139,9 @@ pub enum Request {
         #[serde(default)]
         apps: Vec<AppSpec>,
         parallel: u32,
+        /// As for `Restart`.
+        #[serde(default)]
+        base_env: Option<BTreeMap<String, String>>,
     },
     Scale {
         app: String,

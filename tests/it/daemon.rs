@@ -422,6 +422,7 @@ fn extreme_values_from_a_raw_client_never_hurt_the_daemon() {
             Request::Restart {
                 target: target.clone(),
                 apps: Vec::new(),
+                base_env: Some([("A=B".to_owned(), "x\0y".to_owned())].into()),
             },
             Request::Scale {
                 app: (*name).to_owned(),
@@ -447,6 +448,7 @@ fn extreme_values_from_a_raw_client_never_hurt_the_daemon() {
                     target: Target::Name((*name).to_owned()),
                     apps: Vec::new(),
                     parallel: 0,
+                    base_env: None,
                 };
                 reload
                     .write_all(&encode(&request).expect("request"))

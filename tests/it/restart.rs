@@ -212,3 +212,51 @@ fn reset_sets_restart_counts_back_to_zero() {
     let err = home.fails(&["reset", "nosuch"]);
     assert!(err.contains("nosuch"), "{err}");
 }
+
+#[test]
+fn update_env_gives_restarted_and_reloaded_apps_the_shells_environment() {
+    let home = Home::new();
+    let script = home.write_script(
+        "tagged.sh",
+        "#!/bin/sh\necho \"$DEPLOY_TAG\" > \"tag-$$.txt\"\nexec sleep 1000\n",
+    );
+    let run = |args: &[&str], tag: &str| {
+        let out = home
+            .command(args)
+            .env("DEPLOY_TAG", tag)
+            .output()
+            .expect("rcluster");
+        assert!(out.status.success(), "{args:?}\n{}", home.report(&out));
+    };
+    // What the program wrote, once the instance now online has written it.
+    let tag_now = || {
+        let pid = wait_until("online", || home.online_pids("tagged", 1))[0];
+        wait_until("the tag written", || {
+            std::fs::read_to_string(home.work().join(format!("tag-{pid}.txt")))
+                .ok()
+                .filter(|t| t.ends_with('\n'))
+        })
+    };
+    run(
+        &[
+            "start",
+            path_str(&script),
+            "--name",
+            "tagged",
+            "--listen-timeout",
+            "100",
+        ],
+        "one",
+    );
+    assert_eq!(tag_now(), "one\n");
+    // As pm2: a restart keeps the environment of the shell that started the app...
+    run(&["restart", "tagged"], "two");
+    assert_eq!(tag_now(), "one\n");
+    // ...unless told to take this one.
+    run(&["restart", "tagged", "--update-env"], "two");
+    assert_eq!(tag_now(), "two\n");
+    run(&["reload", "tagged", "--update-env"], "three");
+    assert_eq!(tag_now(), "three\n");
+    run(&["reload", "tagged"], "four");
+    assert_eq!(tag_now(), "three\n");
+}

@@ -56,7 +56,12 @@ pub enum Verb {
     Delete,
 }
 
-pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
+/// The client's environment, when the command asks for it to become the apps' base.
+pub fn update_env(wanted: bool) -> Option<std::collections::BTreeMap<String, String>> {
+    wanted.then(|| std::env::vars().collect())
+}
+
+pub fn act(home: &Home, verb: Verb, args: &TargetArgs, new_env: bool) -> Result<i32> {
     let opts = ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile);
     opts.check_used(args.targets.iter())?;
     let files = ecosystem::load_targets(&args.targets, &opts)?;
@@ -64,7 +69,7 @@ pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
     let mut affected = Vec::new();
     for (text, file) in args.targets.iter().zip(&files) {
         if let Some(loaded) = file {
-            affected.extend(ecosystem::act(&mut client, verb, text, loaded)?);
+            affected.extend(ecosystem::act(&mut client, verb, text, loaded, new_env)?);
             continue;
         }
         let target = Target::parse(text);
@@ -73,6 +78,7 @@ pub fn act(home: &Home, verb: Verb, args: &TargetArgs) -> Result<i32> {
             Verb::Restart => Request::Restart {
                 target,
                 apps: Vec::new(),
+                base_env: update_env(new_env),
             },
             Verb::Delete => Request::Delete { target },
         };
@@ -102,13 +108,19 @@ pub fn reload(home: &Home, args: &ReloadArgs) -> Result<i32> {
     let mut replaced = Vec::new();
     for (text, file) in args.targets.iter().zip(&files) {
         if let Some(loaded) = file {
-            replaced.extend(ecosystem::reload(&mut client, loaded, args.parallel)?);
+            replaced.extend(ecosystem::reload(
+                &mut client,
+                loaded,
+                args.parallel,
+                args.update_env,
+            )?);
             continue;
         }
         let request = Request::Reload {
             target: Target::parse(text),
             apps: Vec::new(),
             parallel: args.parallel,
+            base_env: update_env(args.update_env),
         };
         replaced.extend(expect_instances(client.call(&request)?)?);
     }

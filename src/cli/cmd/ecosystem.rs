@@ -155,8 +155,13 @@ pub fn load_targets(targets: &[String], opts: &FileOptions) -> Result<Vec<Option
 
 /// `reload <file>`: running apps get the file's definitions by a zero-downtime reload
 /// (`--parallel` at a time), the others start.
-pub fn reload(client: &mut Client, loaded: &Loaded, parallel: u32) -> Result<Vec<InstanceView>> {
-    start_apps(client, &loaded.apps, Mode::Reload { parallel })
+pub fn reload(
+    client: &mut Client,
+    loaded: &Loaded,
+    parallel: u32,
+    new_env: bool,
+) -> Result<Vec<InstanceView>> {
+    start_apps(client, &loaded.apps, Mode::Reload { parallel, new_env })
 }
 
 /// `stop|restart|delete <file>`: the file's apps that exist. `restart` runs them with the
@@ -167,6 +172,7 @@ pub fn act(
     verb: Verb,
     file: &str,
     loaded: &Loaded,
+    new_env: bool,
 ) -> Result<Vec<InstanceView>> {
     let running: BTreeSet<String> = list(client)?.into_iter().map(|i| i.name).collect();
     let (present, absent): (Vec<&AppSpec>, Vec<&AppSpec>) =
@@ -186,6 +192,7 @@ pub fn act(
             Verb::Restart => Request::Restart {
                 target,
                 apps: present.iter().map(|a| (*a).clone()).collect(),
+                base_env: super::control::update_env(new_env),
             },
             Verb::Delete => Request::Delete { target },
         };
@@ -214,7 +221,11 @@ pub fn start_loaded(client: &mut Client, loaded: &Loaded) -> Result<Vec<Instance
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     Start,
-    Reload { parallel: u32 },
+    /// `new_env`: the client's environment becomes the reloaded apps' base (--update-env).
+    Reload {
+        parallel: u32,
+        new_env: bool,
+    },
 }
 
 /// Starts (or reloads) `apps` in dependency order: each group once the apps it depends on are
@@ -241,11 +252,12 @@ fn start_apps(client: &mut Client, apps: &[AppSpec], mode: Mode) -> Result<Vec<I
         };
         let (reload, fresh): (Vec<AppSpec>, Vec<AppSpec>) =
             group.into_iter().partition(|a| running.contains(&a.name));
-        if let (Mode::Reload { parallel }, false) = (mode, reload.is_empty()) {
+        if let (Mode::Reload { parallel, new_env }, false) = (mode, reload.is_empty()) {
             let request = Request::Reload {
                 target: Target::Names(names(&reload)),
                 apps: reload,
                 parallel,
+                base_env: new_env.then(|| base_env.clone()),
             };
             shown.extend(expect_instances(client.call(&request)?)?);
         }

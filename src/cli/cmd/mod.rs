@@ -26,9 +26,11 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Prettylist => control::list(home, Some(control::Json::Pretty)),
         Command::Monit(args) => monit::run(home, &args),
         Command::Describe(args) => control::describe(home, &args.target, args.json),
-        Command::Stop(args) => control::act(home, control::Verb::Stop, &args),
-        Command::Restart(args) => control::act(home, control::Verb::Restart, &args),
-        Command::Delete(args) => control::act(home, control::Verb::Delete, &args),
+        Command::Stop(args) => control::act(home, control::Verb::Stop, &args, false),
+        Command::Restart(args) => {
+            control::act(home, control::Verb::Restart, &args.target, args.update_env)
+        }
+        Command::Delete(args) => control::act(home, control::Verb::Delete, &args, false),
         Command::Logs(args) => logs::run(home, &args),
         Command::Reload(args) => control::reload(home, &args),
         Command::Scale(args) => control::scale(home, &args),

@@ -127,8 +127,12 @@ impl Supervisor {
                 target,
                 apps,
                 parallel,
+                base_env,
                 reply,
-            } => self.reload(&target, apps, parallel, reply, Vec::new()),
+            } => {
+                self.update_base_env(&target, base_env);
+                self.reload(&target, apps, parallel, reply, Vec::new())
+            }
             Cmd::Scale { app, change, reply } => self.scale(&app, change, reply),
             Cmd::Save { reply } => {
                 let _ = reply.send(self.save());
@@ -164,8 +168,12 @@ impl Supervisor {
             Cmd::Restart {
                 target,
                 apps,
+                base_env,
                 reply,
-            } => self.restart(&target, apps, reply),
+            } => {
+                self.update_base_env(&target, base_env);
+                self.restart(&target, apps, reply)
+            }
             Cmd::Delete { target, reply } => self.begin_op(OpKind::Delete, &target, reply),
             Cmd::Kill { reply } => self.begin_op(OpKind::Kill, &Target::All, reply),
             Cmd::WhenAllEnded { reply } => self.end_waiters.push(reply),

@@ -1,7 +1,8 @@
 //! Commands that reshape running apps: reload (with new definitions from a file), scale, the
 //! saved process list (save, resurrect, cleardump) and log file maintenance (flush, reopen).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -41,6 +42,28 @@ impl Supervisor {
         }
         let ids = self.not_being_stopped(ids);
         self.begin_reload(ids, parallel, Some(reply), extra);
+    }
+
+    /// pm2's --update-env: `env` becomes the base environment of the target's apps, for the
+    /// instances started from now on. An unknown target is left to the command to report.
+    pub(super) fn update_base_env(
+        &mut self,
+        target: &Target,
+        env: Option<BTreeMap<String, String>>,
+    ) {
+        let (Some(env), Ok(ids)) = (env, self.resolve(target)) else {
+            return;
+        };
+        let env = Arc::new(env);
+        let names: BTreeSet<String> = ids
+            .iter()
+            .filter_map(|id| self.instances.get(id).map(|i| i.app.clone()))
+            .collect();
+        for name in names {
+            if let Some(app) = self.apps.get_mut(&name) {
+                app.base_env = env.clone();
+            }
+        }
     }
 
     /// Restart the target's instances; `apps` may bring new definitions for its apps.

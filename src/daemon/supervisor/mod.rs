@@ -61,6 +61,7 @@ pub enum Cmd {
         target: Target,
         apps: Vec<AppSpec>,
         parallel: u32,
+        base_env: Option<BTreeMap<String, String>>,
         reply: Reply<Vec<InstanceView>>,
     },
     Scale {
@@ -107,6 +108,7 @@ pub enum Cmd {
     Restart {
         target: Target,
         apps: Vec<AppSpec>,
+        base_env: Option<BTreeMap<String, String>>,
         reply: Reply<Vec<InstanceView>>,
     },
     Delete {

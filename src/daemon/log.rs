@@ -24,10 +24,14 @@ pub fn init(path: &Path) -> std::io::Result<File> {
 }
 
 pub fn write_line(args: std::fmt::Arguments<'_>) {
-    if let Some(lock) = LOG.get() {
-        if let Ok(mut file) = lock.lock() {
-            let _ = writeln!(file, "{} {}", format_utc(SystemTime::now()), args);
-        }
+    let Some(lock) = LOG.get() else {
+        return;
+    };
+    // One write(2) a line: an unbuffered writeln! makes one per piece, and a panic message on
+    // stderr (the same file) could land between them.
+    let line = format!("{} {}\n", format_utc(SystemTime::now()), args);
+    if let Ok(mut file) = lock.lock() {
+        let _ = file.write_all(line.as_bytes());
     }
 }
 

@@ -49,6 +49,15 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// `fd` itself, or a copy of it numbered 3 or more if it took one of the stdio numbers.
+fn off_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        Ok(fd)
+    } else {
+        copy_at_or_above(fd.as_raw_fd(), 3)
+    }
+}
+
 /// A CLOEXEC copy of `fd` numbered `lowest` or more.
 fn copy_at_or_above(fd: RawFd, lowest: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC returns a new fd we own, or -1.
@@ -124,8 +133,8 @@ pub fn spawn(plan: &Plan<'_>) -> io::Result<Child> {
     let (stderr_read, stderr_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     // With fds 0-2 closed in the daemon's own process (`rcluster run <&-`), a pipe could take
     // one of them and be overwritten by the /dev/null or dup2 actions before its own.
-    let stdout_write = copy_at_or_above(stdout_write.as_raw_fd(), 3)?;
-    let stderr_write = copy_at_or_above(stderr_write.as_raw_fd(), 3)?;
+    let stdout_write = off_stdio(stdout_write)?;
+    let stderr_write = off_stdio(stderr_write)?;
     // Copies above every target number, so that no dup2 below overwrites a source still to be
     // placed; they close at exec (CLOEXEC), the targets stay open.
     let lowest = 3 + plan.fds.len() as RawFd;

@@ -439,3 +439,32 @@ fn node_apps_have_process_send_and_still_exit_on_their_own() {
     let reason = app_view[0].reason.as_deref().unwrap_or_default();
     assert!(reason.contains("exited with code 0"), "{app_view:?}");
 }
+
+#[test]
+fn workers_in_cluster_mode_without_a_port_reload_as_in_pm2() {
+    // `pm2 start worker.js -i 2` for a queue worker: cluster mode, no port ever bound. Its
+    // instances are ready once listen_timeout has passed, so a reload goes through.
+    let home = Home::new();
+    home.ok(&[
+        "start",
+        "sleep 1000",
+        "-i",
+        "2",
+        "--name",
+        "worker",
+        "--listen-timeout",
+        "200",
+    ]);
+    let before = wait_until("2 online", || home.online_pids("worker", 2));
+    home.ok(&["reload", "worker"]);
+    let after = wait_until("2 new online", || {
+        home.online_pids("worker", 2)
+            .filter(|pids| pids.iter().all(|p| !before.contains(p)))
+    });
+    assert_eq!(after.len(), 2);
+    let app = wait_until("both ready", || {
+        let app = home.app("worker");
+        app.iter().all(|i| i.ready).then_some(app)
+    });
+    assert!(app.iter().all(|i| i.reason.is_none()), "{app:?}");
+}

@@ -37,8 +37,19 @@ pub fn ready_mode(app: &App) -> ReadyMode {
     } else if app.spec.readiness.is_some() {
         ReadyMode::Probe
     } else {
-        match app.balancer.as_ref().map(|b| b.strategy()) {
-            Some(Strategy::RoundRobin | Strategy::Proxy | Strategy::LeastConn) => ReadyMode::Listen,
+        match app.balancer.as_ref() {
+            // pm2's cluster mode with no port (`-i N` alone) and none bound yet: a worker that
+            // never listens is ready once listen_timeout has passed, as in pm2. Once an
+            // instance has bound a port, the others are ready when they listen on it too.
+            Some(b) if b.addresses().is_empty() => ReadyMode::Timeout,
+            Some(b)
+                if matches!(
+                    b.strategy(),
+                    Strategy::RoundRobin | Strategy::Proxy | Strategy::LeastConn
+                ) =>
+            {
+                ReadyMode::Listen
+            }
             _ => ReadyMode::Timeout,
         }
     }

@@ -25,7 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start a program, a script, a quoted command line, as N instances.
+    /// Start a program, a script, a quoted command line, as N instances (or a known app again:
+    /// its name, an id, `all`).
     Start(Box<StartArgs>),
     /// Run apps in the foreground without a daemon (pm2-runtime, for containers): output to
     /// stdout/stderr, SIGTERM/SIGINT stop them, exits when all have ended.
@@ -102,7 +103,7 @@ pub enum Command {
     Import(ImportArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StartArgs {
     /// A program (`node`), a script (`app.js`, `./worker.sh`) or a quoted command line
     /// (`"python3 -m http.server 8000"`).

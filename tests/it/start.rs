@@ -236,3 +236,36 @@ fn monit_refreshes_the_list_with_cpu_and_memory() {
     let best = frames[1..].iter().map(|f| cpu_of(f)).fold(0.0, f64::max);
     assert!(best > 5.0, "busy loop at {best}% at best: {out}");
 }
+
+#[test]
+fn start_of_a_known_name_id_or_all_starts_it_again_as_in_pm2() {
+    let home = Home::new();
+    home.ok(&["start", "sleep 1000", "--name", "api"]);
+    home.ok(&["start", "sleep 1000", "--name", "jobs", "-i", "2"]);
+    wait_until("3 online", || {
+        home.online_pids("api", 1)?;
+        home.online_pids("jobs", 2)
+    });
+    // `pm2 stop api` then `pm2 start api`: the app runs again, not a new one named after it.
+    home.ok(&["stop", "api"]);
+    home.ok(&["start", "api"]);
+    wait_until("api online again", || home.online_pids("api", 1));
+    let jobs = home.app("jobs");
+    home.ok(&["stop", "all"]);
+    home.ok(&["start", &jobs[1].id.to_string()]);
+    wait_until("that instance online", || {
+        home.app("jobs")
+            .iter()
+            .any(|i| i.id == jobs[1].id && i.status == InstanceState::Online)
+            .then_some(())
+    });
+    home.ok(&["start", "all"]);
+    wait_until("all online", || {
+        home.online_pids("api", 1)?;
+        home.online_pids("jobs", 2)
+    });
+    assert_eq!(home.list().len(), 3, "no app was added");
+    // With anything that defines an app, a taken name stays an error.
+    let err = home.fails(&["start", "api", "--watch"]);
+    assert!(err.contains("already exists"), "{err}");
+}

@@ -103,21 +103,7 @@ pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
 /// `rcluster start <file>` (see the module doc): flags that define one app have no place here,
 /// the file does that. Exit code 1 when an instance ended `errored`.
 pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
-    let given: Vec<&str> = [
-        (args.name.is_some(), "--name"),
-        (args.instances.is_some(), "--instances"),
-        (args.cwd.is_some(), "--cwd"),
-        (!args.env_vars.is_empty(), "--env-var"),
-        (args.interpreter.is_some(), "--interpreter"),
-        (args.interpreter_args.is_some(), "--interpreter-args"),
-        (!args.ports.is_empty(), "--port"),
-        (!args.listen.is_empty(), "--listen"),
-        (args.balance.is_some(), "--balance"),
-        (!args.args.is_empty(), "arguments after --"),
-    ]
-    .into_iter()
-    .filter_map(|(set, flag)| set.then_some(flag))
-    .collect();
+    let given = per_app_flags(args);
     if !given.is_empty() {
         bail!(
             "{} cannot be used with an ecosystem file: set it in {} (or use --only and --env)",
@@ -136,6 +122,25 @@ pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
         names(&loaded.apps).join(", ")
     );
     report(&shown, args.json)
+}
+
+/// The flags of `start` that define one app (given on the command line).
+fn per_app_flags(args: &StartArgs) -> Vec<&'static str> {
+    [
+        (args.name.is_some(), "--name"),
+        (args.instances.is_some(), "--instances"),
+        (args.cwd.is_some(), "--cwd"),
+        (!args.env_vars.is_empty(), "--env-var"),
+        (args.interpreter.is_some(), "--interpreter"),
+        (args.interpreter_args.is_some(), "--interpreter-args"),
+        (!args.ports.is_empty(), "--port"),
+        (!args.listen.is_empty(), "--listen"),
+        (args.balance.is_some(), "--balance"),
+        (!args.args.is_empty(), "arguments after --"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect()
 }
 
 /// Loads the targets that name files, before anything is done: one invalid file and nothing

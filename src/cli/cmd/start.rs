@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::args::StartArgs;
+use crate::cli::args::{Cli, Command, StartArgs};
 use crate::cli::client::Client;
 use crate::cli::cmd::control::expect_instances;
 use crate::cli::render;
@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use crate::config::{parse_listen, parse_strategy};
 use crate::protocol::model::{AppSpec, InstanceState, ListenAddr};
-use crate::protocol::{IfRunning, Request};
+use crate::protocol::{IfRunning, Request, Target};
 
 pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     if super::ecosystem::is_ecosystem_file(&args.script) {
@@ -25,6 +25,9 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     }
     super::ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile)
         .check_used(std::iter::once(&args.script))?;
+    if let Some(code) = start_existing(home, &args)? {
+        return Ok(code);
+    }
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
     let json = args.json;
     let spec = spec_from_args(args, &cwd_now)?;
@@ -52,6 +55,53 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
         );
     }
     Ok(if errored.is_empty() { 0 } else { 1 })
+}
+
+/// pm2's `start <name|id|all>` of apps the daemon has: a restart, which starts stopped
+/// instances (`stop api` then `start api`). Only for a bare target: with any flag that defines
+/// an app, or arguments, it is a new app (and a name already taken is an error).
+fn start_existing(home: &Home, args: &StartArgs) -> Result<Option<i32>> {
+    if !bare(args) {
+        return Ok(None);
+    }
+    let target = Target::parse(&args.script);
+    let mut client = Client::connect(home)?;
+    let known = expect_instances(client.call(&Request::List)?)?;
+    if !known.iter().any(|i| target.selects(i)) {
+        return Ok(None);
+    }
+    let restarted = expect_instances(client.call(&Request::Restart {
+        target,
+        apps: Vec::new(),
+        base_env: None,
+    })?)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&restarted)?);
+    } else {
+        eprintln!("[rcluster] restarted: {}", args.script);
+        println!("{}", render::instances_table(&restarted));
+    }
+    Ok(Some(0))
+}
+
+/// Whether `start` was given its script and nothing that defines an app (the spec is the one a
+/// bare `rcluster start <script>` makes).
+fn bare(args: &StartArgs) -> bool {
+    use clap::Parser;
+    let Ok(cli) = Cli::try_parse_from(["rcluster", "start", args.script.as_str()]) else {
+        return false;
+    };
+    let Command::Start(bare) = cli.command else {
+        return false;
+    };
+    let cwd = Path::new("/");
+    match (
+        spec_from_args(args.clone(), cwd),
+        spec_from_args(*bare, cwd),
+    ) {
+        (Ok(given), Ok(bare)) => given == bare,
+        _ => false,
+    }
 }
 
 /// The apps `rcluster run` supervises: an ecosystem file's, or one from the command line.

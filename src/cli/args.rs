@@ -245,6 +245,10 @@ pub struct StartArgs {
     #[arg(long)]
     pub no_merge_logs: bool,
 
+    /// pm2's flag for one log file per app, which is rcluster's default (scripts written for pm2).
+    #[arg(long, hide = true, conflicts_with = "no_merge_logs")]
+    pub merge_logs: bool,
+
     /// File for standard output (`/dev/null` discards).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub out_file: Option<PathBuf>,

@@ -594,6 +594,29 @@ fn per_instance_combined_and_discarded_files() {
     });
     wait_stopped(&home, "quiet");
     assert!(!home.log_file("quiet-out.log").exists());
+
+    // pm2's --merge-logs: one file for the app's instances, rcluster's default anyway.
+    home.ok(&[
+        "start",
+        "sh",
+        "--name",
+        "merged",
+        "-i",
+        "2",
+        "--merge-logs",
+        "--no-autorestart",
+        "--",
+        "-c",
+        "echo \"out $RCLUSTER_INSTANCE\"",
+    ]);
+    let merged = wait_until("one file for both", || {
+        let text = home.read_log("merged-out.log");
+        (text.lines().count() == 2).then_some(text)
+    });
+    for line in ["out 0", "out 1"] {
+        assert!(merged.lines().any(|l| l == line), "{merged}");
+    }
+    assert!(!home.log_file("merged-out-0.log").exists());
 }
 
 fn ticks(text: &str) -> Vec<u64> {

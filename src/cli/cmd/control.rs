@@ -185,9 +185,8 @@ fn each_request(home: &Home, requests: impl IntoIterator<Item = Request>) -> Res
 /// pm2's `pid [app]`: the pids of the running instances of an app, an instance, or all.
 pub fn pids(home: &Home, target: Option<&str>) -> Result<i32> {
     let mut client = Client::connect(home)?;
-    let all = expect_instances(client.call(&Request::List)?)?;
     let target = target.map_or(Target::All, Target::parse);
-    let chosen: Vec<&InstanceView> = all.iter().filter(|i| target.selects(i)).collect();
+    let chosen = selected(&mut client, &target)?;
     if chosen.is_empty() && target != Target::All {
         bail!("no app or instance {target}");
     }
@@ -202,12 +201,11 @@ pub fn pids(home: &Home, target: Option<&str>) -> Result<i32> {
 pub fn env(home: &Home, target: &str) -> Result<i32> {
     use std::io::Write;
     let mut client = Client::connect(home)?;
-    let all = expect_instances(client.call(&Request::List)?)?;
     let target = Target::parse(target);
-    let chosen: Vec<&InstanceView> = all.iter().filter(|i| target.selects(i)).collect();
+    let chosen = selected(&mut client, &target)?;
     let instance = match chosen.as_slice() {
         [] => bail!("no app or instance {target}"),
-        [one] => *one,
+        [one] => one,
         many => {
             let ids: Vec<String> = many.iter().map(|i| i.id.to_string()).collect();
             bail!(
@@ -281,6 +279,12 @@ pub fn kill(home: &Home) -> Result<i32> {
     }
     println!("daemon stopped ({} instance(s) stopped)", stopped.len());
     Ok(0)
+}
+
+/// The listed instances that `target` selects (for the views the CLI filters itself).
+pub fn selected(client: &mut Client, target: &Target) -> Result<Vec<InstanceView>> {
+    let all = expect_instances(client.call(&Request::List)?)?;
+    Ok(all.into_iter().filter(|i| target.selects(i)).collect())
 }
 
 pub fn expect_instances(response: Response) -> Result<Vec<InstanceView>> {

@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
-use super::control::expect_instances;
+use super::control::selected;
 use crate::cli::args::MonitArgs;
 use crate::cli::client::Client;
 use crate::cli::render;
 use crate::paths::Home;
-use crate::protocol::model::InstanceView;
-use crate::protocol::{Request, Target};
+use crate::protocol::Target;
 
 const ENTER_SCREEN: &str = "\x1b[?1049h\x1b[?25l";
 const LEAVE_SCREEN: &str = "\x1b[?25h\x1b[?1049l";
@@ -66,10 +65,7 @@ fn refresh_loop(
     let target = args.target.as_deref().map_or(Target::All, Target::parse);
     let mut shown = 0;
     while !QUIT.load(Ordering::SeqCst) {
-        let instances: Vec<InstanceView> = expect_instances(client.call(&Request::List)?)?
-            .into_iter()
-            .filter(|i| target.selects(i))
-            .collect();
+        let instances = selected(client, &target)?;
         let header = format!(
             "rcluster monit · {} · every {} ms{}",
             chrono::Local::now().format("%H:%M:%S"),

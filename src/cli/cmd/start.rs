@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::args::{Cli, Command, StartArgs};
 use crate::cli::client::Client;
-use crate::cli::cmd::control::expect_instances;
+use crate::cli::cmd::control::{expect_instances, selected};
 use crate::cli::render;
 use crate::config::interpreter::{command_for, split_words};
 use crate::config::units::{parse_duration_ms, parse_signal, resolve_instances, InstancesArg};
@@ -66,8 +66,7 @@ fn start_existing(home: &Home, args: &StartArgs) -> Result<Option<i32>> {
     }
     let target = Target::parse(&args.script);
     let mut client = Client::connect(home)?;
-    let known = expect_instances(client.call(&Request::List)?)?;
-    if !known.iter().any(|i| target.selects(i)) {
+    if selected(&mut client, &target)?.is_empty() {
         return Ok(None);
     }
     let restarted = expect_instances(client.call(&Request::Restart {

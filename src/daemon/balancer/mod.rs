@@ -165,6 +165,11 @@ impl Balancer {
         Ok(())
     }
 
+    /// Whether the app has a listener yet (with port discovery, not before an instance binds).
+    pub fn has_listeners(&self) -> bool {
+        !self.listeners.is_empty()
+    }
+
     /// The app's addresses with real port numbers.
     pub fn addresses(&self) -> Vec<String> {
         self.listeners.iter().map(|l| l.addr.to_string()).collect()

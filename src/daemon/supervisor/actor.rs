@@ -129,10 +129,7 @@ impl Supervisor {
                 parallel,
                 base_env,
                 reply,
-            } => {
-                self.update_base_env(&target, base_env);
-                self.reload(&target, apps, parallel, reply, Vec::new())
-            }
+            } => self.reload(&target, apps, parallel, base_env, reply, Vec::new()),
             Cmd::Scale { app, change, reply } => self.scale(&app, change, reply),
             Cmd::Save { reply } => {
                 let _ = reply.send(self.save());
@@ -170,10 +167,7 @@ impl Supervisor {
                 apps,
                 base_env,
                 reply,
-            } => {
-                self.update_base_env(&target, base_env);
-                self.restart(&target, apps, reply)
-            }
+            } => self.restart(&target, apps, base_env, reply),
             Cmd::Delete { target, reply } => self.begin_op(OpKind::Delete, &target, reply),
             Cmd::Kill { reply } => self.begin_op(OpKind::Kill, &Target::All, reply),
             Cmd::WhenAllEnded { reply } => self.end_waiters.push(reply),

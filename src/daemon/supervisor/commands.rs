@@ -16,12 +16,14 @@ use crate::protocol::model::{AppSpec, InstanceState, InstanceView};
 use crate::protocol::{ErrorKind, ErrorReply, ScaleChange, Target};
 
 impl Supervisor {
-    /// Reload the target's instances; `apps` may bring new definitions for its apps.
+    /// Reload the target's instances; `apps` may bring new definitions for its apps, and
+    /// `base_env` a new base environment (see `update_base_env`).
     pub(super) fn reload(
         &mut self,
         target: &Target,
         apps: Vec<AppSpec>,
         parallel: u32,
+        base_env: Option<BTreeMap<String, String>>,
         reply: Reply<Vec<InstanceView>>,
         report: Vec<u32>,
     ) {
@@ -32,6 +34,7 @@ impl Supervisor {
                 return;
             }
         };
+        self.update_base_env(&ids, base_env);
         let mut extra = report;
         match self.redefine(apps, "a reload keeps the sockets") {
             Ok(added) => extra.extend(added),
@@ -44,14 +47,10 @@ impl Supervisor {
         self.begin_reload(ids, parallel, Some(reply), extra);
     }
 
-    /// pm2's --update-env: `env` becomes the base environment of the target's apps, for the
-    /// instances started from now on. An unknown target is left to the command to report.
-    pub(super) fn update_base_env(
-        &mut self,
-        target: &Target,
-        env: Option<BTreeMap<String, String>>,
-    ) {
-        let (Some(env), Ok(ids)) = (env, self.resolve(target)) else {
+    /// pm2's --update-env: `env` becomes the base environment of the apps of instances `ids`,
+    /// for the instances started from now on.
+    fn update_base_env(&mut self, ids: &[u32], env: Option<BTreeMap<String, String>>) {
+        let Some(env) = env else {
             return;
         };
         let env = Arc::new(env);
@@ -66,11 +65,13 @@ impl Supervisor {
         }
     }
 
-    /// Restart the target's instances; `apps` may bring new definitions for its apps.
+    /// Restart the target's instances; `apps` may bring new definitions for its apps, and
+    /// `base_env` a new base environment.
     pub(super) fn restart(
         &mut self,
         target: &Target,
         apps: Vec<AppSpec>,
+        base_env: Option<BTreeMap<String, String>>,
         reply: Reply<Vec<InstanceView>>,
     ) {
         let ids = match self.resolve(target) {
@@ -80,6 +81,7 @@ impl Supervisor {
                 return;
             }
         };
+        self.update_base_env(&ids, base_env);
         match self.redefine(apps, "a restart keeps the sockets") {
             Ok(added) => {
                 let mut ids = self.not_being_stopped(ids);

@@ -41,7 +41,7 @@ pub fn ready_mode(app: &App) -> ReadyMode {
             // pm2's cluster mode with no port (`-i N` alone) and none bound yet: a worker that
             // never listens is ready once listen_timeout has passed, as in pm2. Once an
             // instance has bound a port, the others are ready when they listen on it too.
-            Some(b) if b.addresses().is_empty() => ReadyMode::Timeout,
+            Some(b) if !b.has_listeners() => ReadyMode::Timeout,
             Some(b)
                 if matches!(
                     b.strategy(),

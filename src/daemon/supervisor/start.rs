@@ -70,6 +70,7 @@ impl Supervisor {
             &crate::protocol::Target::Names(names),
             to_reload,
             1,
+            None,
             reply,
             report,
         );

@@ -40,20 +40,8 @@ pub struct Slot {
 impl Slot {
     /// Connections waiting in this instance's queue (SIOCINQ counts bytes; one message each).
     pub fn queued(&self) -> u64 {
-        let mut bytes: libc::c_int = 0;
-        // SAFETY: FIONREAD/SIOCINQ writes one int into `bytes`; the fd is valid for the call.
-        let rc = unsafe {
-            libc::ioctl(
-                self.held_instance_end.as_raw_fd(),
-                libc::FIONREAD,
-                &mut bytes,
-            )
-        };
-        if rc == 0 {
-            (bytes.max(0) as u64) / CONN_LEN as u64
-        } else {
-            0
-        }
+        crate::daemon::process::fds::socket_queue(&self.held_instance_end, false)
+            .map_or(0, |bytes| (bytes / CONN_LEN) as u64)
     }
 }
 

@@ -175,14 +175,10 @@ fn inspect_unix(socket: &OwnedFd, served: &Served) -> Inspected {
     if !accepted {
         return Inspected::NotEstablished;
     }
-    let queued = |request| {
-        let mut bytes: libc::c_int = 0;
-        // SAFETY: SIOCINQ/SIOCOUTQ write one int into `bytes`; the fd is valid for the call.
-        let rc = unsafe { libc::ioctl(socket.as_raw_fd(), request, &mut bytes) };
-        rc != 0 || bytes > 0
-    };
+    // A queue that cannot be read counts as busy.
+    let queued = |outgoing| super::fds::socket_queue(socket, outgoing).is_none_or(|n| n > 0);
     Inspected::Established {
-        busy: queued(libc::FIONREAD) || queued(libc::TIOCOUTQ),
+        busy: queued(false) || queued(true),
         inbound: true,
     }
 }

@@ -25,13 +25,22 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     }
     super::ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile)
         .check_used(std::iter::once(&args.script))?;
-    if let Some(code) = start_existing(home, &args)? {
-        return Ok(code);
+    // Invalid flags fail before a daemon is started; a bare target may name a known app.
+    let mut client = None;
+    if bare(&args) {
+        let mut known = Client::connect(home)?;
+        if let Some(code) = start_existing(&mut known, &args)? {
+            return Ok(code);
+        }
+        client = Some(known);
     }
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
     let json = args.json;
     let spec = spec_from_args(args, &cwd_now)?;
-    let mut client = Client::connect(home)?;
+    let mut client = match client {
+        Some(client) => client,
+        None => Client::connect(home)?,
+    };
     let started = expect_instances(client.call(&Request::Start {
         apps: vec![spec],
         base_env: std::env::vars().collect(),
@@ -58,15 +67,11 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
 }
 
 /// pm2's `start <name|id|all>` of apps the daemon has: a restart, which starts stopped
-/// instances (`stop api` then `start api`). Only for a bare target: with any flag that defines
-/// an app, or arguments, it is a new app (and a name already taken is an error).
-fn start_existing(home: &Home, args: &StartArgs) -> Result<Option<i32>> {
-    if !bare(args) {
-        return Ok(None);
-    }
+/// instances (`stop api` then `start api`). Only for a bare target (see `bare`): with any flag
+/// that defines an app, or arguments, it is a new app (and a name already taken is an error).
+fn start_existing(client: &mut Client, args: &StartArgs) -> Result<Option<i32>> {
     let target = Target::parse(&args.script);
-    let mut client = Client::connect(home)?;
-    if selected(&mut client, &target)?.is_empty() {
+    if selected(client, &target)?.is_empty() {
         return Ok(None);
     }
     let restarted = expect_instances(client.call(&Request::Restart {

@@ -12,7 +12,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rcluster::protocol::model::InstanceState;
 
-use crate::harness::{fixture, free_port, have, http_get, path_str, wait_until, Home};
+use crate::harness::{
+    declared_length, fixture, free_port, have, http_get, path_str, wait_until, Home,
+};
 
 /// Start `args` and wait until `n` instances are online and accepting on `port`.
 fn start_cluster(home: &Home, name: &str, n: usize, port: u16, args: &[&str]) {
@@ -220,10 +222,7 @@ fn read_head(stream: &mut UnixStream) -> std::io::Result<(String, usize)> {
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).into_owned();
-    let length = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|n| n.trim().parse::<usize>().ok())
+    let length = declared_length(&head)
         .ok_or_else(|| std::io::Error::other(format!("no Content-Length in {head:?}")))?;
     Ok((head, length))
 }

@@ -319,7 +319,7 @@ pub fn http_get(port: u16) -> std::io::Result<String> {
 }
 
 /// The Content-Length a response head declares, if any (a shorter body is a cut answer).
-fn declared_length(head: &str) -> Option<usize> {
+pub fn declared_length(head: &str) -> Option<usize> {
     head.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
         name.eq_ignore_ascii_case("content-length")

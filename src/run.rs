@@ -67,9 +67,14 @@ async fn supervise(home: Home, specs: Vec<AppSpec>) -> Result<i32> {
         events: events_tx,
         preload: crate::preload::install(&home.lib_dir()).ok(),
         trampoline: std::env::current_exe().context("cannot find the rcluster executable")?,
+        handoff_fds: None,
     };
-    let supervisor =
-        tokio::spawn(Supervisor::new(home, followers, cluster).run(cmd_rx, reaped_rx, events_rx));
+    let supervisor = tokio::spawn(async move {
+        let (mut cmd_rx, mut reaped_rx, mut events_rx) = (cmd_rx, reaped_rx, events_rx);
+        Supervisor::new(home, followers, cluster)
+            .run(&mut cmd_rx, &mut reaped_rx, &mut events_rx)
+            .await;
+    });
 
     let base_env: BTreeMap<String, String> = std::env::vars().collect();
     let started = handle

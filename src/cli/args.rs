@@ -90,6 +90,8 @@ pub enum Command {
     Ping,
     /// Stop every app and the daemon.
     Kill,
+    /// Replace the running daemon by this rcluster binary, keeping every app, pid and socket.
+    Update,
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Write a commented example ecosystem file (ecosystem.yaml).

@@ -4,6 +4,7 @@
 
 pub mod balancer;
 pub mod events;
+pub mod handoff;
 pub mod log;
 pub mod logs;
 pub mod persist;
@@ -15,6 +16,7 @@ mod watch;
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use std::sync::Arc;
@@ -29,9 +31,17 @@ use supervisor::{ClusterContext, Supervisor, SupervisorHandle};
 
 pub use crate::protocol::EXIT_DAEMON_ALREADY_RUNNING as EXIT_ALREADY_RUNNING;
 
-/// Entry point of `rcluster __daemon`.
+/// Entry point of `rcluster __daemon` (`__daemon --handoff <fd>`: the new image of an
+/// `update`, which takes over from the previous one).
 pub fn main(home: Home) -> Result<i32> {
-    process::fds::close_inherited();
+    let handoff = match std::env::args().skip(2).collect::<Vec<_>>().as_slice() {
+        [flag, fd] if flag == handoff::HANDOFF_ARG => {
+            Some(handoff::read_record(fd).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
+    let mut carried = handoff::FdsIn::new(handoff.as_ref().map_or(&[][..], |h| &h.fds));
+    process::fds::close_inherited_except(handoff.as_ref().map_or(&[][..], |h| &h.fds));
     // One malloc arena: glibc gives each thread that allocates (dealers, log writers, the
     // threads that fork a batch of instances) an arena of its own, kept after the thread ends,
     // which an idle daemon would carry for nothing. Its allocation rate is far too low to
@@ -40,13 +50,18 @@ pub fn main(home: Home) -> Result<i32> {
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     home.ensure()?;
     let log_file = log::init(&home.daemon_log()).context("cannot open the daemon log")?;
-    let lock_file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(home.lock())
-        .with_context(|| format!("cannot open {}", home.lock().display()))?;
+    let lock_file = match &handoff {
+        // The previous image's lock: the same open file, so locking it again is ours at once.
+        Some(h) => std::fs::File::from(carried.take(h.lock).map_err(anyhow::Error::msg)?),
+        None => OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(home.lock())
+            .with_context(|| format!("cannot open {}", home.lock().display()))?,
+    };
+    let lock_fd = lock_file.as_raw_fd();
     let mut lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
@@ -56,6 +71,8 @@ pub fn main(home: Home) -> Result<i32> {
         Err((_, e)) => return Err(e).context("cannot lock the daemon lock file"),
     };
     let _ = lock.set_len(0);
+    // A lock handed over by `update` is at the end of what the previous image wrote.
+    let _ = std::io::Seek::rewind(&mut *lock);
     let _ = writeln!(&mut *lock, "{}", std::process::id());
     // Panics and anything written to stderr land in the daemon log, not in /dev/null.
     let _ = nix::unistd::dup2_stderr(&log_file);
@@ -73,7 +90,7 @@ pub fn main(home: Home) -> Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(home.clone()));
+    let result = runtime.block_on(serve(home.clone(), lock_fd, handoff, carried));
     drop(runtime);
     // Lines still queued when the apps stopped reach the files before we exit.
     logs::writer::wait_for_writers(Duration::from_secs(2));
@@ -85,20 +102,49 @@ pub fn main(home: Home) -> Result<i32> {
 
 pub use crate::protocol::RESURRECT_ENV;
 
-async fn serve(home: Home) -> Result<()> {
-    let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();
+async fn serve(
+    home: Home,
+    lock_fd: RawFd,
+    handoff: Option<handoff::Handoff>,
+    mut carried: handoff::FdsIn,
+) -> Result<()> {
+    let (reaped_tx, mut reaped_rx) = mpsc::unbounded_channel();
+    // The first reaping also takes the children that ended while a previous image exec'd.
     process::reaper::spawn_reaper(reaped_tx).context("cannot watch SIGCHLD")?;
-    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (cmd_tx, mut cmd_rx) = mpsc::channel(256);
     let handle = SupervisorHandle::new(cmd_tx);
-    let listener = server::bind(&home)?;
+    let listener = match &handoff {
+        Some(h) => server::adopt(carried.take(h.control).map_err(anyhow::Error::msg)?)?,
+        None => server::bind(&home)?,
+    };
+    let control_fd = server::raw_fd(&listener);
     let followers = logs::writer::followers();
-    let (balancer_tx, balancer_rx) = mpsc::unbounded_channel();
+    let (balancer_tx, mut balancer_rx) = mpsc::unbounded_channel();
     let cluster = ClusterContext {
         events: balancer_tx,
         preload: install_preload(&home),
         trampoline: std::env::current_exe().context("cannot find the rcluster executable")?,
+        handoff_fds: Some(supervisor::HandoffFds {
+            lock: lock_fd,
+            control: control_fd,
+        }),
     };
-    let supervisor = Supervisor::new(home.clone(), followers, cluster);
+    let mut supervisor = Supervisor::new(home.clone(), followers, cluster);
+    if let Some(handoff) = handoff {
+        let client = carried.take(handoff.client);
+        let from = handoff.from_version.clone();
+        supervisor.adopt(handoff, &mut carried);
+        carried.close_rest();
+        let message = format!(
+            "daemon pid {} re-executed: rcluster {from} → {}; every app, instance and socket kept",
+            std::process::id(),
+            crate::protocol::VERSION
+        );
+        crate::dlog!("update: {message}");
+        if let Ok(client) = client {
+            handoff::answer(client, &crate::protocol::Response::Done { message });
+        }
+    }
     // Told once the answer to `kill` has been written, so the client hears it before we exit.
     let answered = Arc::new(Notify::new());
     signals::spawn_signal_handler(handle.clone(), answered.clone())?;
@@ -121,7 +167,9 @@ async fn serve(home: Home) -> Result<()> {
             }
         });
     }
-    supervisor.run(cmd_rx, reaped_rx, balancer_rx).await;
+    supervisor
+        .run(&mut cmd_rx, &mut reaped_rx, &mut balancer_rx)
+        .await;
     let _ = tokio::time::timeout(Duration::from_secs(2), answered.notified()).await;
     accept.abort();
     Ok(())

@@ -40,6 +40,19 @@ pub fn bind(home: &Home) -> Result<Listener> {
         .with_context(|| format!("cannot listen on {}", path.display()))
 }
 
+/// The new image of an `update`: the control socket the previous one listened on.
+pub fn adopt(fd: std::os::fd::OwnedFd) -> Result<Listener> {
+    let listener = interprocess::os::unix::uds_local_socket::tokio::Listener::try_from(fd)
+        .context("cannot take over the control socket")?;
+    Ok(Listener::from(listener))
+}
+
+pub fn raw_fd(listener: &Listener) -> std::os::fd::RawFd {
+    use std::os::fd::{AsFd, AsRawFd};
+    let Listener::UdSocket(listener) = listener;
+    listener.as_fd().as_raw_fd()
+}
+
 pub async fn accept_loop(listener: Listener, handle: SupervisorHandle, kill_answered: Arc<Notify>) {
     loop {
         match listener.accept().await {
@@ -85,9 +98,16 @@ async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answ
                     // upgrade can replace this daemon. Its frame is the same in every version.
                     let next = tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut rx)).await;
                     if let Ok(Ok(Some(body))) = next {
-                        if let Ok(Request::Kill) = decode::<Request>(&body) {
-                            let _ = handle_request(Request::Kill, &handle, &mut rx, &mut tx).await;
-                            kill_answered.notify_one();
+                        match decode::<Request>(&body) {
+                            Ok(Request::Kill) => {
+                                let _ =
+                                    handle_request(Request::Kill, &handle, &mut rx, &mut tx).await;
+                                kill_answered.notify_one();
+                            }
+                            Ok(Request::Update { exe, format }) => {
+                                update(exe, format, &conn, &handle).await
+                            }
+                            _ => {}
                         }
                     }
                     return;
@@ -132,6 +152,9 @@ async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answ
                 return;
             }
         };
+        if let Request::Update { exe, format } = request {
+            return update(exe, format, &conn, &handle).await;
+        }
         let is_kill = matches!(request, Request::Kill);
         let written = handle_request(request, &handle, &mut rx, &mut tx).await;
         if is_kill {
@@ -140,6 +163,44 @@ async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answ
         if written.is_err() {
             return;
         }
+    }
+}
+
+/// `update`: this connection goes with the daemon into its next image, which answers it; here
+/// only a refusal is written.
+async fn update(
+    exe: std::path::PathBuf,
+    format: u32,
+    conn: &LocalStream,
+    handle: &SupervisorHandle,
+) {
+    use std::os::fd::AsFd;
+    let mut tx = conn;
+    let ours = super::handoff::FORMAT;
+    if format != ours {
+        let message = format!(
+            "{} cannot take over from this daemon (it reads state format {format}, this daemon writes {ours})",
+            exe.display()
+        );
+        let refusal = ErrorReply::new(ErrorKind::VersionMismatch, message)
+            .with_hint("rcluster save && rcluster kill && rcluster resurrect (the apps restart)");
+        let _ = write_frame(&mut tx, &Response::Error(refusal)).await;
+        return;
+    }
+    let LocalStream::UdSocket(socket) = conn;
+    let client = match socket.as_fd().try_clone_to_owned() {
+        Ok(client) => client,
+        Err(e) => {
+            let message = format!("cannot keep this connection across the update: {e}");
+            let _ = send_error(&mut tx, ErrorKind::Os, &message).await;
+            return;
+        }
+    };
+    let agreed = handle
+        .call(|reply| Cmd::Update { exe, client, reply })
+        .await;
+    if let Err(e) = agreed {
+        let _ = write_frame(&mut tx, &Response::Error(e)).await;
     }
 }
 
@@ -274,6 +335,11 @@ where
             handle.call(|reply| Cmd::Delete { target, reply }).await,
             |instances| Response::Instances { instances },
         ),
+        // Handled before: the connection itself goes with it.
+        Request::Update { .. } => Response::Error(ErrorReply::new(
+            ErrorKind::BadRequest,
+            "update is not taken here",
+        )),
         Request::Kill => instances_or_error(
             handle.call(|reply| Cmd::Kill { reply }).await,
             |instances| Response::Instances { instances },

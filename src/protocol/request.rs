@@ -132,6 +132,13 @@ pub enum Request {
     },
     /// Stop every app and end the daemon.
     Kill,
+    /// Replace the daemon by the program at `exe` in place (same pid; apps, sockets and logs
+    /// kept). Like `Kill`, a daemon of another version takes it.
+    Update {
+        exe: std::path::PathBuf,
+        /// The state-record format the new binary reads (`daemon::handoff::FORMAT`).
+        format: u32,
+    },
     /// Zero-downtime replacement of instances, one (or `parallel`) at a time. `apps` carries
     /// new definitions (from an ecosystem file) for apps of the target; empty = keep them.
     Reload {
@@ -189,6 +196,7 @@ impl Request {
             Request::Restart { .. } => "restart",
             Request::Delete { .. } => "delete",
             Request::Kill => "kill",
+            Request::Update { .. } => "update",
             Request::Logs { .. } => "logs",
             Request::Reload { .. } => "reload",
             Request::Scale { .. } => "scale",

@@ -13,7 +13,7 @@ use rcluster::protocol::{ErrorKind, Hello, Request, Response};
 
 use crate::harness::{pid_alive, run_with_deadline, wait_until, Home};
 
-fn raw_connect(home: &Home) -> UnixStream {
+pub fn raw_connect(home: &Home) -> UnixStream {
     let stream = UnixStream::connect(home.socket()).expect("connect to the daemon socket");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -21,7 +21,7 @@ fn raw_connect(home: &Home) -> UnixStream {
     stream
 }
 
-fn read_response(stream: &mut UnixStream) -> Option<Response> {
+pub fn read_response(stream: &mut UnixStream) -> Option<Response> {
     let mut head = [0u8; 4];
     stream.read_exact(&mut head).ok()?;
     let mut body = vec![0; u32::from_be_bytes(head) as usize];
@@ -29,7 +29,7 @@ fn read_response(stream: &mut UnixStream) -> Option<Response> {
     decode(&body).ok()
 }
 
-fn read_hello(stream: &mut UnixStream) -> Hello {
+pub fn read_hello(stream: &mut UnixStream) -> Hello {
     let mut head = [0u8; 4];
     stream.read_exact(&mut head).expect("hello length");
     let mut body = vec![0; u32::from_be_bytes(head) as usize];

@@ -16,4 +16,5 @@ mod restart;
 mod run;
 mod start;
 mod startup;
+mod update;
 mod watch;

@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::args::{ReloadArgs, ScaleArgs, TargetArgs};
-use crate::cli::client::Client;
+use crate::cli::client::{Client, DaemonError};
 use crate::cli::cmd::ecosystem;
 use crate::cli::render;
 use crate::paths::Home;
 use crate::protocol::model::InstanceView;
-use crate::protocol::{Request, Response, ScaleChange, Target};
+use crate::protocol::{ErrorKind, Request, Response, ScaleChange, Target};
 
 /// How `list` prints JSON: one line (jlist, for scripts) or indented (prettylist).
 pub enum Json {
@@ -278,6 +278,38 @@ pub fn kill(home: &Home) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(5)); // polling interval for the daemon's exit
     }
     println!("daemon stopped ({} instance(s) stopped)", stopped.len());
+    Ok(0)
+}
+
+/// `update`: the running daemon re-executes this binary in place (same pid, apps and sockets
+/// kept) and answers from its new image. With no daemon running, one is started.
+pub fn update(home: &Home) -> Result<i32> {
+    let exe = std::env::current_exe().context("cannot find this rcluster binary")?;
+    let Some(mut client) = Client::connect_existing_any_version(home)? else {
+        let client = Client::connect(home)?;
+        drop(client);
+        println!(
+            "no daemon was running; started rcluster {}",
+            crate::protocol::VERSION
+        );
+        return Ok(0);
+    };
+    let request = Request::Update {
+        exe,
+        format: crate::daemon::handoff::FORMAT,
+    };
+    let answer = client.call(&request).map_err(|e| match e.downcast_ref::<DaemonError>() {
+        // A daemon from before `update` existed cannot decode the request.
+        Some(DaemonError(reply)) if reply.kind == ErrorKind::BadRequest => anyhow!(
+            "the running daemon is too old to update in place ({}); rcluster save && rcluster kill && rcluster resurrect (the apps restart)",
+            reply.message
+        ),
+        _ => e,
+    })?;
+    match answer {
+        Response::Done { message } => println!("{message}"),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
     Ok(0)
 }
 

@@ -58,6 +58,7 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Env(args) => control::env(home, &args.target),
         Command::Ping => control::ping(home),
         Command::Kill => control::kill(home),
+        Command::Update => control::update(home),
         Command::Ecosystem(args) => ecosystem::init(&args),
         Command::Startup(args) => startup::startup(home, &args),
         Command::Unstartup(args) => startup::unstartup(&args),

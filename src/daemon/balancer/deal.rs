@@ -9,9 +9,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::MsgFlags;
 
@@ -44,6 +44,9 @@ impl Slot {
             .map_or(0, |bytes| (bytes / CONN_LEN) as u64)
     }
 }
+
+/// A parked connection by fd number, and its message.
+pub type ParkedRaw = (i32, [u8; CONN_LEN]);
 
 struct Parked {
     fd: OwnedFd,
@@ -180,6 +183,35 @@ impl Pool {
         }
     }
 
+    /// For `rcluster update`, with the dealers paused: the slots, the next slot's position and
+    /// the connections parked (their fds stay open here until the exec).
+    pub fn export(&self) -> (Vec<Arc<Slot>>, usize, Vec<ParkedRaw>) {
+        let slots = lock(&self.slots).iter().cloned().collect();
+        let parked = lock(&self.parked)
+            .iter()
+            .map(|p| (p.fd.as_raw_fd(), p.msg))
+            .collect();
+        (slots, self.cursor.load(Ordering::Relaxed), parked)
+    }
+
+    /// A pool as a previous daemon image left it.
+    pub fn restore(
+        slots: Vec<Arc<Slot>>,
+        cursor: usize,
+        parked: Vec<(OwnedFd, [u8; CONN_LEN])>,
+    ) -> Pool {
+        Pool {
+            slots: Mutex::new(Arc::new(slots)),
+            cursor: AtomicUsize::new(cursor),
+            parked: Mutex::new(
+                parked
+                    .into_iter()
+                    .map(|(fd, msg)| Parked { fd, msg })
+                    .collect(),
+            ),
+        }
+    }
+
     /// Take back every connection queued to `slot` (dead or no longer accepting) and deal it
     /// to the others.
     pub fn drain(&self, slot: &Slot) {
@@ -221,25 +253,144 @@ pub fn spawn_dealer(listener: Arc<OwnedFd>, pool: Arc<Pool>, label: String) -> s
     thread::Builder::new()
         .name(format!("deal {label}"))
         .stack_size(64 * 1024)
-        .spawn(move || loop {
-            // With connections parked, a blocking accept would leave them waiting for the next
-            // READY: watch the queues too. Beyond MAX_PARKED, new ones wait in the kernel.
-            let parked = pool.parked_count();
-            if parked > 0 && !pool.wait_for_room_or_listener(&listener, parked < MAX_PARKED) {
-                continue;
-            }
-            match accept_with_peer(&listener) {
-                Ok((fd, peer)) => pool.deal(fd, encode_conn(&peer)),
-                Err(nix::Error::EINVAL) | Err(nix::Error::EBADF) => return,
-                Err(nix::Error::EINTR) | Err(nix::Error::ECONNABORTED) => {}
-                Err(e) => {
-                    crate::dlog!("{label}: accept failed: {e}");
-                    // EMFILE/ENFILE/ENOBUFS: let resources free up instead of spinning.
-                    thread::sleep(Duration::from_millis(10));
-                }
-            }
+        .spawn(move || {
+            let _registered = Registered::new();
+            deal_loop(&listener, &pool, &label);
         })
         .map(|_| ())
+}
+
+fn deal_loop(listener: &OwnedFd, pool: &Pool, label: &str) {
+    loop {
+        park_while_paused();
+        // With connections parked, a blocking accept would leave them waiting for the next
+        // READY: watch the queues too. Beyond MAX_PARKED, new ones wait in the kernel.
+        let parked = pool.parked_count();
+        if parked > 0 && !pool.wait_for_room_or_listener(listener, parked < MAX_PARKED) {
+            continue;
+        }
+        match accept_with_peer(listener) {
+            Ok((fd, peer)) => pool.deal(fd, encode_conn(&peer)),
+            Err(nix::Error::EINVAL) | Err(nix::Error::EBADF) => return,
+            Err(nix::Error::EINTR) | Err(nix::Error::ECONNABORTED) => {}
+            Err(e) => {
+                crate::dlog!("{label}: accept failed: {e}");
+                // EMFILE/ENFILE/ENOBUFS: let resources free up instead of spinning.
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Pausing every dealer between two connections, for `rcluster update`: a dealer caught
+/// between accept and send would carry its connection into the exec. One blocked in accept4 is
+/// woken by a signal whose handler does nothing (installed without SA_RESTART, so accept4 and
+/// poll fail EINTR) and parks at the top of its loop.
+struct Dealers {
+    threads: Vec<libc::pthread_t>,
+    parked: usize,
+}
+
+static DEALERS: Mutex<Dealers> = Mutex::new(Dealers {
+    threads: Vec::new(),
+    parked: 0,
+});
+static DEALERS_CHANGED: Condvar = Condvar::new();
+static PAUSED: AtomicBool = AtomicBool::new(false);
+
+/// A dealer thread, listed while it runs (so that it is only ever signalled while alive).
+struct Registered(libc::pthread_t);
+
+impl Registered {
+    fn new() -> Registered {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        lock(&DEALERS).threads.push(me);
+        Registered(me)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut dealers = lock(&DEALERS);
+        dealers.threads.retain(|t| *t != self.0);
+        DEALERS_CHANGED.notify_all();
+    }
+}
+
+fn park_while_paused() {
+    if !PAUSED.load(Ordering::Acquire) {
+        return;
+    }
+    let mut dealers = lock(&DEALERS);
+    dealers.parked += 1;
+    DEALERS_CHANGED.notify_all();
+    while PAUSED.load(Ordering::Acquire) {
+        dealers = DEALERS_CHANGED
+            .wait(dealers)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    }
+    dealers.parked -= 1;
+}
+
+extern "C" fn wake_dealer(_: libc::c_int) {}
+
+fn wake_signal() -> libc::c_int {
+    libc::SIGRTMIN() + 2
+}
+
+fn install_wake_handler() -> Result<(), String> {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            // SAFETY: a zeroed sigaction is valid; the handler is async-signal-safe (empty).
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = wake_dealer as *const () as libc::sighandler_t;
+                libc::sigemptyset(&mut action.sa_mask);
+                action.sa_flags = 0;
+                if libc::sigaction(wake_signal(), &action, std::ptr::null_mut()) != 0 {
+                    return Err(format!(
+                        "cannot install the dealers' wake-up handler: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+            }
+            Ok(())
+        })
+        .clone()
+}
+
+/// Stop every dealer between two connections (up to `limit`); they stay parked until
+/// `resume_dealers` (or the exec).
+pub fn pause_dealers(limit: Duration) -> Result<(), String> {
+    install_wake_handler()?;
+    PAUSED.store(true, Ordering::Release);
+    let deadline = Instant::now() + limit;
+    let mut dealers = lock(&DEALERS);
+    while dealers.parked < dealers.threads.len() {
+        if Instant::now() > deadline {
+            drop(dealers);
+            resume_dealers();
+            return Err("a connection dealer did not pause in time".into());
+        }
+        for thread in &dealers.threads {
+            // SAFETY: listed threads are alive: each unlists itself, under this lock, before
+            // it ends.
+            unsafe { libc::pthread_kill(*thread, wake_signal()) };
+        }
+        dealers = DEALERS_CHANGED
+            .wait_timeout(dealers, Duration::from_millis(2))
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0;
+    }
+    Ok(())
+}
+
+pub fn resume_dealers() {
+    PAUSED.store(false, Ordering::Release);
+    let _dealers = lock(&DEALERS);
+    DEALERS_CHANGED.notify_all();
 }
 
 /// Blocking accept4 that also returns the peer's address (nix's accept4 does not).

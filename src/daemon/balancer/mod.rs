@@ -12,8 +12,12 @@
 mod channel;
 mod deal;
 pub mod elf;
+pub mod handoff;
 mod listen;
 mod proxy;
+
+pub use deal::{pause_dealers, resume_dealers};
+pub use proxy::{freeze_workers, Frozen};
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -63,6 +67,8 @@ pub struct Balancer {
     preload: Option<PathBuf>,
     /// Channels of instances out of the rotation whose processes still run.
     detached: HashMap<u32, Vec<Arc<deal::Slot>>>,
+    /// Port discovery: a copy of each instance's rendezvous socket (daemon end).
+    rendezvous: HashMap<u32, OwnedFd>,
     /// Declared TCP ports, in order (their channels are the LISTEN_FDS).
     declared_ports: Vec<u16>,
     discover: bool,
@@ -118,6 +124,7 @@ impl Balancer {
             events,
             preload,
             detached: HashMap::new(),
+            rendezvous: HashMap::new(),
             declared_ports: Vec::new(),
             discover: spec.cluster.discover,
             private_ports: spec.cluster.private_ports.clone(),
@@ -211,13 +218,10 @@ impl Balancer {
                         listen_fds += 1;
                     }
                 }
+                self.readers.insert(id, readers);
                 if self.discover {
                     let (daemon_end, instance_end) = channel::new_rendezvous()?;
-                    readers.push(channel::spawn_rendezvous_reader(
-                        daemon_end,
-                        id,
-                        self.events.clone(),
-                    )?);
+                    self.watch_rendezvous(id, daemon_end)?;
                     let fd = 3 + prepared.fds.len();
                     prepared.fds.push(instance_end);
                     prepared
@@ -231,7 +235,6 @@ impl Balancer {
                             .push((ENV_PRIVATE_PORTS.into(), list.join(",")));
                     }
                 }
-                self.readers.insert(id, readers);
                 prepared
                     .env
                     .push((ENV_CHANNELS.into(), format_channels(&channels)));
@@ -380,6 +383,7 @@ impl Balancer {
         for reader in self.readers.remove(&id).into_iter().flatten() {
             reader.abort();
         }
+        self.rendezvous.remove(&id);
         if let Some(probe) = self.probes.remove(&id) {
             probe.abort();
         }

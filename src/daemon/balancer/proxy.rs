@@ -50,6 +50,10 @@ impl Backends {
         Some(list.remove(at))
     }
 
+    pub fn all(&self) -> Vec<Arc<Backend>> {
+        self.list.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     pub fn get(&self, id: u32) -> Option<Arc<Backend>> {
         self.list.lock().ok()?.iter().find(|b| b.id == id).cloned()
     }
@@ -89,8 +93,9 @@ struct Workers {
 
 const MAX_WORKERS: usize = 8;
 
+static WORKERS: OnceLock<Result<Workers, String>> = OnceLock::new();
+
 fn workers() -> Result<&'static Workers, String> {
-    static WORKERS: OnceLock<Result<Workers, String>> = OnceLock::new();
     WORKERS
         .get_or_init(|| {
             let count = std::thread::available_parallelism()
@@ -116,6 +121,65 @@ fn start_worker(index: usize) -> Result<Handle, String> {
         .spawn(move || runtime.block_on(std::future::pending::<()>()))
         .map_err(|e| format!("cannot start proxy worker {index}: {e}"))?;
     Ok(handle)
+}
+
+/// Connections accepted by a proxy worker and not yet closed, over every app.
+static PROXIED: AtomicUsize = AtomicUsize::new(0);
+
+struct Proxied;
+
+impl Proxied {
+    fn count() -> Proxied {
+        PROXIED.fetch_add(1, Ordering::AcqRel);
+        Proxied
+    }
+}
+
+impl Drop for Proxied {
+    fn drop(&mut self) {
+        PROXIED.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Proxy workers held still for `rcluster update`; dropping this lets them go on.
+pub struct Frozen {
+    _release: Vec<std::sync::mpsc::Sender<()>>,
+}
+
+/// Hold every proxy worker between two steps (a task that blocks its thread), then check that
+/// no proxied connection is open: its bytes in flight live in this process and would not
+/// survive the exec.
+pub fn freeze_workers(limit: Duration) -> Result<Frozen, String> {
+    let mut frozen = Frozen {
+        _release: Vec::new(),
+    };
+    let Some(Ok(workers)) = WORKERS.get() else {
+        return Ok(frozen);
+    };
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    for handle in &workers.handles {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let held = held_tx.clone();
+        handle.spawn(async move {
+            let _ = held.send(());
+            // Blocks this worker's thread, and so every task of it, until released.
+            let _ = released.recv();
+        });
+        frozen._release.push(release);
+    }
+    let deadline = std::time::Instant::now() + limit;
+    for _ in &workers.handles {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        held_rx
+            .recv_timeout(left)
+            .map_err(|_| "a proxy worker did not pause in time".to_owned())?;
+    }
+    match PROXIED.load(Ordering::Acquire) {
+        0 => Ok(frozen),
+        open => Err(format!(
+            "{open} proxied connection(s) are open (proxy/least-conn apps); update would cut them: try again when they have closed"
+        )),
+    }
 }
 
 /// Serve `listener` from every proxy worker; abort the returned tasks to stop.
@@ -149,7 +213,13 @@ async fn accept_loop(listener: StdTcpListener, backends: Arc<Backends>, least_co
     loop {
         match listener.accept().await {
             Ok((client, _)) => {
-                tokio::spawn(forward(client, backends.clone(), least_conn));
+                // Counted in the same step as the accept: a frozen worker has none uncounted.
+                let open = Proxied::count();
+                let backends = backends.clone();
+                tokio::spawn(async move {
+                    let _open = open;
+                    forward(client, backends, least_conn).await
+                });
             }
             Err(e) => {
                 crate::dlog!("proxy accept failed: {e}");

@@ -12,12 +12,13 @@
 //! and the app's `write` blocks: back-pressure, never dropped lines.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{LogRecord, WriterMsg};
 use crate::protocol::response::Stream;
@@ -48,11 +49,94 @@ pub struct CaptureSpec {
 }
 
 pub fn spawn_capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {
+    spawn_capture_from(fd, spec, sink, LineSplitter::default());
+}
+
+/// Resume a stream that a previous daemon image handed over (`rcluster update`), with the line
+/// it had begun.
+pub fn resume_capture(handed: HandedOutput, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {
+    let lines = LineSplitter::resumed(handed.partial, handed.skipping);
+    spawn_capture_from(handed.fd, spec, sink, lines);
+}
+
+fn spawn_capture_from(
+    fd: OwnedFd,
+    spec: CaptureSpec,
+    sink: mpsc::Sender<WriterMsg>,
+    lines: LineSplitter,
+) {
     if let Err(e) = set_nonblocking(&fd) {
         crate::dlog!("app {}: cannot watch output pipe: {e}", spec.app);
         return;
     }
-    tokio::spawn(capture(fd, spec, sink));
+    let live = Live::count();
+    tokio::spawn(async move {
+        let _live = live;
+        capture(fd, spec, sink, lines).await
+    });
+}
+
+/// A stream handed back for `rcluster update`: its pipe and the line begun but not ended.
+pub struct HandedOutput {
+    pub id: u32,
+    pub stream: Stream,
+    pub fd: OwnedFd,
+    pub partial: Vec<u8>,
+    pub skipping: bool,
+}
+
+/// Set once `rcluster update` asks every capture to stop and hand its stream back.
+fn handover_flag() -> &'static watch::Sender<bool> {
+    static FLAG: OnceLock<watch::Sender<bool>> = OnceLock::new();
+    FLAG.get_or_init(|| watch::channel(false).0)
+}
+
+static HANDED: Mutex<Vec<HandedOutput>> = Mutex::new(Vec::new());
+/// Capture tasks still running.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+struct Live;
+
+impl Live {
+    fn count() -> Live {
+        LIVE.fetch_add(1, Ordering::AcqRel);
+        Live
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Ask every capture to stop reading and hand its stream back, at its next step. Whole lines
+/// read before are with the writers by then.
+pub fn begin_handover() {
+    handover_flag().send_replace(true);
+}
+
+/// Every capture has handed its stream over (or ended).
+pub fn all_handed() -> bool {
+    LIVE.load(Ordering::Acquire) == 0
+}
+
+/// The streams handed over so far.
+pub fn take_handed() -> Vec<HandedOutput> {
+    std::mem::take(&mut *HANDED.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Put back streams taken with `take_handed` (an exec that failed).
+pub fn restore_handed(handed: Vec<HandedOutput>) {
+    HANDED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(handed);
+}
+
+/// The update did not happen: captures run as before (the caller resumes the handed streams).
+pub fn end_handover() {
+    handover_flag().send_replace(false);
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
@@ -70,13 +154,25 @@ enum Drained {
     Done,
 }
 
-async fn capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) {
-    let mut lines = LineSplitter::default();
+async fn capture(
+    fd: OwnedFd,
+    spec: CaptureSpec,
+    sink: mpsc::Sender<WriterMsg>,
+    mut lines: LineSplitter,
+) {
+    let mut handover = handover_flag().subscribe();
     let mut fd = fd;
     let mut enlarged = false;
     loop {
-        fd = wait_readable(fd, &spec).await;
+        let (watched, readable) = wait_readable(fd, &spec, &mut handover).await;
+        fd = watched;
+        if !readable {
+            return hand_over(fd, &spec, lines);
+        }
         loop {
+            if *handover.borrow() {
+                return hand_over(fd, &spec, lines);
+            }
             match drain(&fd, &mut lines, &spec, &sink).await {
                 Drained::Done => return,
                 Drained::Read { bytes: 0, .. } => break,
@@ -94,25 +190,56 @@ async fn capture(fd: OwnedFd, spec: CaptureSpec, sink: mpsc::Sender<WriterMsg>) 
     }
 }
 
-/// Wait in epoll until the pipe has data (or is closed), then leave epoll again.
-async fn wait_readable(fd: OwnedFd, spec: &CaptureSpec) -> OwnedFd {
+fn hand_over(fd: OwnedFd, spec: &CaptureSpec, lines: LineSplitter) {
+    let (partial, skipping) = lines.into_pending();
+    HANDED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(HandedOutput {
+            id: spec.id,
+            stream: spec.stream,
+            fd,
+            partial,
+            skipping,
+        });
+}
+
+/// Wait in epoll until the pipe has data (or is closed), then leave epoll again. False (and the
+/// fd back) when a handover was asked for instead.
+async fn wait_readable(
+    fd: OwnedFd,
+    spec: &CaptureSpec,
+    handover: &mut watch::Receiver<bool>,
+) -> (OwnedFd, bool) {
+    if *handover.borrow() {
+        return (fd, false);
+    }
     // SAFETY: the OwnedFd is open, and it stays the same fd while registered: `AsyncFd` owns
     // it until `into_inner` hands it back.
     let registered = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
     match registered {
         Ok(watched) => {
-            if let Err(e) = watched.readable().await.map(drop) {
+            let failed = tokio::select! {
+                ready = watched.readable() => ready.err(),
+                asked = handover.wait_for(|asked| *asked) => {
+                    if asked.is_ok() {
+                        return (watched.into_inner(), false);
+                    }
+                    None
+                }
+            };
+            if let Some(e) = failed {
                 crate::dlog!("app {}: waiting for output failed: {e}", spec.app);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            watched.into_inner()
+            (watched.into_inner(), true)
         }
         Err(e) => {
             // Without epoll (it refused the fd) poll slowly rather than lose the output.
             let (fd, e) = e.into_parts();
             crate::dlog!("app {}: cannot watch output pipe: {e}", spec.app);
             tokio::time::sleep(Duration::from_millis(50)).await;
-            fd
+            (fd, true)
         }
     }
 }
@@ -276,6 +403,24 @@ impl LineSplitter {
         Some(out)
     }
 
+    /// The line begun and not ended, and whether it is the rest of a cut one (for a handover).
+    pub fn into_pending(mut self) -> (Vec<u8>, bool) {
+        self.buf.truncate(self.filled);
+        (self.buf, self.skipping)
+    }
+
+    /// Go on from what `into_pending` gave.
+    pub fn resumed(mut partial: Vec<u8>, skipping: bool) -> LineSplitter {
+        let filled = partial.len().min(MAX_LINE);
+        partial.truncate(filled);
+        partial.resize(filled.max(MIN_BUF).max(filled + 1), 0);
+        LineSplitter {
+            buf: partial,
+            filled,
+            skipping,
+        }
+    }
+
     /// The stream went quiet: keep only a small buffer.
     pub fn relax(&mut self) {
         if self.buf.len() > MIN_BUF && self.filled <= MIN_BUF {
@@ -324,6 +469,19 @@ mod tests {
         assert_eq!(push(&mut s, &line), line);
         s.relax();
         assert_eq!(s.buf.len(), MIN_BUF);
+    }
+
+    #[test]
+    fn a_handed_over_line_goes_on() {
+        let mut s = LineSplitter::default();
+        assert_eq!(push(&mut s, b"one\nhalf a "), b"one\n");
+        let (partial, skipping) = s.into_pending();
+        assert_eq!(partial, b"half a ");
+        let mut s = LineSplitter::resumed(partial, skipping);
+        assert_eq!(push(&mut s, b"line\n"), b"half a line\n");
+        let (partial, skipping) = LineSplitter::default().into_pending();
+        let mut s = LineSplitter::resumed(partial, skipping);
+        assert_eq!(push(&mut s, b"x\n"), b"x\n");
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum WriterMsg {
     /// The app's definition changed (a reload with a new one): write the next lines with its
     /// files, format and rotation.
     Respec(Box<AppSpec>),
+    /// Write out everything queued before this, then answer (`rcluster update` waits for it).
+    Sync(std::sync::mpsc::Sender<()>),
 }
 
 /// Whole lines (each ending in `\n`) from one stream of one instance, read at one time.

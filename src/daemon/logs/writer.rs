@@ -187,6 +187,10 @@ impl Writer {
                 self.routes.clear();
                 self.combined = None;
             }
+            WriterMsg::Sync(done) => {
+                self.finish();
+                let _ = done.send(());
+            }
         }
     }
 
@@ -487,6 +491,27 @@ pub fn reopen(tx: &mpsc::Sender<WriterMsg>) {
 /// Tell an app's writer its new definition (after the lines already queued).
 pub fn respec(tx: &mpsc::Sender<WriterMsg>, spec: &AppSpec) {
     send_control(tx, WriterMsg::Respec(Box::new(spec.clone())));
+}
+
+/// Block (up to `limit`) until an app's writer has written out every line queued so far. For
+/// `rcluster update`, whose last step must not yield to other tasks; the writers are threads.
+pub fn sync_blocking(tx: &mpsc::Sender<WriterMsg>, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    let (done, written) = std::sync::mpsc::channel();
+    let mut msg = WriterMsg::Sync(done);
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => break,
+            Err(mpsc::error::TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                msg = back;
+                // The writer thread empties its queue meanwhile.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(_) => return false,
+        }
+    }
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    written.recv_timeout(left).is_ok()
 }
 
 /// Queue a control message behind the records already queued, without blocking the caller.

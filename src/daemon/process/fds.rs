@@ -5,7 +5,12 @@
 
 /// The daemon uses none of them: close every fd above stderr (before opening its own).
 pub fn close_inherited() {
-    for fd in inherited() {
+    close_inherited_except(&[]);
+}
+
+/// `close_inherited`, but for `keep` (what a previous image of the daemon handed over).
+pub fn close_inherited_except(keep: &[i32]) {
+    for fd in inherited().into_iter().filter(|fd| !keep.contains(fd)) {
         // SAFETY: closing an fd number nobody in this process owns yet (called first thing).
         unsafe { libc::close(fd) };
     }

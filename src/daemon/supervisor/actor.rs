@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::time::Instant;
 
+use super::handoff::PendingUpdate;
 use super::reload::Reload;
 use super::state::{App, Instance, Intent};
 use super::timers::Timers;
@@ -19,6 +20,9 @@ use crate::daemon::process::reaper::Reaped;
 use crate::paths::Home;
 use crate::protocol::model::{AppDetail, InstanceView};
 use crate::protocol::{ErrorKind, ErrorReply, Target};
+
+/// How often an update waiting for the output streams looks again.
+const UPDATE_POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum OpKind {
@@ -51,8 +55,10 @@ pub struct Supervisor {
     end_waiters: Vec<tokio::sync::oneshot::Sender<bool>>,
     pub(super) followers: Followers,
     pub(super) cluster: ClusterContext,
-    started: Instant,
-    exiting: bool,
+    pub(super) started: Instant,
+    pub(super) exiting: bool,
+    /// Agreed to by `update`: what the daemon hands to its next image.
+    pub(super) update: Option<PendingUpdate>,
 }
 
 /// What cluster mode needs from the daemon: where balancer events go, the preload library
@@ -61,6 +67,8 @@ pub struct ClusterContext {
     pub events: UnboundedSender<InstanceEvent>,
     pub preload: Option<PathBuf>,
     pub trampoline: PathBuf,
+    /// The daemon's lock and control socket, for `update` (none in `rcluster run`).
+    pub handoff_fds: Option<super::HandoffFds>,
 }
 
 impl Supervisor {
@@ -81,18 +89,21 @@ impl Supervisor {
             cluster,
             started: Instant::now(),
             exiting: false,
+            update: None,
         }
     }
 
-    /// Run until a `Kill` has been answered or every handle is gone.
+    /// Run until a `Kill` has been answered or every handle is gone (an `update` that succeeds
+    /// re-executes the daemon from in here).
     pub async fn run(
-        mut self,
-        mut cmds: mpsc::Receiver<Cmd>,
-        mut reaped: mpsc::UnboundedReceiver<Reaped>,
-        mut instance_events: mpsc::UnboundedReceiver<InstanceEvent>,
+        &mut self,
+        cmds: &mut mpsc::Receiver<Cmd>,
+        reaped: &mut mpsc::UnboundedReceiver<Reaped>,
+        instance_events: &mut mpsc::UnboundedReceiver<InstanceEvent>,
     ) {
         while !self.exiting {
             let deadline = self.timers.next_deadline();
+            let updating = self.update.is_some();
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => self.on_cmd(cmd),
@@ -101,10 +112,15 @@ impl Supervisor {
                 Some(r) = reaped.recv() => self.on_reaped(r),
                 Some(event) = instance_events.recv() => self.on_instance_event(event),
                 () = sleep_until(deadline) => self.on_timers(Instant::now()),
+                // While the output streams are handed over: look again shortly.
+                () = tokio::time::sleep(UPDATE_POLL), if updating => {}
             }
             self.settle_ops();
             self.advance_reloads();
             self.answer_end_waiters();
+            if self.update.is_some() {
+                self.advance_update(reaped, instance_events);
+            }
         }
     }
 
@@ -170,6 +186,7 @@ impl Supervisor {
             } => self.restart(&target, apps, base_env, reply),
             Cmd::Delete { target, reply } => self.begin_op(OpKind::Delete, &target, reply),
             Cmd::Kill { reply } => self.begin_op(OpKind::Kill, &Target::All, reply),
+            Cmd::Update { exe, client, reply } => self.begin_update(exe, client, reply),
             Cmd::WhenAllEnded { reply } => self.end_waiters.push(reply),
             Cmd::LogSources { target, reply } => {
                 let _ = reply.send(self.log_sources(&target));

@@ -70,24 +70,26 @@ impl Supervisor {
                 id,
                 self.cluster.events.clone(),
             ) {
-                Ok((path, task)) => {
+                Ok((path, watched)) => {
                     prepared
                         .env
                         .push(("NOTIFY_SOCKET".into(), path.display().to_string()));
                     inst.notify_socket = Some(path);
-                    inst.run_tasks.push(task);
+                    inst.notify_fd = Some(watched.kept);
+                    inst.run_tasks.push(watched.task);
                 }
                 Err(e) => crate::dlog!("app {}: {e}", inst.app),
             }
         }
         if let (Ok(prepared), true) = (&mut prepared, runs_node(&app.spec.command)) {
             match node_channel::open(id, self.cluster.events.clone()) {
-                Ok((instance_end, task)) => {
+                Ok((instance_end, watched)) => {
                     prepared
                         .env
                         .extend(node_channel::channel_env(3 + prepared.fds.len()));
                     prepared.fds.push(instance_end);
-                    inst.run_tasks.push(task);
+                    inst.node_channel = Some(watched.kept);
+                    inst.run_tasks.push(watched.task);
                 }
                 Err(e) => crate::dlog!("app {}: {e}", inst.app),
             }

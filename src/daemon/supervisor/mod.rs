@@ -6,6 +6,7 @@ mod actor;
 mod cluster;
 mod commands;
 mod cron;
+mod handoff;
 mod launch;
 mod lifecycle;
 mod node_channel;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use actor::{ClusterContext, Supervisor};
+pub use handoff::HandoffFds;
 
 use crate::daemon::logs::LogRecord;
 use crate::protocol::model::{AppDetail, AppSpec, InstanceView};
@@ -118,6 +120,13 @@ pub enum Cmd {
     /// Stop everything, answer, then end the supervisor (and so the daemon).
     Kill {
         reply: Reply<Vec<InstanceView>>,
+    },
+    /// Re-execute the daemon as `exe` once everything is quiet (`rcluster update`); `client` is
+    /// the asking connection, answered by the new image (`reply` only carries a refusal).
+    Update {
+        exe: PathBuf,
+        client: std::os::fd::OwnedFd,
+        reply: Reply<()>,
     },
     /// Answer once every instance has ended for good (stopped or errored, none waiting to
     /// restart): `true` when any is errored. For `rcluster run`, which exits then.

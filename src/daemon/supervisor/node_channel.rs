@@ -25,20 +25,36 @@ pub fn channel_env(fd: usize) -> [(String, String); 2] {
     ]
 }
 
-/// A channel for instance `id`: the instance's end to place in the child, and the task that
-/// reads the daemon's end until the program is gone.
-pub fn open(
-    id: u32,
-    events: UnboundedSender<InstanceEvent>,
-) -> Result<(OwnedFd, JoinHandle<()>), String> {
+/// A channel for instance `id`: the instance's end to place in the child, and the daemon's
+/// end, watched (see `watch`).
+pub fn open(id: u32, events: UnboundedSender<InstanceEvent>) -> Result<(OwnedFd, Watched), String> {
     let (ours, theirs) =
         StdUnixStream::pair().map_err(|e| format!("cannot open a Node IPC channel: {e}"))?;
+    Ok((theirs.into(), watch(ours.into(), id, events)?))
+}
+
+/// The daemon's end of a channel: a copy kept for `rcluster update`, and the task reading it.
+pub struct Watched {
+    pub kept: OwnedFd,
+    pub task: JoinHandle<()>,
+}
+
+/// Read the daemon's end of instance `id`'s channel until the program is gone.
+pub fn watch(
+    ours: OwnedFd,
+    id: u32,
+    events: UnboundedSender<InstanceEvent>,
+) -> Result<Watched, String> {
+    let kept = ours
+        .try_clone()
+        .map_err(|e| format!("cannot duplicate a Node IPC channel: {e}"))?;
+    let ours = StdUnixStream::from(ours);
     ours.set_nonblocking(true)
-        .map_err(|e| format!("cannot open a Node IPC channel: {e}"))?;
+        .map_err(|e| format!("cannot watch a Node IPC channel: {e}"))?;
     let ours =
         UnixStream::from_std(ours).map_err(|e| format!("cannot watch a Node IPC channel: {e}"))?;
     let task = tokio::spawn(read_messages(ours, id, events));
-    Ok((theirs.into(), task))
+    Ok(Watched { kept, task })
 }
 
 async fn read_messages(mut stream: UnixStream, id: u32, events: UnboundedSender<InstanceEvent>) {

@@ -6,6 +6,7 @@
 //! `listen_timeout` has elapsed. Only a ready instance is admitted to the balancer's rotation,
 //! and a reload moves on only when its new instance is ready.
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::actor::Supervisor;
+use super::node_channel::Watched;
 use super::state::App;
 use super::timers::{Timer, TimerKind};
 use crate::daemon::events::InstanceEvent;
@@ -225,12 +227,30 @@ pub fn open_notify(
     dir: PathBuf,
     id: u32,
     events: UnboundedSender<InstanceEvent>,
-) -> Result<(PathBuf, JoinHandle<()>), String> {
+) -> Result<(PathBuf, Watched), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(format!("{id}.sock"));
     let _ = std::fs::remove_file(&path);
-    let socket = UnixDatagram::bind(&path)
+    let socket = std::os::unix::net::UnixDatagram::bind(&path)
         .map_err(|e| format!("cannot bind NOTIFY_SOCKET {}: {e}", path.display()))?;
+    Ok((path, watch_notify(socket.into(), id, events)?))
+}
+
+/// Read an instance's NOTIFY_SOCKET (bound already) until aborted.
+pub fn watch_notify(
+    socket: OwnedFd,
+    id: u32,
+    events: UnboundedSender<InstanceEvent>,
+) -> Result<Watched, String> {
+    let kept = socket
+        .try_clone()
+        .map_err(|e| format!("cannot duplicate NOTIFY_SOCKET: {e}"))?;
+    let socket = std::os::unix::net::UnixDatagram::from(socket);
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot watch NOTIFY_SOCKET: {e}"))?;
+    let socket =
+        UnixDatagram::from_std(socket).map_err(|e| format!("cannot watch NOTIFY_SOCKET: {e}"))?;
     let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok(n) = socket.recv(&mut buf).await {
@@ -262,7 +282,7 @@ pub fn open_notify(
             }
         }
     });
-    Ok((path, task))
+    Ok(Watched { kept, task })
 }
 
 /// Run the app's probe until it passes once for this run of the instance.

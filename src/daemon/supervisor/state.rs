@@ -68,6 +68,9 @@ pub struct Instance {
     /// Per-run tasks (NOTIFY_SOCKET reader, readiness probe), ended with the run.
     pub run_tasks: Vec<tokio::task::JoinHandle<()>>,
     pub notify_socket: Option<std::path::PathBuf>,
+    /// Copies of the daemon's ends of NOTIFY_SOCKET and Node's channel (for `rcluster update`).
+    pub notify_fd: Option<std::os::fd::OwnedFd>,
+    pub node_channel: Option<std::os::fd::OwnedFd>,
     /// Draining before the stop signal (cluster apps).
     pub draining: Option<Draining>,
     /// Stopped by a `stop` command (not ended by itself): cron_restart leaves it stopped.
@@ -108,6 +111,8 @@ impl Instance {
             status_text: None,
             run_tasks: Vec::new(),
             notify_socket: None,
+            notify_fd: None,
+            node_channel: None,
             draining: None,
             stopped_by_command: false,
         }
@@ -121,6 +126,8 @@ impl Instance {
         if let Some(path) = self.notify_socket.take() {
             let _ = std::fs::remove_file(path);
         }
+        self.notify_fd = None;
+        self.node_channel = None;
         self.ready = false;
         self.listening = false;
     }

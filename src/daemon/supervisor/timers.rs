@@ -47,6 +47,15 @@ impl Timers {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
+    /// When `timer` is due, if it is armed.
+    pub fn due_of(&self, timer: Timer) -> Option<Instant> {
+        self.heap
+            .iter()
+            .filter(|Reverse((_, armed))| *armed == timer)
+            .map(|Reverse((at, _))| *at)
+            .min()
+    }
+
     /// Every timer due at `now`, earliest first.
     pub fn take_due(&mut self, now: Instant) -> Vec<Timer> {
         let mut due = Vec::new();

@@ -26,6 +26,13 @@ pub struct WatchState {
     pending: bool,
 }
 
+impl WatchState {
+    /// A restart after a change is armed.
+    pub fn is_pending(&self) -> bool {
+        self.pending
+    }
+}
+
 impl Supervisor {
     /// Start watching what `spec` asks to watch (nothing for apps without `watch`).
     pub(super) fn open_watch(&mut self, spec: &AppSpec) -> Result<Option<WatchState>, String> {

@@ -1,0 +1,237 @@
+//! `rcluster update` (PRODUCT.md §8): the daemon re-executes itself in place, as systemd's
+//! daemon-reexec does. Same pid, so the instances stay its children (and it their reaper); the
+//! file descriptors that carry the running state (control socket, lock, listeners, instance
+//! channels, output pipes, parked connections) cross the exec with close-on-exec cleared, and
+//! everything else is described in a state record that the new image reads from a memfd.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::CString;
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::balancer::handoff::BalancerHandoff;
+use crate::protocol::model::{AppSpec, InstanceState};
+use crate::protocol::response::Stream;
+
+/// The state record's format: a new binary takes over only from a daemon that writes the
+/// format it reads (the CLI says which in its `Update` request).
+pub const FORMAT: u32 = 1;
+
+/// The argument after `__daemon` that names the state record's fd.
+pub const HANDOFF_ARG: &str = "--handoff";
+
+/// Everything the new image needs besides the fds themselves.
+#[derive(Serialize, Deserialize)]
+pub struct Handoff {
+    pub format: u32,
+    pub from_version: String,
+    /// Every fd that crossed the exec (the new image closes any it does not take).
+    pub fds: Vec<RawFd>,
+    pub lock: RawFd,
+    pub control: RawFd,
+    /// The `update` client's connection: the new image answers it.
+    pub client: RawFd,
+    pub uptime_ms: u64,
+    pub next_id: u32,
+    pub apps: Vec<AppHandoff>,
+    pub instances: Vec<InstanceHandoff>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct AppHandoff {
+    pub spec: AppSpec,
+    pub base_env: BTreeMap<String, String>,
+    pub balancer: Option<BalancerHandoff>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct InstanceHandoff {
+    pub id: u32,
+    pub app: String,
+    pub index: u32,
+    pub state: InstanceState,
+    pub pid: Option<i32>,
+    pub pgid: Option<i32>,
+    pub uptime_ms: Option<u64>,
+    pub restarts: u32,
+    pub unstable: u32,
+    pub backoff_ms: u64,
+    pub reason: Option<String>,
+    pub status_text: Option<String>,
+    pub stopped_by_command: bool,
+    pub ready: bool,
+    pub listening: bool,
+    /// A pending restart (waiting_restart) or listen_timeout check: due in this many ms.
+    pub restart_in_ms: Option<u64>,
+    pub listen_check_in_ms: Option<u64>,
+    pub outputs: Vec<OutputHandoff>,
+    pub node_channel: Option<RawFd>,
+    pub notify: Option<(PathBuf, RawFd)>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct OutputHandoff {
+    pub stream: Stream,
+    pub fd: RawFd,
+    /// The line begun but not ended when the old image stopped reading.
+    pub partial: Vec<u8>,
+    pub skipping: bool,
+}
+
+/// The fds the old image keeps open across the exec.
+#[derive(Default)]
+pub struct FdsOut {
+    kept: Vec<RawFd>,
+}
+
+impl FdsOut {
+    /// Let `fd` cross the exec (its owner must keep it open until then); its number.
+    pub fn keep(&mut self, fd: &impl AsRawFd) -> RawFd {
+        let raw = fd.as_raw_fd();
+        set_cloexec(raw, false);
+        self.kept.push(raw);
+        raw
+    }
+
+    pub fn kept(&self) -> Vec<RawFd> {
+        self.kept.clone()
+    }
+
+    /// The exec did not happen: nothing may leak into the instances spawned from now on.
+    pub fn restore(&self) {
+        for fd in &self.kept {
+            set_cloexec(*fd, true);
+        }
+    }
+}
+
+/// The new image's side: each carried fd is taken once, back under close-on-exec.
+pub struct FdsIn {
+    carried: HashSet<RawFd>,
+}
+
+impl FdsIn {
+    pub fn new(carried: &[RawFd]) -> FdsIn {
+        FdsIn {
+            carried: carried.iter().copied().collect(),
+        }
+    }
+
+    pub fn take(&mut self, fd: RawFd) -> Result<OwnedFd, String> {
+        if !self.carried.remove(&fd) {
+            return Err(format!("fd {fd} was not handed over, or taken twice"));
+        }
+        // SAFETY: F_GETFD on any number is harmless; a closed fd fails.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(format!("fd {fd} did not cross the exec"));
+        }
+        set_cloexec(fd, true);
+        // SAFETY: the previous image kept this fd open for us, and `carried` hands each number
+        // out once, so this is its only owner.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Close what nobody took (the state that needed it was dropped).
+    pub fn close_rest(self) {
+        for fd in self.carried {
+            // SAFETY: carried fds nobody took are owned by nothing in this image.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+fn set_cloexec(fd: RawFd, on: bool) {
+    // SAFETY: F_GETFD/F_SETFD take and return integers only.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags >= 0 {
+            let flags = if on {
+                flags | libc::FD_CLOEXEC
+            } else {
+                flags & !libc::FD_CLOEXEC
+            };
+            libc::fcntl(fd, libc::F_SETFD, flags);
+        }
+    }
+}
+
+/// Write the state record to a memfd and re-execute `exe` as the daemon. Returns only when the
+/// exec failed (the caller then goes on as before).
+pub fn exec(exe: &Path, handoff: &Handoff) -> String {
+    let record = match write_record(handoff) {
+        Ok(fd) => fd,
+        Err(e) => return format!("cannot write the state for the new daemon: {e}"),
+    };
+    let argv: Vec<CString> = [
+        exe.as_os_str().as_bytes().to_vec(),
+        b"__daemon".to_vec(),
+        HANDOFF_ARG.as_bytes().to_vec(),
+        record.as_raw_fd().to_string().into_bytes(),
+    ]
+    .into_iter()
+    .filter_map(|arg| CString::new(arg).ok())
+    .collect();
+    if argv.len() != 4 {
+        return format!("{} contains a NUL byte", exe.display());
+    }
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: argv is a NULL-terminated array of valid C strings that outlive the call; the
+    // environment is the process's own.
+    unsafe { libc::execv(argv[0].as_ptr(), ptrs.as_ptr()) };
+    let e = std::io::Error::last_os_error();
+    drop(record);
+    format!("cannot execute {}: {e}", exe.display())
+}
+
+fn write_record(handoff: &Handoff) -> std::io::Result<OwnedFd> {
+    let name = c"rcluster-handoff";
+    // SAFETY: a valid C string and no flags (the fd must survive the exec).
+    let raw = unsafe { libc::memfd_create(name.as_ptr(), 0) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create returned a new fd that nothing else owns.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    let json = serde_json::to_vec(handoff).map_err(std::io::Error::other)?;
+    file.write_all(&json)?;
+    file.rewind()?;
+    Ok(file.into())
+}
+
+/// The new image: read the state record the old one left in fd `arg`.
+pub fn read_record(arg: &str) -> Result<Handoff, String> {
+    let fd: RawFd = arg
+        .parse()
+        .map_err(|_| format!("bad {HANDOFF_ARG} argument {arg:?}"))?;
+    // SAFETY: F_GETFD on any number is harmless; a closed fd fails.
+    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(format!("no state record at fd {fd}"));
+    }
+    // SAFETY: the previous image passed this fd for us alone; we close it after reading.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut json = Vec::new();
+    file.read_to_end(&mut json)
+        .map_err(|e| format!("cannot read the state record: {e}"))?;
+    let handoff: Handoff =
+        serde_json::from_slice(&json).map_err(|e| format!("malformed state record: {e}"))?;
+    if handoff.format != FORMAT {
+        return Err(format!(
+            "state record format {} (this binary reads {FORMAT})",
+            handoff.format
+        ));
+    }
+    Ok(handoff)
+}
+
+/// Answer the `update` client on its connection (which crossed the exec, for a success).
+pub fn answer(client: OwnedFd, response: &crate::protocol::Response) {
+    let mut stream = std::os::unix::net::UnixStream::from(client);
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(2)));
+    let _ = crate::protocol::frame::write_frame_blocking(&mut stream, response);
+}

@@ -18,7 +18,8 @@ use crate::protocol::model::{AppSpec, InstanceState};
 use crate::protocol::response::Stream;
 
 /// The state record's format: a new binary takes over only from a daemon that writes the
-/// format it reads (the CLI says which in its `Update` request).
+/// format it reads (the CLI says which in its `Update` request). Bump it when the record or the
+/// channel protocol that running instances' preload libraries speak (`abi`) changes.
 pub const FORMAT: u32 = 1;
 
 /// The argument after `__daemon` that names the state record's fd.

@@ -130,6 +130,10 @@ async fn serve(
         }),
     };
     let mut supervisor = Supervisor::new(home.clone(), followers, cluster);
+    // At boot (the systemd unit of `rcluster startup`), bring the saved list back; not in the
+    // new image of an `update`, whose environment still says so but which runs what it was
+    // handed.
+    let resurrect = handoff.is_none() && std::env::var_os(RESURRECT_ENV).is_some_and(|v| v == "1");
     if let Some(handoff) = handoff {
         let client = carried.take(handoff.client);
         let from = handoff.from_version.clone();
@@ -154,8 +158,7 @@ async fn serve(
         answered.clone(),
     ));
     // The supervisor ends after a `kill` (or SIGTERM) has stopped everything.
-    if std::env::var_os(RESURRECT_ENV).is_some_and(|v| v == "1") {
-        // At boot (the systemd unit of `rcluster startup`): bring the saved list back.
+    if resurrect {
         let resurrector = handle.clone();
         tokio::spawn(async move {
             match resurrector

@@ -292,3 +292,24 @@ fn an_update_that_cannot_execute_leaves_the_daemon_as_it_was() {
     assert_eq!(home.daemon_pid(), Some(daemon));
     ticker_goes_on_whole(&home);
 }
+
+#[test]
+fn an_updated_boot_daemon_does_not_resurrect_the_saved_list_again() {
+    let home = Home::new();
+    // As the systemd unit of `rcluster startup` runs it: resurrect at start.
+    let mut ping = home.command(&["ping"]);
+    ping.env("RCLUSTER_RESURRECT", "1");
+    let out = crate::harness::run_with_deadline(ping, &["ping"]);
+    assert!(out.status.success(), "{}", home.report(&out));
+    home.ok(&["start", "sleep 1000", "--name", "kept"]);
+    home.ok(&["start", "sleep 1000", "--name", "deleted"]);
+    home.ok(&["save"]);
+    home.ok(&["delete", "deleted"]);
+    home.ok(&["update"]);
+    let names: Vec<String> = home.list().into_iter().map(|i| i.name).collect();
+    assert_eq!(
+        names,
+        ["kept"],
+        "the new image runs what it was handed, nothing more"
+    );
+}

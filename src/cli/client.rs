@@ -45,6 +45,14 @@ impl Client {
         }
     }
 
+    /// Connect only if a daemon of this version runs already.
+    pub fn connect_existing(home: &Home) -> Result<Option<Client>> {
+        match try_connect(home)? {
+            Some(stream) => Ok(Some(Client::greet(stream, false)?)),
+            None => Ok(None),
+        }
+    }
+
     fn greet(stream: Stream, started_daemon: bool) -> Result<Client> {
         Client::greet_with(stream, started_daemon, false)
     }

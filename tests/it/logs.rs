@@ -336,7 +336,7 @@ fn long_lines_are_whole_and_runaway_lines_cut_with_a_marker() {
 }
 
 /// `logs -f` as a child whose stdout we read only when told.
-fn follower(home: &Home, args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
+pub fn follower(home: &Home, args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut child = home
         .command(args)
         .stdout(Stdio::piped())
@@ -355,7 +355,7 @@ fn follower(home: &Home, args: &[&str]) -> (Child, BufReader<std::process::Child
     (child, BufReader::new(stdout))
 }
 
-fn read_until(reader: &mut impl BufRead, what: &str, found: impl Fn(&str) -> bool) -> String {
+pub fn read_until(reader: &mut impl BufRead, what: &str, found: impl Fn(&str) -> bool) -> String {
     let mut line = String::new();
     loop {
         line.clear();

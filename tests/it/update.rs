@@ -313,3 +313,23 @@ fn an_updated_boot_daemon_does_not_resurrect_the_saved_list_again() {
         "the new image runs what it was handed, nothing more"
     );
 }
+
+#[test]
+fn a_follower_follows_on_after_an_update() {
+    let home = Home::new();
+    start_ticker(&home);
+    let (mut child, mut reader) =
+        crate::logs::follower(&home, &["logs", "tick", "--follow", "--lines", "0"]);
+    crate::logs::read_until(&mut reader, "a live line", |l| l.contains("ends"));
+    home.ok(&["update"]);
+    let last = home.read_log("tick-out.log").lines().count();
+    // A line written after the update reaches the same follower.
+    crate::logs::read_until(&mut reader, "a line after the update", |l| {
+        l.split_whitespace()
+            .last()
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n > last)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -5,6 +5,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
@@ -33,12 +34,13 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
     } else {
         LogStreams::Both
     };
-    client.send(&Request::Logs {
+    let request = |lines| Request::Logs {
         target: args.target.as_deref().map_or(Target::All, Target::parse),
-        lines: args.lines,
+        lines,
         follow: args.follow,
         streams,
-    })?;
+    };
+    client.send(&request(args.lines))?;
     let view = View {
         raw: args.raw,
         json: args.json,
@@ -49,7 +51,21 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
     let mut out = stdout.lock();
     // A file's tail comes in several frames; its header is printed once.
     let mut header: Option<PathBuf> = None;
-    while let Some(response) = client.next_response()? {
+    loop {
+        let response = match client.next_response() {
+            Ok(Some(response)) => response,
+            // The daemon hung up: after `rcluster update`, its new image follows on.
+            Ok(None) if args.follow => match reconnect(home) {
+                Some(again) => {
+                    client = again;
+                    client.send(&request(0))?;
+                    continue;
+                }
+                None => break,
+            },
+            Ok(None) => break,
+            Err(e) => return Err(e),
+        };
         let written = match response {
             Response::LogTail {
                 app,
@@ -96,6 +112,23 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// How long a follower waits for a daemon that hung up but still holds its lock.
+const RECONNECT_LIMIT: Duration = Duration::from_secs(10);
+
+/// The daemon that this follower's connection ended with is still there (an `update`
+/// re-executed it): a connection to it, once it answers. None when it is gone (`kill`).
+fn reconnect(home: &Home) -> Option<Client> {
+    let deadline = std::time::Instant::now() + RECONNECT_LIMIT;
+    while home.daemon_running() && std::time::Instant::now() < deadline {
+        if let Ok(Some(client)) = Client::connect_existing(home) {
+            eprintln!("[rcluster] the daemon was replaced (update); following on");
+            return Some(client);
+        }
+        std::thread::sleep(Duration::from_millis(10)); // polling interval for the new image
+    }
+    None
 }
 
 impl View {

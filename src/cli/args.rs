@@ -91,6 +91,7 @@ pub enum Command {
     /// Stop every app and the daemon.
     Kill,
     /// Replace the running daemon by this rcluster binary, keeping every app, pid and socket.
+    #[command(alias = "updatePM2")]
     Update,
     /// Print shell completions.
     Completions(CompletionsArgs),

@@ -74,6 +74,7 @@ complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "unstartup" -d 'Re
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "import" -d 'Start the apps another process manager saved (pm2\'s `pm2 save` list)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s n -l name -d 'App name (default: the script\'s name without extension)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l namespace -d 'pm2\'s namespace: a group that targets may name (`restart <namespace>`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s i -l instances -d 'Number of instances: N, `max` (all CPUs available to rcluster) or -1 (max minus one)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l cwd -d 'Working directory (default: the current one)' -r -F
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l env-var -d 'An environment variable for the app (repeatable)' -r
@@ -119,6 +120,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s v -l verbose
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s n -l name -d 'App name (default: the script\'s name without extension)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l namespace -d 'pm2\'s namespace: a group that targets may name (`restart <namespace>`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s i -l instances -d 'Number of instances: N, `max` (all CPUs available to rcluster) or -1 (max minus one)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l cwd -d 'Working directory (default: the current one)' -r -F
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l env-var -d 'An environment variable for the app (repeatable)' -r

@@ -120,6 +120,10 @@ pub struct StartArgs {
     #[arg(short = 'n', long)]
     pub name: Option<String>,
 
+    /// pm2's namespace: a group that targets may name (`restart <namespace>`).
+    #[arg(long, value_name = "NAME")]
+    pub namespace: Option<String>,
+
     /// Number of instances: N, `max` (all CPUs available to rcluster) or -1 (max minus one).
     #[arg(short = 'i', long, allow_hyphen_values = true, value_name = "N|max")]
     pub instances: Option<String>,

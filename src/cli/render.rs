@@ -4,20 +4,27 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 
-use crate::protocol::model::{AppDetail, InstanceState, InstanceView};
+use crate::protocol::model::{AppDetail, InstanceState, InstanceView, DEFAULT_NAMESPACE};
 
 pub fn instances_table(instances: &[InstanceView]) -> String {
+    // pm2's namespace column, only when some app has one.
+    let namespaces = instances.iter().any(|i| i.namespace != DEFAULT_NAMESPACE);
+    let mut header = vec!["id", "name"];
+    if namespaces {
+        header.push("namespace");
+    }
+    header.extend(["mode", "port", "pid", "uptime", "↺", "status", "cpu", "mem"]);
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "id", "name", "mode", "port", "pid", "uptime", "↺", "status", "cpu", "mem",
-        ]);
+        .set_header(header);
     for inst in instances {
-        table.add_row(vec![
-            Cell::new(inst.id),
-            Cell::new(&inst.name),
+        let mut row = vec![Cell::new(inst.id), Cell::new(&inst.name)];
+        if namespaces {
+            row.push(Cell::new(&inst.namespace));
+        }
+        row.extend([
             Cell::new(&inst.mode),
             Cell::new(ports(inst)),
             Cell::new(inst.pid.map_or("-".to_string(), |p| p.to_string())),
@@ -31,6 +38,7 @@ pub fn instances_table(instances: &[InstanceView]) -> String {
             Cell::new(format!("{}%", inst.cpu)),
             Cell::new(bytes(inst.memory)),
         ]);
+        table.add_row(row);
     }
     table.to_string()
 }

@@ -161,6 +161,9 @@ pub struct WatchSpec {
 #[serde(default)]
 pub struct AppSpec {
     pub name: String,
+    /// pm2's `namespace`: a group of apps that a target may name (`restart api` restarts every
+    /// app of namespace `api`, unless an app is called `api`). None is pm2's `default`.
+    pub namespace: Option<String>,
     pub command: CommandSpec,
     /// Absolute working directory.
     pub cwd: PathBuf,
@@ -200,6 +203,7 @@ impl Default for AppSpec {
     fn default() -> Self {
         AppSpec {
             name: String::new(),
+            namespace: None,
             command: CommandSpec::Exec {
                 program: String::new(),
                 args: Vec::new(),
@@ -263,6 +267,9 @@ impl InstanceState {
 pub struct InstanceView {
     pub id: u32,
     pub name: String,
+    /// The app's namespace (pm2's; `default` when it has none).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
     pub instance: u32,
     pub pid: Option<u32>,
     pub status: InstanceState,
@@ -283,6 +290,13 @@ pub struct InstanceView {
     /// Connections dealt to this instance, and those open now (proxy) or queued (round-robin).
     pub accepted: u64,
     pub open: u64,
+}
+
+/// pm2's name for the namespace of apps that declare none.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+fn default_namespace() -> String {
+    DEFAULT_NAMESPACE.to_owned()
 }
 
 /// Everything `describe` shows: the app's spec and its instances.

@@ -39,6 +39,29 @@ impl Target {
             Target::Names(names) => names.contains(&instance.name),
         }
     }
+
+    /// The instances of `all` this target names: as `selects`, where a name that no app has
+    /// names a namespace (pm2's rule, as the daemon resolves targets).
+    pub fn select(&self, all: Vec<InstanceView>) -> Vec<InstanceView> {
+        let names: Vec<&String> = match self {
+            Target::Name(name) => vec![name],
+            Target::Names(names) => names.iter().collect(),
+            _ => return all.into_iter().filter(|i| self.selects(i)).collect(),
+        };
+        let app_named = |name: &String| all.iter().any(|i| i.name == *name);
+        let wanted: Vec<(bool, &String)> = names.iter().map(|n| (app_named(n), *n)).collect();
+        let picks = |i: &InstanceView| {
+            wanted.iter().any(|(is_app, name)| match is_app {
+                true => i.name == **name,
+                false => i.namespace == **name,
+            })
+        };
+        let keep: Vec<bool> = all.iter().map(picks).collect();
+        all.into_iter()
+            .zip(keep)
+            .filter_map(|(i, keep)| keep.then_some(i))
+            .collect()
+    }
 }
 
 impl std::fmt::Display for Target {

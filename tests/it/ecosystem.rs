@@ -465,3 +465,55 @@ fn save_kill_resurrect_loses_nothing() {
         "the shell env leaked into the dump"
     );
 }
+
+#[test]
+fn a_namespace_names_its_apps_as_a_target() {
+    let home = Home::new();
+    let file = home.work().join("ecosystem.yaml");
+    std::fs::write(
+        &file,
+        "apps:\n  - name: api-a\n    script: sleep\n    args: \"1000\"\n    namespace: api\n  - name: api-b\n    script: sleep\n    args: \"1000\"\n    namespace: api\n",
+    )
+    .expect("write");
+    home.ok(&["start", path_str(&file)]);
+    home.ok(&["start", "sleep 1000", "--name", "other"]);
+    // pm2's `--namespace`, and an app named like a namespace.
+    home.ok(&[
+        "start",
+        "sleep 1000",
+        "--name",
+        "api-c",
+        "--namespace",
+        "api",
+    ]);
+    home.ok(&["start", "sleep 1000", "--name", "web", "--namespace", "api"]);
+    home.ok(&["start", "sleep 1000", "--name", "api"]);
+    let table = home.ok(&["ls"]);
+    assert!(table.contains("namespace"), "{table}");
+    let spaces: BTreeMap<String, String> = home
+        .list()
+        .into_iter()
+        .map(|i| (i.name, i.namespace))
+        .collect();
+    assert_eq!(spaces["api-a"], "api");
+    assert_eq!(spaces["other"], "default");
+    let before: BTreeMap<String, Vec<u32>> = ["api-a", "api-b", "api-c", "web", "api", "other"]
+        .into_iter()
+        .map(|n| (n.to_owned(), pids(&home, n, 1)))
+        .collect();
+
+    // `api` names the app called so (pm2: the app wins); `web` the app; a namespace otherwise.
+    home.ok(&["restart", "api"]);
+    assert_ne!(pids(&home, "api", 1), before["api"]);
+    assert_eq!(pids(&home, "api-a", 1), before["api-a"]);
+    home.ok(&["delete", "api"]);
+    let listed = home.ok(&["pid", "api"]);
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    home.ok(&["restart", "api"]);
+    for name in ["api-a", "api-b", "api-c", "web"] {
+        assert_ne!(pids(&home, name, 1), before[name], "{name}");
+    }
+    assert_eq!(pids(&home, "other", 1), before["other"]);
+    let refused = home.fails(&["start", "sleep 1000", "--name", "x", "--namespace", "all"]);
+    assert!(refused.contains("namespace `all` is reserved"), "{refused}");
+}

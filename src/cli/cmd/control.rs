@@ -316,7 +316,7 @@ pub fn update(home: &Home) -> Result<i32> {
 /// The listed instances that `target` selects (for the views the CLI filters itself).
 pub fn selected(client: &mut Client, target: &Target) -> Result<Vec<InstanceView>> {
     let all = expect_instances(client.call(&Request::List)?)?;
-    Ok(all.into_iter().filter(|i| target.selects(i)).collect())
+    Ok(target.select(all))
 }
 
 pub fn expect_instances(response: Response) -> Result<Vec<InstanceView>> {

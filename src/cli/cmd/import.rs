@@ -282,6 +282,9 @@ fn convert_app(
     if let Some(cwd) = text("pm_cwd") {
         app.push(("cwd", Value::from(cwd)));
     }
+    if let Some(namespace) = text("namespace").filter(|ns| ns != "default") {
+        app.push(("namespace", Value::from(namespace)));
+    }
     let cluster = text("exec_mode").as_deref() == Some("cluster_mode");
     app.push((
         "exec_mode",
@@ -595,6 +598,23 @@ mod tests {
             Some(&serde_json::json!(["node_modules", "*.log"]))
         );
         assert_eq!(key(app, "watch_delay"), Some(&Value::from(500)));
+    }
+
+    #[test]
+    fn a_namespace_comes_along_unless_it_is_pm2s_default() {
+        let entry = |name: &str, namespace: &str| {
+            serde_json::json!({
+                "name": name, "pm_exec_path": "/opt/a.js", "exec_mode": "fork_mode",
+                "env": {}, "namespace": namespace
+            })
+        };
+        let out = convert(
+            &[entry("a", "api"), entry("b", "default")],
+            &BTreeMap::new(),
+            Path::new("/p"),
+        );
+        assert_eq!(key(&out.apps[0], "namespace"), Some(&Value::from("api")));
+        assert_eq!(key(&out.apps[1], "namespace"), None);
     }
 
     #[test]

@@ -193,6 +193,10 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
             parse_signal(signal).map_err(|e| anyhow::anyhow!("--kill-signal: {e}"))?;
     }
     spec.wait_ready = args.wait_ready;
+    spec.namespace = args
+        .namespace
+        .clone()
+        .filter(|ns| ns != crate::protocol::model::DEFAULT_NAMESPACE);
     if let Some(size) = &args.max_memory_restart {
         spec.max_memory_restart = Some(
             crate::config::units::parse_size(size)

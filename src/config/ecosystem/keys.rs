@@ -52,6 +52,7 @@ pub enum Key {
     IgnoreWatch,
     WatchOptions,
     WatchDelay,
+    Namespace,
     /// pm2's `uid`/`user`/`gid`: refused rather than ignored, since ignoring it would run the
     /// app as the wrong user.
     User,
@@ -135,7 +136,7 @@ pub const APP_KEYS: &[(&str, Key)] = &[
     ("pid_file", Key::NoEffect("pid_file")),
     ("pid", Key::NoEffect("pid_file")),
     ("filter_env", Key::NoEffect("filter_env")),
-    ("namespace", Key::NoEffect("namespace")),
+    ("namespace", Key::Namespace),
     ("force", Key::NoEffect("force")),
     ("source_map_support", Key::NoEffect("source_map_support")),
     (
@@ -190,7 +191,6 @@ pub fn no_effect_reason(canonical: &str) -> &'static str {
         "kill_retry_time" => "rcluster sends `kill_signal` once, then SIGKILL after `kill_timeout`",
         "pid_file" => "pids are shown by `rcluster list`",
         "filter_env" => "apps never inherit rcluster's own environment",
-        "namespace" => "rcluster has no namespaces",
         "force" => "apps are known by name, so starting twice is not an accident",
         "source_map_support" | "disable_source_map_support" => {
             "rcluster does not wrap Node.js apps; use `node_args: --enable-source-maps`"

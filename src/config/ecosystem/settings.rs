@@ -15,6 +15,9 @@ use crate::protocol::model::AppSpec;
 pub fn restart_policy(app: &mut App<'_, '_>, spec: &mut AppSpec) {
     let d = AppSpec::default();
     spec.autorestart = app.bool(Key::Autorestart).unwrap_or(d.autorestart);
+    spec.namespace = app
+        .string(Key::Namespace)
+        .filter(|ns| ns != crate::protocol::model::DEFAULT_NAMESPACE);
     spec.max_restarts = app.count(Key::MaxRestarts).unwrap_or(d.max_restarts);
     spec.min_uptime_ms = app.duration(Key::MinUptime).unwrap_or(d.min_uptime_ms);
     spec.restart_delay_ms = app

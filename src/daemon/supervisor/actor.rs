@@ -18,7 +18,7 @@ use crate::daemon::events::InstanceEvent;
 use crate::daemon::logs::writer::{files_of, Followers};
 use crate::daemon::process::reaper::Reaped;
 use crate::paths::Home;
-use crate::protocol::model::{AppDetail, InstanceView};
+use crate::protocol::model::{AppDetail, InstanceView, DEFAULT_NAMESPACE};
 use crate::protocol::{ErrorKind, ErrorReply, Target};
 
 /// How often an update waiting for the output streams looks again.
@@ -265,6 +265,19 @@ impl Supervisor {
     /// Instance ids a target names; an unknown name or id is an error.
     pub(super) fn resolve(&self, target: &Target) -> Result<Vec<u32>, ErrorReply> {
         let by_name = |name: &str| -> Result<Vec<u32>, ErrorReply> {
+            // A name that no app has may name a namespace (pm2's rule: the app wins).
+            let in_namespace: Vec<&str> = self
+                .apps
+                .values()
+                .filter(|a| a.spec.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE) == name)
+                .map(|a| a.spec.name.as_str())
+                .collect();
+            if !self.apps.contains_key(name) && !in_namespace.is_empty() {
+                return Ok(in_namespace
+                    .iter()
+                    .flat_map(|app| self.ids_of(app))
+                    .collect());
+            }
             if !self.apps.contains_key(name) {
                 return Err(ErrorReply::new(
                     ErrorKind::NotFound,

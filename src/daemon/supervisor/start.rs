@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::actor::Supervisor;
-use super::state::{validate_name, App, Instance, Intent};
+use super::state::{validate_name, validate_namespace, App, Instance, Intent};
 use super::Reply;
 use crate::daemon::logs::writer::spawn_writer;
 use crate::protocol::model::{AppSpec, InstanceView};
@@ -157,6 +157,14 @@ impl Supervisor {
 
 fn check_spec(spec: &AppSpec) -> Result<(), ErrorReply> {
     validate_name(&spec.name).map_err(|e| ErrorReply::new(ErrorKind::InvalidSpec, e))?;
+    if let Some(namespace) = &spec.namespace {
+        validate_namespace(namespace).map_err(|e| {
+            ErrorReply::new(
+                ErrorKind::InvalidSpec,
+                format!("app \"{}\": {e}", spec.name),
+            )
+        })?;
+    }
     if spec.instances == 0 || spec.instances > MAX_INSTANCES {
         return Err(ErrorReply::new(
             ErrorKind::InvalidSpec,

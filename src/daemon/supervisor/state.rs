@@ -168,6 +168,10 @@ impl Instance {
         InstanceView {
             id: self.id,
             name: self.app.clone(),
+            namespace: spec
+                .namespace
+                .clone()
+                .unwrap_or_else(|| crate::protocol::model::DEFAULT_NAMESPACE.to_owned()),
             instance: self.index,
             pid: self.pid.and_then(|p| u32::try_from(p).ok()),
             status: self.state,
@@ -205,20 +209,29 @@ fn mode_of(spec: &AppSpec) -> String {
 
 /// Names become file names and CLI targets: keep them short, printable and unambiguous.
 pub fn validate_name(name: &str) -> Result<(), String> {
+    validate_label("app name", "--name", name)
+}
+
+/// A namespace is a CLI target too.
+pub fn validate_namespace(namespace: &str) -> Result<(), String> {
+    validate_label("namespace", "--namespace", namespace)
+}
+
+fn validate_label(what: &str, flag: &str, name: &str) -> Result<(), String> {
     if name.is_empty() {
-        return Err("app name is empty".into());
+        return Err(format!("{what} is empty"));
     }
     if name.len() > 64 {
-        return Err(format!("app name `{name}` is longer than 64 characters"));
+        return Err(format!("{what} `{name}` is longer than 64 characters"));
     }
     if name == "all" || name.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
-            "app name `{name}` is reserved (`all` and numbers are targets); choose another with --name"
+            "{what} `{name}` is reserved (`all` and numbers are targets); choose another with {flag}"
         ));
     }
     if name.starts_with('.') || name.contains(['/', '\\']) || name.chars().any(char::is_control) {
         return Err(format!(
-            "app name {name:?} may not contain path separators or control characters, or start with a dot"
+            "{what} {name:?} may not contain path separators or control characters, or start with a dot"
         ));
     }
     Ok(())

@@ -14,6 +14,9 @@
 # manager: requests served, failed requests, refused connections, keep-alive resends, and the
 # reload wall time per instance = total reload time / (N × 4), with a `jlist` check after every
 # reload (4 online instances, all new pids; untimed).
+# Then, under the same load, each daemon is replaced BENCH_UPDATES times: `rcluster update` (the
+# daemon re-executes itself in place) against `pm2 update` (pm2 kills its daemon and starts a new
+# one): failed requests, instances restarted, daemon pid kept.
 #
 # Usage, from the repo root:  bash scripts/bench/reload.sh
 # It builds rcluster (release; retried once a minute later if the tree is mid-edit) and measures a
@@ -23,6 +26,7 @@
 # leaving every other section as it is.
 #
 # Knobs (environment): BENCH_RELOADS (N, 100), BENCH_PM2_RELOADS (pm2's N, default N),
+# BENCH_UPDATES (daemon replacements per manager, 10; 0 skips them),
 # BENCH_ROUNDS (4: N is split over the rounds), BENCH_CLOSE_CONNS (4), BENCH_KEEPALIVE_CONNS (8),
 # BENCH_TIMEOUT (seconds before a request counts as failed, 10), PM2_VERSION (7.0.4),
 # RCLUSTER_BIN=<path> (measure that binary instead of building), BENCH_NO_DOCS=1 (print only),
@@ -47,13 +51,14 @@ ROUNDS=${BENCH_ROUNDS:-4}
 CLOSE_CONNS=${BENCH_CLOSE_CONNS:-4}
 KA_CONNS=${BENCH_KEEPALIVE_CONNS:-8}
 TIMEOUT=${BENCH_TIMEOUT:-10}
+UPDATES=${BENCH_UPDATES:-10}
 INSTANCES=4
 APP_NAME=hello
 
 say() { printf '[reload.sh] %s\n' "$*" >&2; }
 
 for v in "$N" "$ROUNDS" "$TIMEOUT"; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "BENCH_RELOADS, BENCH_ROUNDS, BENCH_TIMEOUT must be whole numbers > 0"; done
-for v in "$N_PM2" "$CLOSE_CONNS" "$KA_CONNS"; do [[ $v =~ ^[0-9]+$ ]] || die "BENCH_PM2_RELOADS, BENCH_*_CONNS must be whole numbers"; done
+for v in "$N_PM2" "$CLOSE_CONNS" "$KA_CONNS" "$UPDATES"; do [[ $v =~ ^[0-9]+$ ]] || die "BENCH_PM2_RELOADS, BENCH_*_CONNS, BENCH_UPDATES must be whole numbers"; done
 ((CLOSE_CONNS + KA_CONNS > 0)) || die "no load: BENCH_CLOSE_CONNS and BENCH_KEEPALIVE_CONNS are both 0"
 
 bench_init reload
@@ -101,7 +106,7 @@ fi
 write_conf() {
 M_RC_BIN=$RC M_RC_HOME=$RC_HOME M_RC_PORT=$P_RC M_N=$N M_PM2_BIN=$([[ -z $PM2_SKIP ]] && echo "$PM2" || true) \
 M_PM2_HOME=$PM2_HOME_DIR M_PM2_PORT=$P_PM2 M_N_PM2=$N_PM2 M_APP=$APP_NAME M_INST=$INSTANCES \
-M_ROUNDS=$ROUNDS M_TIMEOUT=$TIMEOUT M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS M_RESULTS=$RESULTS M_PIDS=$PIDS \
+M_ROUNDS=$ROUNDS M_TIMEOUT=$TIMEOUT M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS M_RESULTS=$RESULTS M_PIDS=$PIDS M_UPDATES=$UPDATES \
 python3 - >"$WORK/conf.json" <<'EOF'
 import json, os
 e = os.environ
@@ -113,6 +118,7 @@ if e["M_PM2_BIN"]:
 print(json.dumps({"app": e["M_APP"], "instances": int(e["M_INST"]), "rounds": int(e["M_ROUNDS"]),
                   "timeout": float(e["M_TIMEOUT"]), "close": int(e["M_CLOSE"]),
                   "keepalive": int(e["M_KA"]), "results": e["M_RESULTS"], "pids": e["M_PIDS"],
+                  "updates": int(e["M_UPDATES"]),
                   "managers": managers}))
 EOF
 }

@@ -29,6 +29,22 @@ pub fn read_response(stream: &mut UnixStream) -> Option<Response> {
     decode(&body).ok()
 }
 
+/// A raw connection that says hello as a client of another version, and has heard the daemon's
+/// version-mismatch error (after which a daemon still takes `kill` and `update`).
+pub fn connect_as_another_version(home: &Home) -> UnixStream {
+    let mut s = raw_connect(home);
+    let other = Hello {
+        protocol: 99,
+        version: "9.9.9".into(),
+    };
+    s.write_all(&encode(&other).expect("hello")).expect("write");
+    read_hello(&mut s);
+    assert!(
+        matches!(read_response(&mut s), Some(Response::Error(e)) if e.kind == ErrorKind::VersionMismatch)
+    );
+    s
+}
+
 pub fn read_hello(stream: &mut UnixStream) -> Hello {
     let mut head = [0u8; 4];
     stream.read_exact(&mut head).expect("hello length");
@@ -264,16 +280,7 @@ fn a_client_of_another_version_can_still_stop_the_daemon() {
     let home = Home::new();
     home.ok(&["ping"]);
     let daemon = home.daemon_pid().expect("daemon pid");
-    let mut s = raw_connect(&home);
-    let other = Hello {
-        protocol: 99,
-        version: "9.9.9".into(),
-    };
-    s.write_all(&encode(&other).expect("hello")).expect("write");
-    read_hello(&mut s);
-    assert!(
-        matches!(read_response(&mut s), Some(Response::Error(e)) if e.kind == ErrorKind::VersionMismatch)
-    );
+    let mut s = connect_as_another_version(&home);
     s.write_all(&encode(&Request::Kill).expect("kill"))
         .expect("write");
     assert!(matches!(

@@ -15,7 +15,7 @@ use rcluster::protocol::model::InstanceState;
 use rcluster::protocol::frame::encode;
 use rcluster::protocol::{ErrorKind, Hello, Request, Response};
 
-use crate::daemon::{raw_connect, read_hello, read_response};
+use crate::daemon::{connect_as_another_version, raw_connect, read_hello, read_response};
 use crate::harness::{declared_length, fixture, free_port, http_get, wait_until, Home};
 
 /// Start a whoami cluster app and wait until every instance answers on `port` (the app binds
@@ -231,16 +231,7 @@ fn an_update_that_cannot_execute_leaves_the_daemon_as_it_was() {
     // A binary that cannot run (its interpreter is missing), asked for by a client of another
     // version: the one request besides `kill` that a daemon of another version takes.
     let broken = home.write_script("rcluster-broken", "#!/nonexistent/interpreter\n");
-    let mut s = raw_connect(&home);
-    let other = Hello {
-        protocol: 99,
-        version: "9.9.9".into(),
-    };
-    s.write_all(&encode(&other).expect("hello")).expect("write");
-    read_hello(&mut s);
-    assert!(
-        matches!(read_response(&mut s), Some(Response::Error(e)) if e.kind == ErrorKind::VersionMismatch)
-    );
+    let mut s = connect_as_another_version(&home);
     let update = Request::Update {
         exe: broken,
         format: rcluster::daemon::handoff::FORMAT,

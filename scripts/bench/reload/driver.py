@@ -3,13 +3,14 @@
 
   driver.py ports N                      N free 127.0.0.1 TCP ports
   driver.py wait-ready CONF MANAGER      poll until the app has 4 online instances and answers 200
-  driver.py measure CONF                 the reload rounds under load -> JSON lines in CONF's results
+  driver.py measure CONF                 the reload rounds under load, then the daemon updates
+                                         (CONF's "updates" per manager) -> JSON lines in CONF's results
   driver.py report RESULTS META          Markdown section body on stdout
   driver.py section FILE HEADING         replace (or append) that `## ` section of FILE with stdin
 
 CONF is a JSON file written by reload.sh: {"app", "instances", "rounds", "timeout", "close",
-"keepalive", "results", "pids", "load", "managers": {"rcluster": {"bin", "home", "port", "n",
-"log"}, "pm2": {...}}} (a manager left out is skipped).
+"keepalive", "results", "pids", "load", "updates", "managers": {"rcluster": {"bin", "home",
+"port", "n", "log"}, "pm2": {...}}} (a manager left out is skipped).
 
 Every process this helper starts (the load generator) and every instance pid it sees in a `jlist`
 is appended to CONF's "pids" file as `pid:starttime`: reload.sh's cleanup SIGKILLs whatever of
@@ -212,8 +213,21 @@ def stop_load(p):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def phase(conf, name, rnd, n, pids):
-    """n reloads of one manager's app under load; returns the result record."""
+# Seconds of load between two daemon updates.
+UPDATE_GAP = 0.5
+
+
+def daemon_pid(name, m):
+    path = os.path.join(m["home"], "daemon.lock" if name == "rcluster" else "pm2.pid")
+    try:
+        return int(re.sub(r"\D", "", open(path).read().split("\n")[0]) or 0) or None
+    except OSError:
+        return None
+
+
+def phase(conf, name, rnd, n, pids, verb="reload"):
+    """n reloads (or, with verb "update", n daemon updates: `rcluster update`, `pm2 update`) of
+    one manager under load; returns the result record."""
     m = conf["managers"][name]
     app, count = conf["app"], conf["instances"]
     env = manager_env(name, m)
@@ -224,6 +238,8 @@ def phase(conf, name, rnd, n, pids):
             seen.add(pids.record(pid))
     load = start_load(conf, m["port"], pids)
     cpu0, w0 = daemon_cpu(name, m), time.perf_counter()
+    daemon_before = daemon_pid(name, m)
+    command = [m["bin"], verb] + ([app] if verb == "reload" else [])
     reloads = []
     try:
         for i in range(n):
@@ -233,30 +249,35 @@ def phase(conf, name, rnd, n, pids):
             t0 = time.time()
             c0 = time.perf_counter()
             try:
-                r = subprocess.run([m["bin"], "reload", app], env=env, capture_output=True,
-                                   timeout=180)
+                r = subprocess.run(command, env=env, capture_output=True, timeout=180)
                 rc, err = r.returncode, (r.stderr or b"").decode("utf-8", "replace")
             except subprocess.TimeoutExpired as e:
                 rc, err = "timeout", "no answer after 180 s: " + (e.stderr or b"").decode("utf-8", "replace")
             wall = time.perf_counter() - c0
             t1 = time.time()
             current = jlist(name, m, app)
+            # An update may take a moment to answer `jlist` again (pm2 starts a new daemon).
+            deadline = time.monotonic() + 30
+            while verb == "update" and not all_online(current, count) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                current = jlist(name, m, app)
             problem = None
             if rc != 0:
-                problem = "`%s reload %s` exited %s: %s" % (name, app, rc, err.strip()[-600:])
+                problem = "`%s` exited %s: %s" % (" ".join([name] + command[1:]), rc, err.strip()[-600:])
             elif not all_online(current, count):
-                problem = "after the reload: not %d online instances: %s" % (count, current)
-            elif before & {pid for pid, _ in current}:
+                problem = "after the %s: not %d online instances: %s" % (verb, count, current)
+            elif verb == "reload" and before & {pid for pid, _ in current}:
                 problem = "after the reload: old pids still listed: %s" % sorted(
                     before & {pid for pid, _ in current})
             for pid, _ in current or []:
                 if pid:
                     seen.add(pids.record(pid))
-            rec = {"t0": t0, "t1": t1, "wall": wall, "tw": tw}
+            rec = {"t0": t0, "t1": t1, "wall": wall, "tw": tw,
+                   "restarted": len(before - {pid for pid, _ in current or []})}
             if problem:
                 rec["problem"] = problem
                 rec["log"] = log_since(m, off)[-4000:]
-                print("[reload.sh] %s round %d reload %d: %s" % (name, rnd, i + 1, problem),
+                print("[reload.sh] %s round %d %s %d: %s" % (name, rnd, verb, i + 1, problem),
                       file=sys.stderr)
                 # Let the app settle before the next reload (a failed reload may leave fewer instances).
                 deadline = time.monotonic() + 30
@@ -265,9 +286,12 @@ def phase(conf, name, rnd, n, pids):
                     current = jlist(name, m, app)
                 current = current or []
             reloads.append(rec)
+            if verb == "update":
+                # The load runs on between updates, so that each one meets a steady load.
+                time.sleep(UPDATE_GAP)
         walls = [r["wall"] for r in reloads]
-        print("[reload.sh] %-8s round %d: %d reloads, median %.0f ms each, %d went wrong"
-              % (name, rnd, n, statistics.median(walls) * 1000 if walls else 0,
+        print("[reload.sh] %-8s round %d: %d %ss, median %.0f ms each, %d went wrong"
+              % (name, rnd, n, verb, statistics.median(walls) * 1000 if walls else 0,
                  sum(1 for r in reloads if "problem" in r)), file=sys.stderr)
     finally:
         cpu1, w1 = daemon_cpu(name, m), time.perf_counter()
@@ -285,9 +309,13 @@ def phase(conf, name, rnd, n, pids):
     while time.monotonic() < deadline and any(alive(x) for x in old):
         time.sleep(0.1)
     lingering = [x for x in old if alive(x)]
-    return {"manager": name, "round": rnd, "n": n, "reloads": reloads, "load": result,
+    daemon_after = daemon_pid(name, m)
+    return {"manager": name, "round": rnd, "n": n, "verb": verb, "reloads": reloads, "load": result,
             "proc_net_tcp": [tcp_s, tcp_lines],
-            "daemon_cpu": None if cpu0 is None or cpu1 is None else cpu1 - cpu0, "phase_s": w1 - w0,
+            # An update may replace the daemon process (pm2): its CPU is not comparable then.
+            "daemon_cpu": None if cpu0 is None or cpu1 is None or daemon_after != daemon_before
+            else cpu1 - cpu0, "phase_s": w1 - w0,
+            "daemon_pid_kept": daemon_after == daemon_before,
             "old_instances": len(old), "lingering": lingering}
 
 
@@ -314,6 +342,11 @@ def cmd_measure(conf):
                           name, r + 1, ld["close"]["ok"], ld["keepalive"]["ok"], ld["close"]["failed"],
                           ld["keepalive"]["failed"], ld["close"]["refused"] + ld["keepalive"]["refused"],
                           ld["keepalive"]["resent"]), file=sys.stderr)
+                out.write(json.dumps(rec) + "\n")
+                out.flush()
+        for name in names:
+            if conf.get("updates", 0) > 0:
+                rec = phase(conf, name, 1, conf["updates"], pids, verb="update")
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
     return 0
@@ -486,7 +519,9 @@ def rc_replacements(path):
 
 def cmd_report(results_path, meta_path):
     meta = json.load(open(meta_path))
-    recs = [json.loads(l) for l in open(results_path) if l.strip()]
+    every = [json.loads(l) for l in open(results_path) if l.strip()]
+    recs = [r for r in every if r.get("verb", "reload") == "reload"]
+    updates = [r for r in every if r.get("verb") == "update"]
     names = [x for x in ("rcluster", "pm2") if any(r["manager"] == x for r in recs)]
     agg = {x: aggregate([r for r in recs if r["manager"] == x]) for x in names}
     for x in names:
@@ -714,8 +749,58 @@ def cmd_report(results_path, meta_path):
         w("")
         lines.extend(detail)
         w("")
+    if updates:
+        lines.extend(update_report(updates, meta))
     sys.stdout.write("\n".join(lines).rstrip("\n") + "\n")
     return 0
+
+
+def update_report(updates, meta):
+    """The daemon-update rows: `rcluster update` against `pm2 update`, under the same load."""
+    names = [x for x in ("rcluster", "pm2") if any(r["manager"] == x for r in updates)]
+    agg = {x: aggregate([r for r in updates if r["manager"] == x]) for x in names}
+    kept = {x: all(r.get("daemon_pid_kept") for r in updates if r["manager"] == x) for x in names}
+    restarted = {x: sum(u.get("restarted", 0) for r in updates if r["manager"] == x for u in r["reloads"])
+                 for x in names}
+    out = ["### The daemon replaced under load: `rcluster update` and `pm2 update`", ""]
+    out.append("After the reload rounds, the same load runs again on each manager's port in turn while "
+               "its daemon is replaced N times back to back: `rcluster update` (the daemon re-executes "
+               "its binary in place, PRODUCT.md §8) and `pm2 update` (pm2 saves its list, kills its "
+               "daemon and starts a new one, which starts the apps again), %g s of load after "
+               "each. Same checks after each: %d online instances answering `jlist` (waited for, "
+               "up to 30 s)." % (UPDATE_GAP, meta["instances"]))
+    out.append("")
+    out.append("| figure | " + " | ".join(names) + " | target |")
+    out.append("|---|" + "---|" * len(names) + "---|")
+
+    def row(fig, f, target=""):
+        out.append("| " + " | ".join([fig] + [f(x) for x in names] + [target]) + " |")
+
+    row("daemon replacements under load (N)", lambda x: str(agg[x]["n"]))
+    row("replacements that went wrong (non-zero exit, or not %d online instances after)"
+        % meta["instances"], lambda x: str(len(agg[x]["problems"])), target="0")
+    row("**failed requests** (`Connection: close`; keep-alive)", lambda x: "**%d; %d**" % (
+        agg[x]["close"]["failed"], agg[x]["keepalive"]["failed"]), target="0")
+    row("**refused connections** (both clients)", lambda x: "**%d**" % (
+        agg[x]["close"]["refused"] + agg[x]["keepalive"]["refused"]), target="0")
+    row("requests served (`Connection: close`; keep-alive)", lambda x: "%s; %s" % (
+        fmt_int(agg[x]["close"]["ok"]), fmt_int(agg[x]["keepalive"]["ok"])))
+    row("instances restarted by the replacements", lambda x: str(restarted[x]), target="0")
+    row("daemon pid kept", lambda x: "yes" if kept[x] else "no")
+    row("command wall time, median (max)", lambda x: "%s (max %s)" % (
+        fmt_ms(statistics.median(agg[x]["walls"])), fmt_ms(max(agg[x]["walls"]))))
+    out.append("")
+    for x in names:
+        for kind in ("close", "keepalive"):
+            if agg[x][kind]["reasons"]:
+                out.append("- %s, %s client, failed requests by reason: %s." % (
+                    x, "`Connection: close`" if kind == "close" else "keep-alive",
+                    "; ".join("%s: %d" % kv for kv in sorted(agg[x][kind]["reasons"].items(),
+                                                             key=lambda kv: -kv[1]))))
+        for rnd, i, problem, _ in agg[x]["problems"][:3]:
+            out.append("- %s update %d went wrong: %s" % (x, i, problem.replace("\n", " ")[:400]))
+    out.append("")
+    return out
 
 
 # ------------------------------------------------------------------ docs section

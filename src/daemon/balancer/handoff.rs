@@ -2,7 +2,6 @@
 //! paused and the proxy workers frozen, so nothing moves), the new one rebuilds it around the
 //! same fds and starts dealing again, parked connections first.
 
-use std::collections::HashMap;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::deal::{Pool, Slot};
-use super::proxy::{Backend, Backends};
+use super::proxy::Backend;
 use super::{channel, Balancer, Listener};
 use crate::abi::CONN_LEN;
 use crate::daemon::events::InstanceEvent;
@@ -147,24 +146,8 @@ impl Balancer {
                 fd: Arc::new(fds.take(fd)?),
             });
         }
-        let mut balancer = Balancer {
-            app: spec.name.clone(),
-            strategy: spec.cluster.balance,
-            listeners,
-            pools: Default::default(),
-            readers: HashMap::new(),
-            reuseport: HashMap::new(),
-            backends: Arc::new(Backends::default()),
-            probes: HashMap::new(),
-            proxies: Vec::new(),
-            events,
-            preload,
-            detached: HashMap::new(),
-            rendezvous: HashMap::new(),
-            declared_ports: handoff.declared_ports,
-            discover: spec.cluster.discover,
-            private_ports: spec.cluster.private_ports.clone(),
-        };
+        let mut balancer = Balancer::around(spec, listeners, events, preload);
+        balancer.declared_ports = handoff.declared_ports;
         for carried in handoff.pools {
             let mut slots = Vec::new();
             for slot in carried.slots {

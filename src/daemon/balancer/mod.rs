@@ -111,9 +111,28 @@ impl Balancer {
                 fd: Arc::new(fd),
             });
         }
-        let mut balancer = Balancer {
+        let mut balancer = Balancer::around(spec, listeners, events, preload);
+        for listener in &balancer.listeners {
+            if let Some(port) = port_of(&listener.addr) {
+                if !balancer.declared_ports.contains(&port) {
+                    balancer.declared_ports.push(port);
+                }
+            }
+        }
+        balancer.start_accepting()?;
+        Ok(balancer)
+    }
+
+    /// A balancer of `spec` with these listeners and nothing else yet.
+    fn around(
+        spec: &AppSpec,
+        listeners: Vec<Listener>,
+        events: UnboundedSender<InstanceEvent>,
+        preload: Option<PathBuf>,
+    ) -> Balancer {
+        Balancer {
             app: spec.name.clone(),
-            strategy,
+            strategy: spec.cluster.balance,
             listeners,
             pools: BTreeMap::new(),
             readers: HashMap::new(),
@@ -128,16 +147,7 @@ impl Balancer {
             declared_ports: Vec::new(),
             discover: spec.cluster.discover,
             private_ports: spec.cluster.private_ports.clone(),
-        };
-        for listener in &balancer.listeners {
-            if let Some(port) = port_of(&listener.addr) {
-                if !balancer.declared_ports.contains(&port) {
-                    balancer.declared_ports.push(port);
-                }
-            }
         }
-        balancer.start_accepting()?;
-        Ok(balancer)
     }
 
     fn start_accepting(&mut self) -> Result<(), String> {

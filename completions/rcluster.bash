@@ -1058,7 +1058,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__run)
-            opts="-n -i -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
+            opts="-n -i -f -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1286,7 +1286,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__start)
-            opts="-n -i -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
+            opts="-n -i -f -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

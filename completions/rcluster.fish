@@ -115,6 +115,15 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-compress
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-rotate-daily -d 'Also rotate log files at the first write after local midnight'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`) instead of one per app'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l merge-logs -d 'pm2\'s flag for one log file per app, which is rcluster\'s default (scripts written for pm2)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s f -l force
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-vizion
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-pmx
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-automation
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-treekill
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l disable-trace
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l source-map-support
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l disable-source-map-support
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l shutdown-with-message
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l json -d 'Print the started instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s h -l help -d 'Print help'
@@ -161,6 +170,15 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-compress -
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-rotate-daily -d 'Also rotate log files at the first write after local midnight'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`) instead of one per app'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l merge-logs -d 'pm2\'s flag for one log file per app, which is rcluster\'s default (scripts written for pm2)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s f -l force
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-vizion
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-pmx
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-automation
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-treekill
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l disable-trace
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l source-map-support
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l disable-source-map-support
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l shutdown-with-message
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l json -d 'Print the started instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s h -l help -d 'Print help'

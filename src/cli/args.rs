@@ -106,6 +106,63 @@ pub enum Command {
     Import(ImportArgs),
 }
 
+/// pm2 `start` flags that mean nothing here, accepted (hidden) so that commands written for pm2
+/// run unchanged; each used one is named with the reason (`ecosystem::no_effect_reason`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Pm2OnlyFlags {
+    #[arg(short = 'f', long, hide = true)]
+    pub force: bool,
+    #[arg(long, hide = true)]
+    pub no_vizion: bool,
+    #[arg(long, hide = true)]
+    pub no_pmx: bool,
+    #[arg(long, hide = true)]
+    pub no_automation: bool,
+    #[arg(long, hide = true)]
+    pub no_treekill: bool,
+    #[arg(long, hide = true)]
+    pub disable_trace: bool,
+    #[arg(long, hide = true)]
+    pub source_map_support: bool,
+    #[arg(long, hide = true)]
+    pub disable_source_map_support: bool,
+    #[arg(long, hide = true)]
+    pub shutdown_with_message: bool,
+}
+
+impl Pm2OnlyFlags {
+    /// (flag, the ecosystem key it stands for) of each flag given.
+    pub fn used(&self) -> Vec<(&'static str, &'static str)> {
+        [
+            (self.force, "force", "force"),
+            (self.no_vizion, "no-vizion", "vizion"),
+            (self.no_pmx, "no-pmx", "pmx"),
+            (self.no_automation, "no-automation", "automation"),
+            (self.no_treekill, "no-treekill", "treekill"),
+            (self.disable_trace, "disable-trace", "disable_trace"),
+            (
+                self.source_map_support,
+                "source-map-support",
+                "source_map_support",
+            ),
+            (
+                self.disable_source_map_support,
+                "disable-source-map-support",
+                "disable_source_map_support",
+            ),
+            (
+                self.shutdown_with_message,
+                "shutdown-with-message",
+                "shutdown_with_message",
+            ),
+        ]
+        .into_iter()
+        .filter(|(given, _, _)| *given)
+        .map(|(_, flag, key)| (flag, key))
+        .collect()
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct StartArgs {
     /// A program (`node`), a script (`app.js`, `./worker.sh`) or a quoted command line
@@ -255,6 +312,9 @@ pub struct StartArgs {
     /// pm2's flag for one log file per app, which is rcluster's default (scripts written for pm2).
     #[arg(long, hide = true, conflicts_with = "no_merge_logs")]
     pub merge_logs: bool,
+
+    #[command(flatten)]
+    pub pm2_only: Pm2OnlyFlags,
 
     /// File for standard output (`/dev/null` discards).
     #[arg(short = 'o', long = "output", value_name = "FILE")]

@@ -269,3 +269,25 @@ fn start_of_a_known_name_id_or_all_starts_it_again_as_in_pm2() {
     let err = home.fails(&["start", "api", "--watch"]);
     assert!(err.contains("already exists"), "{err}");
 }
+
+#[test]
+fn pm2_only_start_flags_run_with_a_note() {
+    let home = Home::new();
+    let args = [
+        "start",
+        "sleep 1000",
+        "--name",
+        "quiet",
+        "--no-vizion",
+        "--no-pmx",
+        "-f",
+        "--source-map-support",
+    ];
+    let out = home.run(&args);
+    assert!(out.status.success(), "{}", home.report(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    for flag in ["--no-vizion", "--no-pmx", "--force", "--source-map-support"] {
+        assert!(said.contains(&format!("{flag} has no effect")), "{said}");
+    }
+    home.wait_status("quiet", InstanceState::Online);
+}

@@ -20,6 +20,12 @@ use crate::protocol::model::{AppSpec, InstanceState, ListenAddr};
 use crate::protocol::{IfRunning, Request, Target};
 
 pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
+    for (flag, key) in args.pm2_only.used() {
+        eprintln!(
+            "[rcluster] --{flag} has no effect in rcluster: {}",
+            crate::config::ecosystem::no_effect_reason(key)
+        );
+    }
     if super::ecosystem::is_ecosystem_file(&args.script) {
         return super::ecosystem::start_from_args(home, &args);
     }

@@ -25,6 +25,8 @@ mod cluster;
 mod js;
 mod json;
 mod keys;
+
+pub use keys::no_effect_reason;
 mod settings;
 mod tree;
 mod values;

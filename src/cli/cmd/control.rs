@@ -301,8 +301,7 @@ pub fn update(home: &Home) -> Result<i32> {
     let answer = client.call(&request).map_err(|e| match e.downcast_ref::<DaemonError>() {
         // A daemon from before `update` existed cannot decode the request.
         Some(DaemonError(reply)) if reply.kind == ErrorKind::BadRequest => anyhow!(
-            "the running daemon is too old to update in place ({}); rcluster save && rcluster kill && rcluster resurrect (the apps restart)",
-            reply.message
+            "the running daemon is older than `rcluster update` and cannot be replaced in place; rcluster save && rcluster kill && rcluster resurrect (the apps restart)"
         ),
         _ => e,
     })?;

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::deal::{Pool, Slot};
 use super::proxy::Backend;
-use super::{channel, Balancer, Listener};
+use super::{channel, Balancer, HandedConn, Listener};
 use crate::abi::CONN_LEN;
 use crate::daemon::events::InstanceEvent;
 use crate::daemon::handoff::{FdsIn, FdsOut};
@@ -27,6 +27,17 @@ pub struct BalancerHandoff {
     reuseport: Vec<(u32, Vec<RawFd>)>,
     backends: Vec<BackendHandoff>,
     declared_ports: Vec<u16>,
+    /// Proxied connections, handed over between two copies.
+    #[serde(default)]
+    proxied: Vec<ProxiedHandoff>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProxiedHandoff {
+    backend: Option<u32>,
+    client: RawFd,
+    upstream: Option<RawFd>,
+    ended: [bool; 2],
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,8 +87,9 @@ fn adopt_slot(slot: SlotHandoff, fds: &mut FdsIn) -> Result<Arc<Slot>, String> {
 }
 
 impl Balancer {
-    /// Describe this balancer for the next image (dealers paused, proxy workers frozen).
-    pub fn export(&self, fds: &mut FdsOut) -> BalancerHandoff {
+    /// Describe this balancer for the next image (dealers paused, proxy workers frozen), with
+    /// the proxied connections handed over (`conns`: every app's).
+    pub fn export(&self, fds: &mut FdsOut, conns: &[HandedConn]) -> BalancerHandoff {
         let pools = self
             .pools
             .iter()
@@ -128,6 +140,16 @@ impl Balancer {
                 })
                 .collect(),
             declared_ports: self.declared_ports.clone(),
+            proxied: conns
+                .iter()
+                .filter(|c| *c.app == *self.app)
+                .map(|c| ProxiedHandoff {
+                    backend: c.backend,
+                    client: fds.keep(&c.client),
+                    upstream: c.upstream.as_ref().map(|fd| fds.keep(fd)),
+                    ended: c.ended,
+                })
+                .collect(),
         }
     }
 
@@ -201,6 +223,16 @@ impl Balancer {
         balancer.start_accepting()?;
         for pool in balancer.pools.values() {
             pool.deal_parked();
+        }
+        for carried in handoff.proxied {
+            let conn = HandedConn {
+                app: Arc::from(balancer.app.as_str()),
+                backend: carried.backend,
+                client: fds.take(carried.client)?,
+                upstream: carried.upstream.map(|fd| fds.take(fd)).transpose()?,
+                ended: carried.ended,
+            };
+            balancer.resume_proxied(conn);
         }
         Ok(balancer)
     }

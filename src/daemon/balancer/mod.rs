@@ -15,9 +15,14 @@ pub mod elf;
 pub mod handoff;
 mod listen;
 mod proxy;
+mod pump;
 
 pub use deal::{pause_dealers, resume_dealers};
-pub use proxy::{freeze_workers, Frozen};
+pub use proxy::{all_handed as proxies_handed, freeze_workers, Frozen};
+pub use pump::{
+    begin_handover as begin_proxy_handover, end_handover as end_proxy_handover,
+    hand_over as hand_back_connection, take_handed as take_handed_connections, HandedConn,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -167,19 +172,31 @@ impl Balancer {
                 }
             }
             Strategy::Proxy | Strategy::LeastConn => {
+                let route = self.route();
                 for listener in &self.listeners {
-                    let tasks = proxy::spawn_proxy(
-                        &listener.fd,
-                        self.backends.clone(),
-                        self.strategy == Strategy::LeastConn,
-                    )?;
-                    self.proxies.extend(tasks);
+                    self.proxies
+                        .extend(proxy::spawn_proxy(&listener.fd, &route)?);
                 }
             }
             // The instances accept on these sockets themselves.
             Strategy::Shared | Strategy::Reuseport => {}
         }
         Ok(())
+    }
+
+    fn route(&self) -> proxy::Route {
+        proxy::Route {
+            app: Arc::from(self.app.as_str()),
+            backends: self.backends.clone(),
+            least_conn: self.strategy == Strategy::LeastConn,
+        }
+    }
+
+    /// Go on with a proxied connection of this app that was handed over.
+    pub fn resume_proxied(&self, conn: HandedConn) {
+        if let Err(e) = proxy::resume(conn, &self.route()) {
+            crate::dlog!("app {}: a proxied connection is lost: {e}", self.app);
+        }
     }
 
     /// Whether the app has a listener yet (with port discovery, not before an instance binds).

@@ -4,7 +4,7 @@
 //! nginx's `upstream { least_conn; }`, built in.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::listen;
+use super::pump::{self, HandedConn, Pumped};
 use crate::daemon::events::InstanceEvent;
 
 /// How long a connection waits for some instance to be ready before it is closed.
@@ -141,14 +142,18 @@ impl Drop for Proxied {
     }
 }
 
+/// Every proxied connection has been handed over (or has ended).
+pub fn all_handed() -> bool {
+    PROXIED.load(Ordering::Acquire) == 0
+}
+
 /// Proxy workers held still for `rcluster update`; dropping this lets them go on.
 pub struct Frozen {
     _release: Vec<std::sync::mpsc::Sender<()>>,
 }
 
 /// Hold every proxy worker between two steps (a task that blocks its thread), then check that
-/// no proxied connection is open: its bytes in flight live in this process and would not
-/// survive the exec.
+/// every proxied connection has been handed over (none may be in the middle of a copy).
 pub fn freeze_workers(limit: Duration) -> Result<Frozen, String> {
     let mut frozen = Frozen {
         _release: Vec::new(),
@@ -177,17 +182,21 @@ pub fn freeze_workers(limit: Duration) -> Result<Frozen, String> {
     match PROXIED.load(Ordering::Acquire) {
         0 => Ok(frozen),
         open => Err(format!(
-            "{open} proxied connection(s) are open (proxy/least-conn apps); update would cut them: try again when they have closed"
+            "{open} proxied connection(s) were not handed over (proxy/least-conn apps)"
         )),
     }
 }
 
+/// Where an app's proxied connections go.
+#[derive(Clone)]
+pub struct Route {
+    pub app: Arc<str>,
+    pub backends: Arc<Backends>,
+    pub least_conn: bool,
+}
+
 /// Serve `listener` from every proxy worker; abort the returned tasks to stop.
-pub fn spawn_proxy(
-    listener: &OwnedFd,
-    backends: Arc<Backends>,
-    least_conn: bool,
-) -> Result<Vec<JoinHandle<()>>, String> {
+pub fn spawn_proxy(listener: &OwnedFd, route: &Route) -> Result<Vec<JoinHandle<()>>, String> {
     let workers = workers()?;
     let mut tasks = Vec::with_capacity(workers.handles.len());
     for handle in &workers.handles {
@@ -196,13 +205,12 @@ pub fn spawn_proxy(
         std_listener
             .set_nonblocking(true)
             .map_err(|e| format!("cannot configure the proxy listener: {e}"))?;
-        let backends = backends.clone();
-        tasks.push(handle.spawn(accept_loop(std_listener, backends, least_conn)));
+        tasks.push(handle.spawn(accept_loop(std_listener, route.clone())));
     }
     Ok(tasks)
 }
 
-async fn accept_loop(listener: StdTcpListener, backends: Arc<Backends>, least_conn: bool) {
+async fn accept_loop(listener: StdTcpListener, route: Route) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(e) => {
@@ -210,15 +218,27 @@ async fn accept_loop(listener: StdTcpListener, backends: Arc<Backends>, least_co
             return;
         }
     };
+    let mut handover = pump::handover_watch();
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            // During an update's handover new connections wait in the kernel's queue, which
+            // crosses the exec with the listener.
+            _ = handover.wait_for(|asked| *asked) => None,
+            accepted = listener.accept() => Some(accepted),
+        };
+        let Some(accepted) = accepted else {
+            let _ = handover.wait_for(|asked| !*asked).await;
+            continue;
+        };
+        match accepted {
             Ok((client, _)) => {
                 // Counted in the same step as the accept: a frozen worker has none uncounted.
                 let open = Proxied::count();
-                let backends = backends.clone();
+                let route = route.clone();
                 tokio::spawn(async move {
                     let _open = open;
-                    forward(client, backends, least_conn).await
+                    forward(client, route).await
                 });
             }
             Err(e) => {
@@ -229,11 +249,15 @@ async fn accept_loop(listener: StdTcpListener, backends: Arc<Backends>, least_co
     }
 }
 
-async fn forward(mut client: TcpStream, backends: Arc<Backends>, least_conn: bool) {
+async fn forward(client: TcpStream, route: Route) {
     let _ = client.set_nodelay(true);
+    let mut handover = pump::handover_watch();
     let deadline = Instant::now() + WAIT_FOR_BACKEND;
     loop {
-        let Some(backend) = backends.pick(least_conn) else {
+        if *handover.borrow_and_update() {
+            return hand_over(&route, None, client, None, [false, false]);
+        }
+        let Some(backend) = route.backends.pick(route.least_conn) else {
             if Instant::now() > deadline {
                 return;
             }
@@ -242,13 +266,10 @@ async fn forward(mut client: TcpStream, backends: Arc<Backends>, least_conn: boo
         };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, backend.port));
         match TcpStream::connect(addr).await {
-            Ok(mut upstream) => {
+            Ok(upstream) => {
                 let _ = upstream.set_nodelay(true);
                 backend.accepted.fetch_add(1, Ordering::Relaxed);
-                backend.open.fetch_add(1, Ordering::Relaxed);
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                backend.open.fetch_sub(1, Ordering::Relaxed);
-                return;
+                return proxy_to(&route, &backend, client, upstream, [false, false]).await;
             }
             Err(_) => {
                 // It stopped listening (crash, stop): out of rotation until its probe passes again.
@@ -259,6 +280,92 @@ async fn forward(mut client: TcpStream, backends: Arc<Backends>, least_conn: boo
             }
         }
     }
+}
+
+async fn proxy_to(
+    route: &Route,
+    backend: &Backend,
+    client: TcpStream,
+    upstream: TcpStream,
+    ended: [bool; 2],
+) {
+    backend.open.fetch_add(1, Ordering::Relaxed);
+    let pumped = pump::pump(client, upstream, ended).await;
+    backend.open.fetch_sub(1, Ordering::Relaxed);
+    if let Pumped::HandOver(client, upstream, ended) = pumped {
+        hand_over(route, Some(backend.id), client, Some(upstream), ended);
+    }
+}
+
+fn hand_over(
+    route: &Route,
+    backend: Option<u32>,
+    client: TcpStream,
+    upstream: Option<TcpStream>,
+    ended: [bool; 2],
+) {
+    let owned = |stream: TcpStream| stream.into_std().map(OwnedFd::from);
+    let (client, upstream) = match (owned(client), upstream.map(owned).transpose()) {
+        (Ok(client), Ok(upstream)) => (client, upstream),
+        (Err(e), _) | (_, Err(e)) => {
+            crate::dlog!(
+                "app {}: a proxied connection could not be handed over: {e}",
+                route.app
+            );
+            return;
+        }
+    };
+    pump::hand_over(HandedConn {
+        app: route.app.clone(),
+        backend,
+        client,
+        upstream,
+        ended,
+    });
+}
+
+/// Go on with a connection handed over (by a previous image, or back after an abandoned update)
+/// on one of the proxy workers.
+pub fn resume(conn: HandedConn, route: &Route) -> Result<(), String> {
+    let workers = workers()?;
+    let index = conn.client.as_raw_fd() as usize % workers.handles.len().max(1);
+    let Some(handle) = workers.handles.get(index) else {
+        return Err("no proxy worker".into());
+    };
+    let route = route.clone();
+    let open = Proxied::count();
+    handle.spawn(async move {
+        let _open = open;
+        let stream = |fd: OwnedFd| {
+            let std = std::net::TcpStream::from(fd);
+            std.set_nonblocking(true)?;
+            TcpStream::from_std(std)
+        };
+        let client = match stream(conn.client) {
+            Ok(client) => client,
+            Err(e) => return crate::dlog!("app {}: a proxied connection is lost: {e}", route.app),
+        };
+        let backend = conn.backend.and_then(|id| route.backends.get(id));
+        match (backend, conn.upstream.map(stream)) {
+            // Not proxied yet: from the start.
+            (_, None) => forward(client, route).await,
+            (Some(backend), Some(Ok(upstream))) => {
+                proxy_to(&route, &backend, client, upstream, conn.ended).await
+            }
+            // Its instance left the rotation meanwhile (a stop draining it): it goes on there.
+            (None, Some(Ok(upstream))) => {
+                if let Pumped::HandOver(client, upstream, ended) =
+                    pump::pump(client, upstream, conn.ended).await
+                {
+                    hand_over(&route, conn.backend, client, Some(upstream), ended);
+                }
+            }
+            (_, Some(Err(e))) => {
+                crate::dlog!("app {}: a proxied connection is lost: {e}", route.app);
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Poll the instance's private port until it accepts, then tell the supervisor (which admits it).

@@ -70,6 +70,7 @@ impl Supervisor {
         }
         crate::dlog!("update to {}: handing over", exe.display());
         capture::begin_handover();
+        balancer::begin_proxy_handover();
         self.update = Some(PendingUpdate {
             exe,
             client,
@@ -90,9 +91,11 @@ impl Supervisor {
         if let Some(why) = self.update_blocker() {
             return self.abandon_update(format!("cannot update now: {why}"));
         }
-        if !capture::all_handed() {
+        if !capture::all_handed() || !balancer::proxies_handed() {
             if pending.since.elapsed() > HANDOVER_LIMIT {
-                self.abandon_update("the output streams were not handed over in time".into());
+                self.abandon_update(
+                    "output streams or proxied connections were not handed over in time (a proxied peer that does not read holds its connection mid-copy)".into(),
+                );
             }
             return;
         }
@@ -146,6 +149,7 @@ impl Supervisor {
             return "no update under way".into();
         };
         let handed = capture::take_handed();
+        let conns = balancer::take_handed_connections();
         let mut fds = FdsOut::default();
         let now = Instant::now();
         let apps = self
@@ -154,7 +158,7 @@ impl Supervisor {
             .map(|app| AppHandoff {
                 spec: app.spec.clone(),
                 base_env: (*app.base_env).clone(),
-                balancer: app.balancer.as_ref().map(|b| b.export(&mut fds)),
+                balancer: app.balancer.as_ref().map(|b| b.export(&mut fds, &conns)),
             })
             .collect();
         let mut instances: Vec<InstanceHandoff> = self
@@ -188,8 +192,9 @@ impl Supervisor {
         crate::dlog!("update: re-executing {}", pending.exe.display());
         let failure = handoff::exec(&pending.exe, &handoff);
         fds.restore();
-        // Back to their captures, for `abandon_update`.
+        // Back where `abandon_update` takes them from.
         capture::restore_handed(handed);
+        conns.into_iter().for_each(balancer::hand_back_connection);
         failure
     }
 
@@ -203,6 +208,13 @@ impl Supervisor {
         capture::end_handover();
         for output in capture::take_handed() {
             self.resume_output(output);
+        }
+        balancer::end_proxy_handover();
+        for conn in balancer::take_handed_connections() {
+            match self.apps.get(&*conn.app).and_then(|a| a.balancer.as_ref()) {
+                Some(balancer) => balancer.resume_proxied(conn),
+                None => crate::dlog!("app {}: a proxied connection is lost", conn.app),
+            }
         }
         let _ = pending
             .reply

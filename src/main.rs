@@ -11,6 +11,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let code = match args.get(1).map(String::as_str) {
         Some("__exec") => rcluster::daemon::process::exec::main(&args[2..]),
+        Some(rcluster::daemon::handoff::CHECK_ARG) => rcluster::daemon::handoff::check_main(),
         Some("__daemon") => report(
             rcluster::paths::Home::from_env().and_then(rcluster::daemon::main),
             false,

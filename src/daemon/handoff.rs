@@ -90,12 +90,18 @@ pub struct FdsOut {
 }
 
 impl FdsOut {
-    /// Let `fd` cross the exec (its owner must keep it open until then); its number.
+    /// `fd` is to cross the exec (its owner must keep it open until then); its number.
     pub fn keep(&mut self, fd: &impl AsRawFd) -> RawFd {
         let raw = fd.as_raw_fd();
-        set_cloexec(raw, false);
         self.kept.push(raw);
         raw
+    }
+
+    /// Right before the exec: clear close-on-exec on every kept fd.
+    pub fn release(&self) {
+        for fd in &self.kept {
+            set_cloexec(*fd, false);
+        }
     }
 
     pub fn kept(&self) -> Vec<RawFd> {
@@ -160,13 +166,28 @@ fn set_cloexec(fd: RawFd, on: bool) {
     }
 }
 
-/// Write the state record to a memfd and re-execute `exe` as the daemon. Returns only when the
-/// exec failed (the caller then goes on as before).
-pub fn exec(exe: &Path, handoff: &Handoff) -> String {
-    let record = match write_record(handoff) {
+/// The hidden command with which a new binary checks a state record before the daemon
+/// re-executes as it: the record on stdin, `ok` on stdout when it can take over from it.
+pub const CHECK_ARG: &str = "__handoff-check";
+const CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Write the state record to a memfd and re-execute `exe` as the daemon, once `exe` has read
+/// the record and said it can take over from it (a daemon that could not read its state would
+/// leave the apps unsupervised). Returns only when it did not happen (the caller then goes on as
+/// before).
+pub fn exec(exe: &Path, handoff: &Handoff, fds: &FdsOut) -> String {
+    let json = match serde_json::to_vec(handoff) {
+        Ok(json) => json,
+        Err(e) => return format!("cannot write the state for the new daemon: {e}"),
+    };
+    if let Err(e) = check_with(exe, &json) {
+        return e;
+    }
+    let record = match write_record(&json) {
         Ok(fd) => fd,
         Err(e) => return format!("cannot write the state for the new daemon: {e}"),
     };
+    fds.release();
     let argv: Vec<CString> = [
         exe.as_os_str().as_bytes().to_vec(),
         b"__daemon".to_vec(),
@@ -189,7 +210,77 @@ pub fn exec(exe: &Path, handoff: &Handoff) -> String {
     format!("cannot execute {}: {e}", exe.display())
 }
 
-fn write_record(handoff: &Handoff) -> std::io::Result<OwnedFd> {
+/// Run `exe __handoff-check` with the record on stdin; Ok when it answers `ok`. Its exit status
+/// is not waited for: the daemon's reaper takes it.
+fn check_with(exe: &Path, json: &[u8]) -> Result<(), String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(exe)
+        .arg(CHECK_ARG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot execute {}: {e}", exe.display()))?;
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let json = json.to_vec();
+    // On a thread, so that a binary that never answers costs a timeout, not the daemon.
+    let (answered, answer) = std::sync::mpsc::channel();
+    let talk = std::thread::Builder::new()
+        .name("handoff check".into())
+        .spawn(move || {
+            if let Some(mut stdin) = stdin {
+                let _ = stdin.write_all(&json);
+            }
+            let mut said = String::new();
+            if let Some(mut stdout) = stdout {
+                let _ = stdout.read_to_string(&mut said);
+            }
+            let _ = answered.send(said);
+        });
+    if let Err(e) = talk {
+        let _ = child.kill();
+        return Err(format!("cannot check {}: {e}", exe.display()));
+    }
+    let answer = match answer.recv_timeout(CHECK_LIMIT) {
+        Ok(answer) => answer,
+        Err(_) => {
+            let _ = child.kill();
+            return Err(format!(
+                "{} did not answer within {CHECK_LIMIT:?}",
+                exe.display()
+            ));
+        }
+    };
+    match answer.trim() {
+        "ok" => Ok(()),
+        "" => Err(format!(
+            "{} did not accept this daemon's state (is it an rcluster with `update`?)",
+            exe.display()
+        )),
+        said => Err(format!(
+            "{} cannot take over from this daemon: {said}",
+            exe.display()
+        )),
+    }
+}
+
+/// `rcluster __handoff-check`: read a state record on stdin; `ok` if this binary can take over
+/// from it, else why not. Exit code 0 either way (the answer is the line).
+pub fn check_main() -> i32 {
+    let mut json = Vec::new();
+    let answer = match std::io::stdin().read_to_end(&mut json) {
+        Err(e) => format!("cannot read the state record: {e}"),
+        Ok(_) => match parse_record(&json) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e,
+        },
+    };
+    println!("{answer}");
+    0
+}
+
+fn write_record(json: &[u8]) -> std::io::Result<OwnedFd> {
     let name = c"rcluster-handoff";
     // SAFETY: a valid C string and no flags (the fd must survive the exec).
     let raw = unsafe { libc::memfd_create(name.as_ptr(), 0) };
@@ -198,8 +289,7 @@ fn write_record(handoff: &Handoff) -> std::io::Result<OwnedFd> {
     }
     // SAFETY: memfd_create returned a new fd that nothing else owns.
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
-    let json = serde_json::to_vec(handoff).map_err(std::io::Error::other)?;
-    file.write_all(&json)?;
+    file.write_all(json)?;
     file.rewind()?;
     Ok(file.into())
 }
@@ -218,8 +308,12 @@ pub fn read_record(arg: &str) -> Result<Handoff, String> {
     let mut json = Vec::new();
     file.read_to_end(&mut json)
         .map_err(|e| format!("cannot read the state record: {e}"))?;
+    parse_record(&json)
+}
+
+fn parse_record(json: &[u8]) -> Result<Handoff, String> {
     let handoff: Handoff =
-        serde_json::from_slice(&json).map_err(|e| format!("malformed state record: {e}"))?;
+        serde_json::from_slice(json).map_err(|e| format!("malformed state record: {e}"))?;
     if handoff.format != FORMAT {
         return Err(format!(
             "state record format {} (this binary reads {FORMAT})",

@@ -238,6 +238,30 @@ fn an_update_that_cannot_execute_leaves_the_daemon_as_it_was() {
         other => panic!("expected a refusal, got {other:?}\n{}", home.daemon_log()),
     }
 
+    // A program that is not an rcluster able to read this daemon's state is refused after the
+    // handover began: everything resumes.
+    let impostor = home.write_script("rcluster-impostor", "#!/bin/sh\necho nope\n");
+    let mut s = raw_connect(&home);
+    s.write_all(&encode(&Hello::ours()).expect("hello"))
+        .expect("write");
+    read_hello(&mut s);
+    let update = Request::Update {
+        exe: impostor,
+        format: rcluster::daemon::handoff::FORMAT,
+    };
+    s.write_all(&encode(&update).expect("update"))
+        .expect("write");
+    match read_response(&mut s) {
+        Some(Response::Error(e)) => {
+            assert!(
+                e.message
+                    .contains("cannot take over from this daemon: nope"),
+                "{e:?}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
     // A binary that reads another state format is refused before anything pauses.
     let mut s = raw_connect(&home);
     s.write_all(&encode(&Hello::ours()).expect("hello"))

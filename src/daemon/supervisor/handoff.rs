@@ -190,7 +190,7 @@ impl Supervisor {
         };
         handoff.fds = fds.kept();
         crate::dlog!("update: re-executing {}", pending.exe.display());
-        let failure = handoff::exec(&pending.exe, &handoff);
+        let failure = handoff::exec(&pending.exe, &handoff, &fds);
         fds.restore();
         // Back where `abandon_update` takes them from.
         capture::restore_handed(handed);

@@ -21,7 +21,8 @@ pub use deal::{pause_dealers, resume_dealers};
 pub use proxy::{all_handed as proxies_handed, freeze_workers, Frozen};
 pub use pump::{
     begin_handover as begin_proxy_handover, end_handover as end_proxy_handover,
-    hand_over as hand_back_connection, take_handed as take_handed_connections, HandedConn,
+    restore_handed as restore_handed_connections, take_handed as take_handed_connections,
+    HandedConn,
 };
 
 use std::collections::{BTreeMap, HashMap};

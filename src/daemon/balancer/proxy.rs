@@ -315,13 +315,19 @@ fn hand_over(
             return;
         }
     };
-    pump::hand_over(HandedConn {
+    let conn = HandedConn {
         app: route.app.clone(),
         backend,
         client,
         upstream,
         ended,
-    });
+    };
+    if let Err(conn) = pump::hand_over(conn) {
+        // The update was called off meanwhile: go on here.
+        if let Err(e) = resume(conn, route) {
+            crate::dlog!("app {}: a proxied connection is lost: {e}", route.app);
+        }
+    }
 }
 
 /// Go on with a connection handed over (by a previous image, or back after an abandoned update)

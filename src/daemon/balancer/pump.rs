@@ -4,11 +4,12 @@
 //! are all there is to carry across the exec.
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// Bytes read at once per direction (tokio's copy_bidirectional uses the same).
 const BUF: usize = 8 * 1024;
@@ -46,8 +47,25 @@ pub fn take_handed() -> Vec<HandedConn> {
     std::mem::take(&mut *HANDED.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
-pub fn hand_over(conn: HandedConn) {
-    HANDED.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+/// Keep `conn` for the update; Err(conn) when the handover was called off meanwhile (the caller
+/// goes on with it). The flag is read under the lock that `take_handed` takes after clearing
+/// it, so no connection is left behind by an abandoned update.
+pub fn hand_over(conn: HandedConn) -> Result<(), HandedConn> {
+    let mut handed = HANDED.lock().unwrap_or_else(|p| p.into_inner());
+    if !*handover_flag().borrow() {
+        return Err(conn);
+    }
+    handed.push(conn);
+    Ok(())
+}
+
+/// Put back connections taken with `take_handed` (an exec that did not happen), for the
+/// abandon that follows.
+pub fn restore_handed(conns: Vec<HandedConn>) {
+    HANDED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(conns);
 }
 
 pub fn handover_watch() -> watch::Receiver<bool> {
@@ -64,12 +82,17 @@ pub enum Pumped {
 
 /// Copy client ↔ upstream until both directions end, one fails, or a handover is asked for.
 pub async fn pump(mut client: TcpStream, mut upstream: TcpStream, ended: [bool; 2]) -> Pumped {
+    let stop = Stop {
+        live: AtomicUsize::new(ended.iter().filter(|e| !**e).count()),
+        parked: AtomicUsize::new(0),
+        all_parked: Notify::new(),
+    };
     let outcome = {
         let (mut client_read, mut client_write) = client.split();
         let (mut upstream_read, mut upstream_write) = upstream.split();
         tokio::try_join!(
-            one_way(&mut client_read, &mut upstream_write, ended[0]),
-            one_way(&mut upstream_read, &mut client_write, ended[1]),
+            one_way(&mut client_read, &mut upstream_write, ended[0], &stop),
+            one_way(&mut upstream_read, &mut client_write, ended[1], &stop),
         )
     };
     match outcome {
@@ -80,9 +103,37 @@ pub async fn pump(mut client: TcpStream, mut upstream: TcpStream, ended: [bool; 
     }
 }
 
+/// The two directions of one connection agree on a handover: each parks at its next clean point,
+/// and they stop together only once every live one has. If the handover is called off meanwhile
+/// (an update abandoned because the other direction could not finish its write), the parked one
+/// goes on copying.
+struct Stop {
+    // Atomics only for Send: both directions are polled by one task.
+    live: AtomicUsize,
+    parked: AtomicUsize,
+    all_parked: Notify,
+}
+
+impl Stop {
+    /// The last live direction to park (or end) releases the others.
+    fn settled(&self) -> bool {
+        let parked = self.parked.load(Ordering::Relaxed);
+        let all = parked > 0 && parked == self.live.load(Ordering::Relaxed);
+        if all {
+            self.all_parked.notify_waiters();
+        }
+        all
+    }
+}
+
+enum Step {
+    Read(std::io::Result<usize>),
+    Park,
+}
+
 /// One direction: true once it reached end-of-file (and shut the other side's write), false
 /// when stopped for a handover.
-async fn one_way<R, W>(from: &mut R, to: &mut W, ended: bool) -> std::io::Result<bool>
+async fn one_way<R, W>(from: &mut R, to: &mut W, ended: bool, stop: &Stop) -> std::io::Result<bool>
 where
     R: AsyncReadExt + Unpin,
     W: AsyncWriteExt + Unpin,
@@ -93,13 +144,33 @@ where
     let mut handover = handover_watch();
     let mut buf = vec![0u8; BUF];
     loop {
-        let n = tokio::select! {
+        let step = tokio::select! {
             biased;
-            _ = handover.wait_for(|asked| *asked) => return Ok(false),
-            read = from.read(&mut buf) => read?,
+            _ = handover.wait_for(|asked| *asked) => Step::Park,
+            read = from.read(&mut buf) => Step::Read(read),
+        };
+        let n = match step {
+            Step::Read(read) => read?,
+            Step::Park => {
+                stop.parked.fetch_add(1, Ordering::Relaxed);
+                if stop.settled() {
+                    return Ok(false);
+                }
+                let released = tokio::select! {
+                    () = stop.all_parked.notified() => true,
+                    _ = handover.wait_for(|asked| !*asked) => false,
+                };
+                if released {
+                    return Ok(false);
+                }
+                stop.parked.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
         };
         if n == 0 {
             to.shutdown().await?;
+            stop.live.fetch_sub(1, Ordering::Relaxed);
+            stop.settled();
             return Ok(true);
         }
         to.write_all(&buf[..n]).await?;

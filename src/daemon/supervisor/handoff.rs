@@ -32,8 +32,10 @@ use crate::protocol::{ErrorKind, ErrorReply};
 
 /// How long dealers and proxy workers get to reach a pause, and log writers to catch up.
 const PAUSE_LIMIT: Duration = Duration::from_secs(2);
-/// How long the output streams get to be handed over.
-const HANDOVER_LIMIT: Duration = Duration::from_secs(10);
+/// How long the output streams and proxied connections get to be handed over. Meanwhile logs
+/// are not read and proxied accepts wait in the kernel: a slow reader in the middle of a large
+/// answer must not hold that for long (the update is then abandoned, and says why).
+const HANDOVER_LIMIT: Duration = Duration::from_secs(3);
 
 /// The daemon's own fds that an update carries: its lock and its control socket.
 #[derive(Debug, Clone, Copy)]
@@ -194,7 +196,7 @@ impl Supervisor {
         fds.restore();
         // Back where `abandon_update` takes them from.
         capture::restore_handed(handed);
-        conns.into_iter().for_each(balancer::hand_back_connection);
+        balancer::restore_handed_connections(conns);
         failure
     }
 

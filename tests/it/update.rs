@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -33,12 +33,37 @@ fn start_whoami(home: &Home, name: &str, port: u16, extra: &[&str]) {
     args.extend_from_slice(extra);
     home.ok(&args);
     wait_until(&format!("{name}: both instances answer"), || {
-        let served: std::collections::BTreeSet<String> = (0..8)
-            .filter_map(|_| http_get(port).ok())
-            .filter_map(|body| body.split_whitespace().next().map(str::to_owned))
-            .collect();
-        (served.len() == 2).then_some(())
+        (serving(port, |p| http_get(p).ok()).len() == 2).then_some(())
     });
+}
+
+/// The instances (`RCLUSTER_INSTANCE`) that answered 8 requests on `port`.
+fn serving(port: u16, get: impl Fn(u16) -> Option<String>) -> std::collections::BTreeSet<String> {
+    (0..8)
+        .filter_map(|_| get(port))
+        .filter_map(|body| body.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// A raw connection that has exchanged hellos as this version.
+fn said_hello(home: &Home) -> std::os::unix::net::UnixStream {
+    let mut s = raw_connect(home);
+    s.write_all(&encode(&Hello::ours()).expect("hello"))
+        .expect("write");
+    read_hello(&mut s);
+    s
+}
+
+/// An `update` request on a raw connection that has said hello; the daemon's answer.
+fn raw_update(
+    mut s: std::os::unix::net::UnixStream,
+    exe: PathBuf,
+    format: u32,
+) -> Option<Response> {
+    let update = Request::Update { exe, format };
+    s.write_all(&encode(&update).expect("update"))
+        .expect("write");
+    read_response(&mut s)
 }
 
 /// An app whose every line is written in two halves, with a pause between: an update lands
@@ -160,10 +185,9 @@ fn update_keeps_every_instance_socket_connection_and_log_line() {
     assert_eq!(get_on(&mut kept), first);
     assert_eq!(get_on(&mut proxied), proxied_first);
     for (name, port) in [("rr", rr_port), ("prox", proxy_port)] {
-        let served: std::collections::BTreeSet<String> = (0..8)
-            .map(|_| http_get(port).expect("served after the update"))
-            .filter_map(|body| body.split_whitespace().next().map(str::to_owned))
-            .collect();
+        let served = serving(port, |p| {
+            Some(http_get(p).expect("served after the update"))
+        });
         assert_eq!(served.len(), 2, "{name}: {served:?}");
     }
 
@@ -223,63 +247,41 @@ fn an_update_that_cannot_execute_leaves_the_daemon_as_it_was() {
     // A binary that cannot run (its interpreter is missing), asked for by a client of another
     // version: the one request besides `kill` that a daemon of another version takes.
     let broken = home.write_script("rcluster-broken", "#!/nonexistent/interpreter\n");
-    let mut s = connect_as_another_version(&home);
-    let update = Request::Update {
-        exe: broken,
-        format: rcluster::daemon::handoff::FORMAT,
-    };
-    s.write_all(&encode(&update).expect("update"))
-        .expect("write");
-    match read_response(&mut s) {
-        Some(Response::Error(e)) => assert!(
-            e.message.contains("update failed") && e.message.contains("cannot execute"),
-            "{e:?}"
-        ),
+    let format = rcluster::daemon::handoff::FORMAT;
+    let refusal = |answer: Option<Response>| match answer {
+        Some(Response::Error(e)) => e,
         other => panic!("expected a refusal, got {other:?}\n{}", home.daemon_log()),
-    }
+    };
+    let e = refusal(raw_update(
+        connect_as_another_version(&home),
+        broken,
+        format,
+    ));
+    assert!(
+        e.message.contains("update failed") && e.message.contains("cannot execute"),
+        "{e:?}"
+    );
 
     // A program that is not an rcluster able to read this daemon's state is refused after the
     // handover began: everything resumes.
     let impostor = home.write_script("rcluster-impostor", "#!/bin/sh\necho nope\n");
-    let mut s = raw_connect(&home);
-    s.write_all(&encode(&Hello::ours()).expect("hello"))
-        .expect("write");
-    read_hello(&mut s);
-    let update = Request::Update {
-        exe: impostor,
-        format: rcluster::daemon::handoff::FORMAT,
-    };
-    s.write_all(&encode(&update).expect("update"))
-        .expect("write");
-    match read_response(&mut s) {
-        Some(Response::Error(e)) => {
-            assert!(
-                e.message
-                    .contains("cannot take over from this daemon: nope"),
-                "{e:?}"
-            )
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    let e = refusal(raw_update(said_hello(&home), impostor, format));
+    assert!(
+        e.message
+            .contains("cannot take over from this daemon: nope"),
+        "{e:?}"
+    );
 
     // A binary that reads another state format is refused before anything pauses.
-    let mut s = raw_connect(&home);
-    s.write_all(&encode(&Hello::ours()).expect("hello"))
-        .expect("write");
-    read_hello(&mut s);
-    let update = Request::Update {
-        exe: next_binary(&home),
-        format: rcluster::daemon::handoff::FORMAT + 1,
-    };
-    s.write_all(&encode(&update).expect("update"))
-        .expect("write");
-    match read_response(&mut s) {
-        Some(Response::Error(e)) => assert!(
-            e.kind == ErrorKind::VersionMismatch && e.message.contains("cannot take over"),
-            "{e:?}"
-        ),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    let e = refusal(raw_update(
+        said_hello(&home),
+        next_binary(&home),
+        format + 1,
+    ));
+    assert!(
+        e.kind == ErrorKind::VersionMismatch && e.message.contains("cannot take over"),
+        "{e:?}"
+    );
 
     // Nothing changed: same daemon and instances, the port served by both, logs whole.
     assert_eq!(home.daemon_pid(), Some(daemon));
@@ -288,10 +290,9 @@ fn an_update_that_cannot_execute_leaves_the_daemon_as_it_was() {
         list.iter().map(|i| i.pid).collect()
     };
     assert_eq!(pids(&after), pids(&before));
-    let served: std::collections::BTreeSet<String> = (0..8)
-        .map(|_| http_get(port).expect("served after the failed update"))
-        .filter_map(|body| body.split_whitespace().next().map(str::to_owned))
-        .collect();
+    let served = serving(port, |p| {
+        Some(http_get(p).expect("served after the failed update"))
+    });
     assert_eq!(served.len(), 2, "{served:?}");
     ticker_goes_on_whole(&home);
     // And an update that can run still works afterwards.

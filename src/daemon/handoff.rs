@@ -11,7 +11,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::balancer::handoff::BalancerHandoff;
 use crate::protocol::model::{AppSpec, InstanceState};
@@ -24,6 +28,92 @@ pub const FORMAT: u32 = 1;
 
 /// The argument after `__daemon` that names the state record's fd.
 pub const HANDOFF_ARG: &str = "--handoff";
+
+/// What the tasks of one kind (log captures, proxied connections) give back for an update: the
+/// flag they watch, what they handed over, and how many of them still run.
+pub struct Handover<T> {
+    flag: OnceLock<watch::Sender<bool>>,
+    handed: Mutex<Vec<T>>,
+    running: AtomicUsize,
+}
+
+impl<T> Handover<T> {
+    pub const fn new() -> Handover<T> {
+        Handover {
+            flag: OnceLock::new(),
+            handed: Mutex::new(Vec::new()),
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    fn flag(&self) -> &watch::Sender<bool> {
+        self.flag.get_or_init(|| watch::channel(false).0)
+    }
+
+    /// Ask every task to hand over at its next clean point.
+    pub fn begin(&self) {
+        self.flag().send_replace(true);
+    }
+
+    /// The update did not happen: tasks go on (the caller resumes what was handed over).
+    pub fn end(&self) {
+        self.flag().send_replace(false);
+    }
+
+    pub fn watch(&self) -> watch::Receiver<bool> {
+        self.flag().subscribe()
+    }
+
+    /// Counts a task as running until the returned guard is dropped.
+    pub fn task(&'static self) -> Running<T> {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        Running(self)
+    }
+
+    /// Tasks still running (neither handed over nor ended).
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Keep `item` for the update; Err(item) when the handover was called off meanwhile (the
+    /// caller goes on with it). The flag is read under the lock that `take` takes after `end`
+    /// cleared it, so an abandoned update leaves nothing behind, whatever thread hands over.
+    pub fn hand_over(&self, item: T) -> Result<(), T> {
+        let mut handed = self.handed.lock().unwrap_or_else(|p| p.into_inner());
+        if !*self.flag().borrow() {
+            return Err(item);
+        }
+        handed.push(item);
+        Ok(())
+    }
+
+    pub fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.handed.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Put back what `take` gave (an exec that did not happen), for the abandon that follows.
+    pub fn restore(&self, items: Vec<T>) {
+        self.handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(items);
+    }
+}
+
+impl<T> Default for Handover<T> {
+    fn default() -> Handover<T> {
+        Handover::new()
+    }
+}
+
+/// A running task of a `Handover`.
+pub struct Running<T: 'static>(&'static Handover<T>);
+
+impl<T> Drop for Running<T> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Everything the new image needs besides the fds themselves.
 #[derive(Serialize, Deserialize)]

@@ -18,12 +18,8 @@ mod proxy;
 mod pump;
 
 pub use deal::{pause_dealers, resume_dealers};
-pub use proxy::{all_handed as proxies_handed, freeze_workers, Frozen};
-pub use pump::{
-    begin_handover as begin_proxy_handover, end_handover as end_proxy_handover,
-    restore_handed as restore_handed_connections, take_handed as take_handed_connections,
-    HandedConn,
-};
+pub use proxy::{freeze_workers, Frozen};
+pub use pump::{HandedConn, HANDOVER as PROXY_HANDOVER};
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -124,29 +124,6 @@ fn start_worker(index: usize) -> Result<Handle, String> {
     Ok(handle)
 }
 
-/// Connections accepted by a proxy worker and not yet closed, over every app.
-static PROXIED: AtomicUsize = AtomicUsize::new(0);
-
-struct Proxied;
-
-impl Proxied {
-    fn count() -> Proxied {
-        PROXIED.fetch_add(1, Ordering::AcqRel);
-        Proxied
-    }
-}
-
-impl Drop for Proxied {
-    fn drop(&mut self) {
-        PROXIED.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Every proxied connection has been handed over (or has ended).
-pub fn all_handed() -> bool {
-    PROXIED.load(Ordering::Acquire) == 0
-}
-
 /// Proxy workers held still for `rcluster update`; dropping this lets them go on.
 pub struct Frozen {
     _release: Vec<std::sync::mpsc::Sender<()>>,
@@ -179,7 +156,7 @@ pub fn freeze_workers(limit: Duration) -> Result<Frozen, String> {
             .recv_timeout(left)
             .map_err(|_| "a proxy worker did not pause in time".to_owned())?;
     }
-    match PROXIED.load(Ordering::Acquire) {
+    match pump::HANDOVER.running() {
         0 => Ok(frozen),
         open => Err(format!(
             "{open} proxied connection(s) were not handed over (proxy/least-conn apps)"
@@ -218,7 +195,7 @@ async fn accept_loop(listener: StdTcpListener, route: Route) {
             return;
         }
     };
-    let mut handover = pump::handover_watch();
+    let mut handover = pump::HANDOVER.watch();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -234,7 +211,7 @@ async fn accept_loop(listener: StdTcpListener, route: Route) {
         match accepted {
             Ok((client, _)) => {
                 // Counted in the same step as the accept: a frozen worker has none uncounted.
-                let open = Proxied::count();
+                let open = pump::HANDOVER.task();
                 let route = route.clone();
                 tokio::spawn(async move {
                     let _open = open;
@@ -251,7 +228,7 @@ async fn accept_loop(listener: StdTcpListener, route: Route) {
 
 async fn forward(client: TcpStream, route: Route) {
     let _ = client.set_nodelay(true);
-    let mut handover = pump::handover_watch();
+    let mut handover = pump::HANDOVER.watch();
     let deadline = Instant::now() + WAIT_FOR_BACKEND;
     loop {
         if *handover.borrow_and_update() {
@@ -322,7 +299,7 @@ fn hand_over(
         upstream,
         ended,
     };
-    if let Err(conn) = pump::hand_over(conn) {
+    if let Err(conn) = pump::HANDOVER.hand_over(conn) {
         // The update was called off meanwhile: go on here.
         if let Err(e) = resume(conn, route) {
             crate::dlog!("app {}: a proxied connection is lost: {e}", route.app);
@@ -339,7 +316,7 @@ pub fn resume(conn: HandedConn, route: &Route) -> Result<(), String> {
         return Err("no proxy worker".into());
     };
     let route = route.clone();
-    let open = Proxied::count();
+    let open = pump::HANDOVER.task();
     handle.spawn(async move {
         let _open = open;
         let stream = |fd: OwnedFd| {

@@ -5,11 +5,13 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+
+use crate::daemon::handoff::Handover;
 
 /// Bytes read at once per direction (tokio's copy_bidirectional uses the same).
 const BUF: usize = 8 * 1024;
@@ -25,52 +27,9 @@ pub struct HandedConn {
     pub ended: [bool; 2],
 }
 
-fn handover_flag() -> &'static watch::Sender<bool> {
-    static FLAG: OnceLock<watch::Sender<bool>> = OnceLock::new();
-    FLAG.get_or_init(|| watch::channel(false).0)
-}
-
-static HANDED: Mutex<Vec<HandedConn>> = Mutex::new(Vec::new());
-
-/// Ask every proxied connection to hand itself over at its next clean point, and every proxy
-/// accept loop to leave new connections in the kernel's queue.
-pub fn begin_handover() {
-    handover_flag().send_replace(true);
-}
-
-/// The update did not happen: accept loops go on (the caller resumes the handed connections).
-pub fn end_handover() {
-    handover_flag().send_replace(false);
-}
-
-pub fn take_handed() -> Vec<HandedConn> {
-    std::mem::take(&mut *HANDED.lock().unwrap_or_else(|p| p.into_inner()))
-}
-
-/// Keep `conn` for the update; Err(conn) when the handover was called off meanwhile (the caller
-/// goes on with it). The flag is read under the lock that `take_handed` takes after clearing
-/// it, so no connection is left behind by an abandoned update.
-pub fn hand_over(conn: HandedConn) -> Result<(), HandedConn> {
-    let mut handed = HANDED.lock().unwrap_or_else(|p| p.into_inner());
-    if !*handover_flag().borrow() {
-        return Err(conn);
-    }
-    handed.push(conn);
-    Ok(())
-}
-
-/// Put back connections taken with `take_handed` (an exec that did not happen), for the
-/// abandon that follows.
-pub fn restore_handed(conns: Vec<HandedConn>) {
-    HANDED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend(conns);
-}
-
-pub fn handover_watch() -> watch::Receiver<bool> {
-    handover_flag().subscribe()
-}
+/// The proxy's side of `rcluster update`: every proxied connection hands itself over at its next
+/// clean point, and the accept loops leave new connections in the kernel's queue.
+pub static HANDOVER: Handover<HandedConn> = Handover::new();
 
 /// How a pump ended.
 pub enum Pumped {
@@ -141,7 +100,7 @@ where
     if ended {
         return Ok(true);
     }
-    let mut handover = handover_watch();
+    let mut handover = HANDOVER.watch();
     let mut buf = vec![0u8; BUF];
     loop {
         let step = tokio::select! {

@@ -12,8 +12,7 @@
 //! and the app's `write` blocks: back-pressure, never dropped lines.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::io::unix::AsyncFd;
@@ -21,6 +20,7 @@ use tokio::io::Interest;
 use tokio::sync::{mpsc, watch};
 
 use super::{LogRecord, WriterMsg};
+use crate::daemon::handoff::Handover;
 use crate::protocol::response::Stream;
 
 /// Longest line kept whole, in bytes without its newline (documented in README: Logs).
@@ -69,9 +69,9 @@ fn spawn_capture_from(
         crate::dlog!("app {}: cannot watch output pipe: {e}", spec.app);
         return;
     }
-    let live = Live::count();
+    let running = HANDOVER.task();
     tokio::spawn(async move {
-        let _live = live;
+        let _running = running;
         capture(fd, spec, sink, lines).await
     });
 }
@@ -85,59 +85,8 @@ pub struct HandedOutput {
     pub skipping: bool,
 }
 
-/// Set once `rcluster update` asks every capture to stop and hand its stream back.
-fn handover_flag() -> &'static watch::Sender<bool> {
-    static FLAG: OnceLock<watch::Sender<bool>> = OnceLock::new();
-    FLAG.get_or_init(|| watch::channel(false).0)
-}
-
-static HANDED: Mutex<Vec<HandedOutput>> = Mutex::new(Vec::new());
-/// Capture tasks still running.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-struct Live;
-
-impl Live {
-    fn count() -> Live {
-        LIVE.fetch_add(1, Ordering::AcqRel);
-        Live
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Ask every capture to stop reading and hand its stream back, at its next step. Whole lines
-/// read before are with the writers by then.
-pub fn begin_handover() {
-    handover_flag().send_replace(true);
-}
-
-/// Every capture has handed its stream over (or ended).
-pub fn all_handed() -> bool {
-    LIVE.load(Ordering::Acquire) == 0
-}
-
-/// The streams handed over so far.
-pub fn take_handed() -> Vec<HandedOutput> {
-    std::mem::take(&mut *HANDED.lock().unwrap_or_else(|p| p.into_inner()))
-}
-
-/// Put back streams taken with `take_handed` (an exec that failed).
-pub fn restore_handed(handed: Vec<HandedOutput>) {
-    HANDED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend(handed);
-}
-
-/// The update did not happen: captures run as before (the caller resumes the handed streams).
-pub fn end_handover() {
-    handover_flag().send_replace(false);
-}
+/// The captures' side of `rcluster update`: each stops reading and hands its stream back.
+pub static HANDOVER: Handover<HandedOutput> = Handover::new();
 
 fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -160,7 +109,7 @@ async fn capture(
     sink: mpsc::Sender<WriterMsg>,
     mut lines: LineSplitter,
 ) {
-    let mut handover = handover_flag().subscribe();
+    let mut handover = HANDOVER.watch();
     let mut fd = fd;
     let mut enlarged = false;
     loop {
@@ -192,16 +141,17 @@ async fn capture(
 
 fn hand_over(fd: OwnedFd, spec: &CaptureSpec, lines: LineSplitter) {
     let (partial, skipping) = lines.into_pending();
-    HANDED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(HandedOutput {
-            id: spec.id,
-            stream: spec.stream,
-            fd,
-            partial,
-            skipping,
-        });
+    let handed = HandedOutput {
+        id: spec.id,
+        stream: spec.stream,
+        fd,
+        partial,
+        skipping,
+    };
+    // Captures run on the supervisor's thread, which alone flips the flag: it is still set.
+    if let Err(handed) = HANDOVER.hand_over(handed) {
+        HANDOVER.restore(vec![handed]);
+    }
 }
 
 /// Wait in epoll until the pipe has data (or is closed), then leave epoll again. False (and the

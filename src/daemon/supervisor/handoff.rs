@@ -19,7 +19,7 @@ use super::restart::Counters;
 use super::state::{App, Instance, Intent};
 use super::timers::{Timer, TimerKind};
 use super::Reply;
-use crate::daemon::balancer::{self, Balancer};
+use crate::daemon::balancer::{self, Balancer, PROXY_HANDOVER};
 use crate::daemon::events::InstanceEvent;
 use crate::daemon::handoff::{
     self, AppHandoff, FdsIn, FdsOut, Handoff, InstanceHandoff, OutputHandoff,
@@ -71,8 +71,8 @@ impl Supervisor {
             return;
         }
         crate::dlog!("update to {}: handing over", exe.display());
-        capture::begin_handover();
-        balancer::begin_proxy_handover();
+        capture::HANDOVER.begin();
+        PROXY_HANDOVER.begin();
         self.update = Some(PendingUpdate {
             exe,
             client,
@@ -93,7 +93,7 @@ impl Supervisor {
         if let Some(why) = self.update_blocker() {
             return self.abandon_update(format!("cannot update now: {why}"));
         }
-        if !capture::all_handed() || !balancer::proxies_handed() {
+        if capture::HANDOVER.running() > 0 || PROXY_HANDOVER.running() > 0 {
             if pending.since.elapsed() > HANDOVER_LIMIT {
                 self.abandon_update(
                     "output streams or proxied connections were not handed over in time (a proxied peer that does not read holds its connection mid-copy)".into(),
@@ -150,8 +150,8 @@ impl Supervisor {
         let (Some(pending), Some(own)) = (&self.update, self.cluster.handoff_fds) else {
             return "no update under way".into();
         };
-        let handed = capture::take_handed();
-        let conns = balancer::take_handed_connections();
+        let handed = capture::HANDOVER.take();
+        let conns = PROXY_HANDOVER.take();
         let mut fds = FdsOut::default();
         let now = Instant::now();
         let apps = self
@@ -195,8 +195,8 @@ impl Supervisor {
         let failure = handoff::exec(&pending.exe, &handoff, &fds);
         fds.restore();
         // Back where `abandon_update` takes them from.
-        capture::restore_handed(handed);
-        balancer::restore_handed_connections(conns);
+        capture::HANDOVER.restore(handed);
+        PROXY_HANDOVER.restore(conns);
         failure
     }
 
@@ -207,12 +207,12 @@ impl Supervisor {
             return;
         };
         crate::dlog!("update abandoned: {why}");
-        capture::end_handover();
-        for output in capture::take_handed() {
+        capture::HANDOVER.end();
+        for output in capture::HANDOVER.take() {
             self.resume_output(output);
         }
-        balancer::end_proxy_handover();
-        for conn in balancer::take_handed_connections() {
+        PROXY_HANDOVER.end();
+        for conn in PROXY_HANDOVER.take() {
             match self.apps.get(&*conn.app).and_then(|a| a.balancer.as_ref()) {
                 Some(balancer) => balancer.resume_proxied(conn),
                 None => crate::dlog!("app {}: a proxied connection is lost", conn.app),

@@ -411,29 +411,6 @@ impl Supervisor {
                 Err(e) => crate::dlog!("instance id {id}: NOTIFY_SOCKET lost: {e}"),
             }
         }
-        for output in carried.outputs {
-            let fd = match fds.take(output.fd) {
-                Ok(fd) => fd,
-                Err(e) => {
-                    crate::dlog!("instance id {id}: output stream lost: {e}");
-                    continue;
-                }
-            };
-            let spec = CaptureSpec {
-                id,
-                index: inst.index,
-                app: Arc::from(inst.app.as_str()),
-                stream: output.stream,
-            };
-            let handed = HandedOutput {
-                id,
-                stream: output.stream,
-                fd,
-                partial: output.partial,
-                skipping: output.skipping,
-            };
-            resume_capture(handed, spec, app.log_tx.clone());
-        }
         if let (Some(balancer), Some(pid)) = (app.balancer.as_mut(), inst.pid) {
             if balancer.awaits_probe(id) {
                 balancer.started(id, pid as u32);
@@ -458,6 +435,18 @@ impl Supervisor {
         }
         let running = inst.pid.is_some();
         self.instances.insert(id, inst);
+        for output in carried.outputs {
+            match fds.take(output.fd) {
+                Ok(fd) => self.resume_output(HandedOutput {
+                    id,
+                    stream: output.stream,
+                    fd,
+                    partial: output.partial,
+                    skipping: output.skipping,
+                }),
+                Err(e) => crate::dlog!("instance id {id}: output stream lost: {e}"),
+            }
+        }
         if running {
             self.arm_memory_check(id);
         }

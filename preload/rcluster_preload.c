@@ -21,6 +21,8 @@
  *         reply socket, and waits for BOUND (a channel fd: the port becomes managed), REFUSE (bind fails
  *         with the errno given) or PASS (real bind). No usable fd N, or EOF/error: real bind.
  *     RCLUSTER_PRIVATE_PORTS=P1,P2  (optional) ports never shared.
+ *     RCLUSTER_ACTIVATION_FD=N  (optional; shared and reuseport mode, no channels) the first touch of a
+ *         LISTEN_FDS socket that listens sends READY on fd N (a socket of the rendezvous kind).
  *     RCLUSTER_LISTEN_PID_FIX=1  (optional) with LISTEN_FDS set: LISTEN_PID := this process's pid
  *         at load (wrapper chains that fork, e.g. `npm start`, still hand the program its own pid).
  *     RCLUSTER_PRELOAD_DEBUG=1  (optional) one line on stderr per redirect/READY/UNREADY/adopt/EOF.
@@ -29,7 +31,7 @@
  *             has O_NONBLOCK) [2]=peer sockaddr length (<=28) [3]=0 [4..32]=peer sockaddr, zero padded;
  *             SCM_RIGHTS carries exactly one fd (the accepted TCP connection).
  *     READY   instance -> daemon, channel, 8 bytes: [0]=2 [1..4]=0 [4..8]=pid (u32). First listen() on
- *             the channel in this process.
+ *             the channel in this process. Also on the activation fd, for a LISTEN_FDS socket.
  *     UNREADY instance -> daemon, channel, 8 bytes: [0]=3, pid as above. The pid that sent READY
  *             closed (or shut down) its last copy of the listener.
  *     BIND    instance -> daemon, rendezvous fd, 32 bytes: [0]=4 [1]=0 [2]=sockaddr length (16 or 28)
@@ -41,7 +43,9 @@
  * WHY EACH HOOK EXISTS
  *   bind         redirect a managed port: dup3 the channel onto the program's fd, keeping the program's
  *                CLOEXEC (per fd) and O_NONBLOCK (per description); remember the requested address.
- *   listen       return 0 on the channel (a Unix socketpair cannot listen) and send READY once per pid.
+ *   listen       return 0 on the channel (a Unix socketpair cannot listen) and send READY once per pid;
+ *                on a LISTEN_FDS socket, READY on the activation fd (as every hook below that calls
+ *                activation_touch).
  *   accept(4)    receive one CONN message; honour SOCK_CLOEXEC (MSG_CMSG_CLOEXEC) and SOCK_NONBLOCK
  *                (one fcntl, only when it differs from fdflags); re-apply TCP options the program set on
  *                the listener (the kernel would have copied them); fill the address in the listener's
@@ -264,6 +268,10 @@ static int nprivate;
 static int rdv_fd = -1;
 static dev_t rdv_dev;
 static ino_t rdv_ino;
+/* shared / reuseport: the report socket on which the LISTEN_FDS sockets' first use is announced. */
+static int act_fd = -1;
+static dev_t act_dev;
+static ino_t act_ino;
 static int configured_flag; /* a channel or a rendezvous fd is usable */
 static pid_t state_pid; /* the process whose copy of this memory this is */
 static int term_raised;
@@ -998,6 +1006,8 @@ static int listen_managed(int fd, unsigned e)
  * one LISTEN_PID names) touches one of fds 3..3+LISTEN_FDS-1 that is a channel — a dup, a
  * getsockname/getsockopt, an accept — it counts as listening and READY goes out. A program
  * that binds its own socket never touches those fds (its socket gets the channel by dup3).
+ * In shared and reuseport mode those fds are the kernel's own listening sockets: the first touch
+ * of one that listens sends READY on the activation fd instead (RCLUSTER_ACTIVATION_FD).
  */
 static int activation_lo = -1, activation_hi = -1;
 /* The pid that has announced each fd of the range (READY is once per process). */
@@ -1016,6 +1026,15 @@ static void activation_touch(int fd)
     if (is_listener(e)) {
         listen_managed(fd, e);
         __atomic_store_n(&activation_done[fd - activation_lo], me, __ATOMIC_RELAXED);
+        return;
+    }
+    int accepting = 0;
+    if (act_fd >= 0 && sock_int_opt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting) == 0 && accepting &&
+        same_inode(act_fd, act_dev, act_ino)) {
+        int saved = errno;
+        send_state(act_fd, KIND_READY);
+        errno = saved;
+        __atomic_store_n(&activation_done[fd - activation_lo], me, __ATOMIC_RELAXED);
     }
 }
 
@@ -1023,6 +1042,7 @@ EXPORT int listen(int fd, int backlog)
 {
     ensure();
     NEED(listen, -1);
+    activation_touch(fd);
     unsigned e = ent(fd);
     if (is_listener(e))
         return listen_managed(fd, e);
@@ -1635,6 +1655,19 @@ __attribute__((constructor)) static void rcluster_preload_init(void)
         char pid_text[24];
         snprintf(pid_text, sizeof pid_text, "%ld", (long)getpid());
         setenv("LISTEN_PID", pid_text, 1);
+    }
+    const char *a = getenv("RCLUSTER_ACTIVATION_FD");
+    if (a && *a) {
+        unsigned long fd;
+        const char *p = a;
+        struct stat st;
+        if (parse_uint(&p, 0x7fffffff, &fd) == 0 && *p == '\0' && fstat((int)fd, &st) == 0 &&
+            S_ISSOCK(st.st_mode)) {
+            act_dev = st.st_dev;
+            act_ino = st.st_ino;
+            act_fd = (int)fd;
+            dbg("activation fd", (long)fd, 0);
+        }
     }
     const char *listen_fds = getenv("LISTEN_FDS"), *listen_pid = getenv("LISTEN_PID");
     if (listen_fds && listen_pid && atol(listen_pid) == (long)getpid()) {

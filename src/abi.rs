@@ -11,12 +11,17 @@
 //!   with [`send_with_fd`]), REFUSE (errno) or PASS (the program binds for real).
 //! - [`ENV_PRIVATE_PORTS`] = `P1,P2` (optional): ports that are never shared.
 //!
+//! An instance in `shared` or `reuseport` mode inherits real listening sockets (LISTEN_FDS) and
+//! runs with the library and [`ENV_ACTIVATION_FD`] = `N`: the first time the program touches one
+//! of its LISTEN_FDS sockets (listen, accept, getsockname, getsockopt...), the library sends
+//! READY on fd N, the instance's report socket (the same kind of socket as a rendezvous fd).
+//!
 //! Messages are fixed-size and native-endian:
 //!
 //! | message | direction, socket | bytes |
 //! |---|---|---|
 //! | CONN (1) | daemon → instance, channel | 32: kind, fdflags ([`FDFLAG_NONBLOCK`]), peer sockaddr length (≤ 28), 0, peer sockaddr zero padded; `SCM_RIGHTS` with exactly one fd |
-//! | READY (2) / UNREADY (3) | instance → daemon, channel | 8: kind, 0, 0, 0, pid as u32 |
+//! | READY (2) / UNREADY (3) | instance → daemon, channel (READY also on the activation fd) | 8: kind, 0, 0, 0, pid as u32 |
 //! | BIND (4) | instance → daemon, rendezvous fd | 32: kind, 0, sockaddr length (16 or 28), 0, sockaddr; `SCM_RIGHTS` with the reply socket |
 //! | BOUND (5) / REFUSE (6) / PASS (7) | daemon → instance, reply socket | 8: kind, 0, 0, 0, errno as u32 (REFUSE); BOUND carries the channel fd |
 //!
@@ -41,6 +46,8 @@ use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags};
 pub const ENV_CHANNELS: &str = "RCLUSTER_CHANNELS";
 /// Fd of the rendezvous socket for port discovery (optional).
 pub const ENV_RENDEZVOUS_FD: &str = "RCLUSTER_RENDEZVOUS_FD";
+/// Fd of the report socket on which `shared`/`reuseport` instances say READY (optional).
+pub const ENV_ACTIVATION_FD: &str = "RCLUSTER_ACTIVATION_FD";
 /// Comma-separated ports that the library never shares (optional).
 pub const ENV_PRIVATE_PORTS: &str = "RCLUSTER_PRIVATE_PORTS";
 /// Set to `1` to make the library log its decisions on the instance's stderr (debugging aid).

@@ -197,12 +197,24 @@ fn shared_and_reuseport_pass_the_socket_by_listen_fds() {
         let port = free_port();
         let cmd = format!("python3 {}", fixture("servers/whoami_fd.py"));
         let listen = format!("127.0.0.1:{port}");
+        // A listen_timeout far beyond the harness's deadline: readiness must come from the
+        // preload seeing the program take up fd 3, or neither wait below ends in time.
         start_cluster(
             &home,
             name,
             2,
             port,
-            &[&cmd, "-i", "2", "--listen", &listen, "--balance", strategy],
+            &[
+                &cmd,
+                "-i",
+                "2",
+                "--listen",
+                &listen,
+                "--balance",
+                strategy,
+                "--listen-timeout",
+                "600000",
+            ],
         );
         let body = http_get(port).expect("served");
         assert!(
@@ -210,6 +222,17 @@ fn shared_and_reuseport_pass_the_socket_by_listen_fds() {
             "LISTEN_PID must be the program's own pid: {body}"
         );
         assert_eq!(home.app(name)[0].mode, strategy);
+        wait_until("both ready", || {
+            home.app(name).iter().all(|i| i.ready).then_some(())
+        });
+        let old = home.online_pids(name, 2).expect("2 online");
+        home.ok(&["reload", name]);
+        let new = home
+            .online_pids(name, 2)
+            .expect("2 online after the reload");
+        assert!(new.iter().all(|p| !old.contains(p)), "{old:?} -> {new:?}");
+        assert!(home.app(name).iter().all(|i| i.ready));
+        http_get(port).expect("served after the reload");
     }
 }
 

@@ -79,13 +79,17 @@ pub fn spawn_ready_reader(
 }
 
 /// Port discovery: read BIND requests (each with its reply socket) from an instance's
-/// rendezvous socket and hand them to the supervisor, which owns the listeners.
+/// rendezvous socket and hand them to the supervisor, which owns the listeners. The same kind of
+/// socket carries READY for `shared`/`reuseport` instances (their activation fd).
 pub fn spawn_rendezvous_reader(
     daemon_end: OwnedFd,
     id: u32,
     events: UnboundedSender<InstanceEvent>,
 ) -> Result<JoinHandle<()>, String> {
     spawn_message_reader(daemon_end, move |bytes, fd| {
+        if let Some(InstanceMsg::Ready { pid }) = decode_instance_msg(bytes) {
+            return events.send(InstanceEvent::Ready { id, pid }).is_ok();
+        }
         match (crate::abi::decode_bind_request(bytes), fd) {
             (Some(addr), Some(reply)) => events
                 .send(InstanceEvent::BindRequest { id, addr, reply })

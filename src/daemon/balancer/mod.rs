@@ -32,7 +32,9 @@ use tokio::task::JoinHandle;
 
 use std::net::SocketAddr;
 
-use crate::abi::{format_channels, ENV_CHANNELS, ENV_PRIVATE_PORTS, ENV_RENDEZVOUS_FD};
+use crate::abi::{
+    format_channels, ENV_ACTIVATION_FD, ENV_CHANNELS, ENV_PRIVATE_PORTS, ENV_RENDEZVOUS_FD,
+};
 use crate::daemon::events::InstanceEvent;
 use crate::daemon::process::conns::Served;
 use crate::protocol::model::{AppSpec, ListenAddr, Strategy};
@@ -299,6 +301,17 @@ impl Balancer {
             prepared
                 .env
                 .push(("LD_PRELOAD".into(), lib.display().to_string()));
+            if matches!(self.strategy, Strategy::Shared | Strategy::Reuseport) && listen_fds > 0 {
+                // The library says READY here when the program takes up its sockets, so that a
+                // reload need not wait listen_timeout for each instance.
+                let (daemon_end, instance_end) = channel::new_rendezvous()?;
+                self.watch_rendezvous(id, daemon_end)?;
+                let fd = 3 + prepared.fds.len();
+                prepared.fds.push(instance_end);
+                prepared
+                    .env
+                    .push((ENV_ACTIVATION_FD.into(), fd.to_string()));
+            }
         }
         if listen_fds > 0 {
             // systemd's socket-activation protocol (sd_listen_fds(3)). LISTEN_PID is set by the

@@ -2,7 +2,8 @@
 //! this order: the program says so (`wait_ready`: sd_notify `READY=1` on NOTIFY_SOCKET, or Node's
 //! `process.send('ready')`), a readiness probe passes (`readiness: http|tcp|exec`), the program
 //! accepts on its managed socket (round-robin: its listen() seen by the preload; proxy: its
-//! private port answers), or else
+//! private port answers; shared and reuseport: its first use of the inherited socket, seen by the
+//! preload), or else
 //! `listen_timeout` has elapsed. Only a ready instance is admitted to the balancer's rotation,
 //! and a reload moves on only when its new instance is ready.
 
@@ -62,8 +63,12 @@ impl Supervisor {
         match event {
             InstanceEvent::Ready { id, .. } => {
                 self.note(id, |inst| inst.listening = true);
-                if self.mode_of(id) == Some(ReadyMode::Listen) {
-                    self.mark_ready(id, "accepts connections");
+                match self.mode_of(id) {
+                    Some(ReadyMode::Listen) => self.mark_ready(id, "accepts connections"),
+                    // shared / reuseport: the preload saw the program take up its sockets; with
+                    // no preload (a static binary) listen_timeout still decides.
+                    Some(ReadyMode::Timeout) => self.mark_ready(id, "took up its listening socket"),
+                    _ => {}
                 }
             }
             InstanceEvent::Unready { id, .. } => {

@@ -17,6 +17,11 @@
 # Then, under the same load, each daemon is replaced BENCH_UPDATES times: `rcluster update` (the
 # daemon re-executes itself in place) against `pm2 update` (pm2 kills its daemon and starts a new
 # one): failed requests, instances restarted, daemon pid kept.
+# Last, under the same load, one instance of 4 is SIGKILLed BENCH_KILLS times per row (PRODUCT.md
+# §11: only requests that instance had accepted may fail): rcluster round-robin, the kernel's shared
+# socket (a third app, rcluster --balance shared with scripts/bench/cluster/hello_fd.js, no manager
+# in the path) and pm2 cluster mode; each failed request is matched to the connections the victim
+# held when it died (scripts/bench/reload/kills.py).
 #
 # Usage, from the repo root:  bash scripts/bench/reload.sh
 # It builds rcluster (release; retried once a minute later if the tree is mid-edit) and measures a
@@ -26,7 +31,8 @@
 # leaving every other section as it is.
 #
 # Knobs (environment): BENCH_RELOADS (N, 100), BENCH_PM2_RELOADS (pm2's N, default N),
-# BENCH_UPDATES (daemon replacements per manager, 10; 0 skips them),
+# BENCH_UPDATES (daemon replacements per manager, 10; 0 skips them), BENCH_KILLS (SIGKILLs per
+# row, 20; 0 skips them),
 # BENCH_ROUNDS (4: N is split over the rounds), BENCH_CLOSE_CONNS (4), BENCH_KEEPALIVE_CONNS (8),
 # BENCH_TIMEOUT (seconds before a request counts as failed, 10), PM2_VERSION (7.0.4),
 # RCLUSTER_BIN=<path> (measure that binary instead of building), BENCH_NO_DOCS=1 (print only),
@@ -52,13 +58,14 @@ CLOSE_CONNS=${BENCH_CLOSE_CONNS:-4}
 KA_CONNS=${BENCH_KEEPALIVE_CONNS:-8}
 TIMEOUT=${BENCH_TIMEOUT:-10}
 UPDATES=${BENCH_UPDATES:-10}
+KILLS=${BENCH_KILLS:-20}
 INSTANCES=4
 APP_NAME=hello
 
 say() { printf '[reload.sh] %s\n' "$*" >&2; }
 
 for v in "$N" "$ROUNDS" "$TIMEOUT"; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "BENCH_RELOADS, BENCH_ROUNDS, BENCH_TIMEOUT must be whole numbers > 0"; done
-for v in "$N_PM2" "$CLOSE_CONNS" "$KA_CONNS" "$UPDATES"; do [[ $v =~ ^[0-9]+$ ]] || die "BENCH_PM2_RELOADS, BENCH_*_CONNS, BENCH_UPDATES must be whole numbers"; done
+for v in "$N_PM2" "$CLOSE_CONNS" "$KA_CONNS" "$UPDATES" "$KILLS"; do [[ $v =~ ^[0-9]+$ ]] || die "BENCH_PM2_RELOADS, BENCH_*_CONNS, BENCH_UPDATES, BENCH_KILLS must be whole numbers"; done
 ((CLOSE_CONNS + KA_CONNS > 0)) || die "no load: BENCH_CLOSE_CONNS and BENCH_KEEPALIVE_CONNS are both 0"
 
 bench_init reload
@@ -84,7 +91,7 @@ fi
 
 # ------------------------------------------------------------------ start both apps
 
-read -r P_RC P_PM2 < <(python3 "$HERE/driver.py" ports 2)
+read -r P_RC P_PM2 P_SHARED < <(python3 "$HERE/driver.py" ports 3)
 APP=$HERE/hello.js
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -92,6 +99,11 @@ say "starting $INSTANCES instances under rcluster (127.0.0.1:$P_RC)"
 out=$(rc start "$APP" -i "$INSTANCES" -- "$P_RC" 2>&1) || die "rcluster start failed: $out"
 RC_DAEMON=$(head -n1 "$RC_HOME/daemon.lock" | tr -dc '0-9')
 proc_id "$RC_DAEMON" >>"$PIDS" || die "no live rcluster daemon pid in $RC_HOME/daemon.lock"
+if ((KILLS > 0)); then
+    say "starting $INSTANCES instances of the kernel-shared socket row under rcluster (127.0.0.1:$P_SHARED)"
+    out=$(rc start "$BENCH_DIR/cluster/hello_fd.js" -i "$INSTANCES" --name "$APP_NAME-shared" \
+        --balance shared --listen "127.0.0.1:$P_SHARED" 2>&1) || die "rcluster start (shared) failed: $out"
+fi
 if [[ -n $PM2 ]]; then
     say "starting $INSTANCES instances under pm2 (127.0.0.1:$P_PM2)"
     if ! out=$(pm2 start "$APP" -i "$INSTANCES" -- "$P_PM2" 2>&1); then
@@ -104,7 +116,7 @@ fi
 
 # Configuration for the helper (JSON, written with Python to get the quoting right).
 write_conf() {
-M_RC_BIN=$RC M_RC_HOME=$RC_HOME M_RC_PORT=$P_RC M_N=$N M_PM2_BIN=$([[ -z $PM2_SKIP ]] && echo "$PM2" || true) \
+M_RC_BIN=$RC M_RC_HOME=$RC_HOME M_RC_PORT=$P_RC M_SHARED_PORT=$P_SHARED M_KILLS=$KILLS M_N=$N M_PM2_BIN=$([[ -z $PM2_SKIP ]] && echo "$PM2" || true) \
 M_PM2_HOME=$PM2_HOME_DIR M_PM2_PORT=$P_PM2 M_N_PM2=$N_PM2 M_APP=$APP_NAME M_INST=$INSTANCES \
 M_ROUNDS=$ROUNDS M_TIMEOUT=$TIMEOUT M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS M_RESULTS=$RESULTS M_PIDS=$PIDS M_UPDATES=$UPDATES \
 python3 - >"$WORK/conf.json" <<'EOF'
@@ -112,19 +124,25 @@ import json, os
 e = os.environ
 managers = {"rcluster": {"bin": e["M_RC_BIN"], "home": e["M_RC_HOME"], "port": int(e["M_RC_PORT"]),
                          "n": int(e["M_N"]), "log": os.path.join(e["M_RC_HOME"], "daemon.log")}}
+if int(e["M_KILLS"]):
+    managers["shared"] = {"bin": e["M_RC_BIN"], "home": e["M_RC_HOME"], "port": int(e["M_SHARED_PORT"]),
+                          "n": 0, "app": e["M_APP"] + "-shared", "kind": "rcluster"}
 if e["M_PM2_BIN"]:
     managers["pm2"] = {"bin": e["M_PM2_BIN"], "home": e["M_PM2_HOME"], "port": int(e["M_PM2_PORT"]),
                        "n": int(e["M_N_PM2"]), "log": os.path.join(e["M_PM2_HOME"], "pm2.log")}
 print(json.dumps({"app": e["M_APP"], "instances": int(e["M_INST"]), "rounds": int(e["M_ROUNDS"]),
                   "timeout": float(e["M_TIMEOUT"]), "close": int(e["M_CLOSE"]),
                   "keepalive": int(e["M_KA"]), "results": e["M_RESULTS"], "pids": e["M_PIDS"],
-                  "updates": int(e["M_UPDATES"]),
+                  "updates": int(e["M_UPDATES"]), "kills": int(e["M_KILLS"]),
                   "managers": managers}))
 EOF
 }
 write_conf
 
 helper wait-ready "$WORK/conf.json" rcluster || die "rcluster's app did not come up: $(rc ls 2>&1 | tail -n 12)"
+if ((KILLS > 0)); then
+    helper wait-ready "$WORK/conf.json" shared || die "rcluster's shared app did not come up: $(rc ls 2>&1 | tail -n 12)"
+fi
 if [[ -z $PM2_SKIP ]] && ! helper wait-ready "$WORK/conf.json" pm2; then
     PM2_SKIP="pm2's app did not come up (4 online instances answering) within 60 s"
     say "pm2 columns skipped: $PM2_SKIP"

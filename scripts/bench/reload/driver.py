@@ -4,13 +4,15 @@
   driver.py ports N                      N free 127.0.0.1 TCP ports
   driver.py wait-ready CONF MANAGER      poll until the app has 4 online instances and answers 200
   driver.py measure CONF                 the reload rounds under load, then the daemon updates
-                                         (CONF's "updates" per manager) -> JSON lines in CONF's results
+                                         (CONF's "updates" per manager), then the kills (CONF's
+                                         "kills" per row, kills.py) -> JSON lines in CONF's results
   driver.py report RESULTS META          Markdown section body on stdout
   driver.py section FILE HEADING         replace (or append) that `## ` section of FILE with stdin
 
 CONF is a JSON file written by reload.sh: {"app", "instances", "rounds", "timeout", "close",
-"keepalive", "results", "pids", "load", "updates", "managers": {"rcluster": {"bin", "home",
-"port", "n", "log"}, "pm2": {...}}} (a manager left out is skipped).
+"keepalive", "results", "pids", "load", "updates", "kills", "managers": {"rcluster": {"bin",
+"home", "port", "n", "log"}, "pm2": {...}, "shared": {... "app", "kind": "rcluster"}}} (a manager
+left out is skipped; "shared" is the kernel-shared socket row of the kills only).
 
 Every process this helper starts (the load generator) and every instance pid it sees in a `jlist`
 is appended to CONF's "pids" file as `pid:starttime`: reload.sh's cleanup SIGKILLs whatever of
@@ -26,6 +28,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import kills
 
 # ------------------------------------------------------------------ processes
 
@@ -76,9 +80,14 @@ def time_wait():
     return None
 
 
+def is_rcluster(name, m):
+    """Whether the row runs under rcluster (the "shared" kill row is rcluster too)."""
+    return m.get("kind", name) == "rcluster"
+
+
 def daemon_cpu(name, m):
     """CPU seconds (user + system) used so far by the manager's daemon, or None."""
-    pidfile = os.path.join(m["home"], "daemon.lock" if name == "rcluster" else "pm2.pid")
+    pidfile = os.path.join(m["home"], "daemon.lock" if is_rcluster(name, m) else "pm2.pid")
     try:
         with open(pidfile) as f:
             pid = int("".join(c for c in f.readline() if c.isdigit()))
@@ -104,7 +113,7 @@ def read_proc_net_tcp():
 
 def manager_env(name, m):
     env = dict(os.environ)
-    env["RCLUSTER_HOME" if name == "rcluster" else "PM2_HOME"] = m["home"]
+    env["RCLUSTER_HOME" if is_rcluster(name, m) else "PM2_HOME"] = m["home"]
     return env
 
 
@@ -120,7 +129,7 @@ def jlist(name, m, app):
     for i in data:
         if i.get("name") != app:
             continue
-        if name == "rcluster":
+        if is_rcluster(name, m):
             res.append((i.get("pid"), i.get("status") == "online" and bool(i.get("ready"))))
         else:
             res.append((i.get("pid"), (i.get("pm2_env") or {}).get("status") == "online"))
@@ -160,7 +169,7 @@ def cmd_wait_ready(conf, name, deadline_s=60):
     pids = Pids(conf["pids"])
     deadline = time.monotonic() + deadline_s
     while True:
-        insts = jlist(name, m, conf["app"])
+        insts = jlist(name, m, m.get("app", conf["app"]))
         for pid, _ in insts or []:
             if pid:
                 pids.record(pid)
@@ -213,12 +222,15 @@ def stop_load(p):
     return json.loads(out.strip().splitlines()[-1])
 
 
-# Seconds of load between two daemon updates.
+# Seconds of load between two daemon updates (two kills).
 UPDATE_GAP = 0.5
+# The kill rows, in order, with their names in the report.
+KILL_ROWS = {"rcluster": "rcluster round-robin", "shared": "kernel-shared socket (rcluster shared)",
+             "pm2": "pm2 cluster mode"}
 
 
 def daemon_pid(name, m):
-    path = os.path.join(m["home"], "daemon.lock" if name == "rcluster" else "pm2.pid")
+    path = os.path.join(m["home"], "daemon.lock" if is_rcluster(name, m) else "pm2.pid")
     try:
         return int(re.sub(r"\D", "", open(path).read().split("\n")[0]) or 0) or None
     except OSError:
@@ -226,10 +238,11 @@ def daemon_pid(name, m):
 
 
 def phase(conf, name, rnd, n, pids, verb="reload"):
-    """n reloads (or, with verb "update", n daemon updates: `rcluster update`, `pm2 update`) of
-    one manager under load; returns the result record."""
+    """n reloads (or, with verb "update", n daemon updates: `rcluster update`, `pm2 update`; with
+    verb "kill", n SIGKILLs of one instance, kills.py) of one manager under load; returns the
+    result record."""
     m = conf["managers"][name]
-    app, count = conf["app"], conf["instances"]
+    app, count = m.get("app", conf["app"]), conf["instances"]
     env = manager_env(name, m)
     seen = set()  # pid_ids of every instance seen in this phase
     current = jlist(name, m, app) or []
@@ -248,24 +261,38 @@ def phase(conf, name, rnd, n, pids, verb="reload"):
             tw = time_wait()
             t0 = time.time()
             c0 = time.perf_counter()
-            try:
-                r = subprocess.run(command, env=env, capture_output=True, timeout=180)
-                rc, err = r.returncode, (r.stderr or b"").decode("utf-8", "replace")
-            except subprocess.TimeoutExpired as e:
-                rc, err = "timeout", "no answer after 180 s: " + (e.stderr or b"").decode("utf-8", "replace")
+            killed = None
+            if verb == "kill":
+                victim = [pid for pid, _ in current if pid][i % count]  # in the list's order
+                killed = kills.stop_and_kill(victim, m["port"])
+                rc, err = 0, ""
+            else:
+                try:
+                    r = subprocess.run(command, env=env, capture_output=True, timeout=180)
+                    rc, err = r.returncode, (r.stderr or b"").decode("utf-8", "replace")
+                except subprocess.TimeoutExpired as e:
+                    rc, err = "timeout", "no answer after 180 s: " + (e.stderr or b"").decode("utf-8", "replace")
             wall = time.perf_counter() - c0
             t1 = time.time()
             current = jlist(name, m, app)
-            # An update may take a moment to answer `jlist` again (pm2 starts a new daemon).
+
+            def settled(insts):
+                if not all_online(insts, count):
+                    return False
+                return killed is None or killed["victim"] not in {pid for pid, _ in insts}
+
+            # An update may take a moment to answer `jlist` again (pm2 starts a new daemon); a
+            # killed instance, to be replaced.
             deadline = time.monotonic() + 30
-            while verb == "update" and not all_online(current, count) and time.monotonic() < deadline:
+            while verb != "reload" and not settled(current) and time.monotonic() < deadline:
                 time.sleep(0.05)
                 current = jlist(name, m, app)
             problem = None
             if rc != 0:
                 problem = "`%s` exited %s: %s" % (" ".join([name] + command[1:]), rc, err.strip()[-600:])
-            elif not all_online(current, count):
-                problem = "after the %s: not %d online instances: %s" % (verb, count, current)
+            elif not settled(current):
+                problem = "after the %s: not %d online instances%s: %s" % (
+                    verb, count, "" if killed is None else " without the victim", current)
             elif verb == "reload" and before & {pid for pid, _ in current}:
                 problem = "after the reload: old pids still listed: %s" % sorted(
                     before & {pid for pid, _ in current})
@@ -274,6 +301,8 @@ def phase(conf, name, rnd, n, pids, verb="reload"):
                     seen.add(pids.record(pid))
             rec = {"t0": t0, "t1": t1, "wall": wall, "tw": tw,
                    "restarted": len(before - {pid for pid, _ in current or []})}
+            if killed is not None:
+                rec.update(killed)
             if problem:
                 rec["problem"] = problem
                 rec["log"] = log_since(m, off)[-4000:]
@@ -286,8 +315,8 @@ def phase(conf, name, rnd, n, pids, verb="reload"):
                     current = jlist(name, m, app)
                 current = current or []
             reloads.append(rec)
-            if verb == "update":
-                # The load runs on between updates, so that each one meets a steady load.
+            if verb != "reload":
+                # The load runs on between updates (kills), so that each one meets a steady load.
                 time.sleep(UPDATE_GAP)
         walls = [r["wall"] for r in reloads]
         print("[reload.sh] %-8s round %d: %d %ss, median %.0f ms each, %d went wrong"
@@ -349,6 +378,16 @@ def cmd_measure(conf):
                 rec = phase(conf, name, 1, conf["updates"], pids, verb="update")
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
+        for name in KILL_ROWS:
+            if conf.get("kills", 0) > 0 and name in conf["managers"]:
+                rec = phase(conf, name, 1, conf["kills"], pids, verb="kill")
+                att = kills.attribute(rec)
+                print("[reload.sh] %-8s %d kills: failed %d + %d (held %d, lost %d), refused %d"
+                      % (name, conf["kills"], rec["load"]["close"]["failed"],
+                         rec["load"]["keepalive"]["failed"], att["held"], att["lost"],
+                         att["refused"]), file=sys.stderr)
+                out.write(json.dumps(rec) + "\n")
+                out.flush()
     return 0
 
 
@@ -406,7 +445,7 @@ def aggregate(recs):
                 t["reasons"][k] = t["reasons"].get(k, 0) + v
             t.setdefault("p99", []).append(s["lat_ms"]["p99"] or 0)
             t["max"] = max(t.get("max", 0), s["lat_ms"]["max"] or 0)
-            for ts, te, what, reason in s["events"]:
+            for ts, te, what, reason in (ev[:4] for ev in s["events"]):
                 a["events"].append((te, ts, kind, what, reason, wins))
     return a
 
@@ -522,6 +561,7 @@ def cmd_report(results_path, meta_path):
     every = [json.loads(l) for l in open(results_path) if l.strip()]
     recs = [r for r in every if r.get("verb", "reload") == "reload"]
     updates = [r for r in every if r.get("verb") == "update"]
+    killed = [r for r in every if r.get("verb") == "kill"]
     names = [x for x in ("rcluster", "pm2") if any(r["manager"] == x for r in recs)]
     agg = {x: aggregate([r for r in recs if r["manager"] == x]) for x in names}
     for x in names:
@@ -751,6 +791,8 @@ def cmd_report(results_path, meta_path):
         w("")
     if updates:
         lines.extend(update_report(updates, meta))
+    if killed:
+        lines.extend(kills.kill_report(killed, KILL_ROWS, inst, UPDATE_GAP))
     sys.stdout.write("\n".join(lines).rstrip("\n") + "\n")
     return 0
 

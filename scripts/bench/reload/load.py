@@ -19,8 +19,8 @@ any other socket error). After a refused or failed attempt a worker pauses 1 ms 
 
 Prints `ready` on stdout once both kinds have had a 200, and at the end one JSON line: per kind
 the counts, failure reasons, latency percentiles (ms, of ok requests, a resend included), and the
-wall-clock times (time.time(): request sent, outcome seen) of the first 200 failures / refusals,
-to match them to reloads and to the managers' logs.
+wall-clock times (time.time(): request sent, outcome seen) and the client port of the first 200
+failures / refusals, to match them to reloads, kills and the managers' logs.
 On stop, every worker finishes the request it has in flight (bounded by the timeout): nothing is
 abandoned uncounted.
 """
@@ -45,19 +45,20 @@ class Tally:
         self.resent = 0
         self.connections = 0
         self.reasons = {}
-        self.events = []  # (request sent, outcome seen (time.time()), "failed"|"refused", reason)
+        # (request sent, outcome seen (time.time()), "failed"|"refused", reason, client port or None)
+        self.events = []
         self.lat = array.array("d")
 
-    def fail(self, reason, t_start):
+    def fail(self, reason, t_start, port=None):
         self.failed += 1
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
         if len(self.events) < MAX_EVENTS:
-            self.events.append((t_start, time.time(), "failed", reason))
+            self.events.append((t_start, time.time(), "failed", reason, port))
 
     def refuse(self, t_start):
         self.refused += 1
         if len(self.events) < MAX_EVENTS:
-            self.events.append((t_start, time.time(), "refused", "ECONNREFUSED"))
+            self.events.append((t_start, time.time(), "refused", "ECONNREFUSED", None))
 
     def summary(self):
         lat = sorted(self.lat)
@@ -89,10 +90,13 @@ class Conn(asyncio.Protocol):
         self.buf = bytearray()
         self.waiter = None
         self.ended = None  # None while open, else "eof" or "reset: ..." (how it ended)
+        self.port = None  # the client's local port: names the connection in the server's tables
 
     # -- asyncio.Protocol
     def connection_made(self, transport):
         self.transport = transport
+        sockname = transport.get_extra_info("sockname")
+        self.port = sockname[1] if sockname else None
 
     def data_received(self, data):
         self.buf += data
@@ -224,7 +228,7 @@ async def close_worker(port, timeout, tally, stop):
             conn.close()
         else:
             conn.close()
-            tally.fail(detail, w0)
+            tally.fail(detail, w0, conn.port)
             await asyncio.sleep(0.001)
 
 
@@ -252,11 +256,11 @@ async def keepalive_worker(port, timeout, tally, stop):
                     conn = None
                 break
             conn.close()
-            conn = None
+            client_port, conn = conn.port, None
             if kind == "nothing" and served_on_conn > 0:
                 tally.resent += 1  # a reused connection closed before any answer byte: send again
                 continue
-            tally.fail(("fresh connection: " if kind == "nothing" else "") + detail, w0)
+            tally.fail(("fresh connection: " if kind == "nothing" else "") + detail, w0, client_port)
             await asyncio.sleep(0.001)
             break
     if conn is not None:

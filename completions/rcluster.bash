@@ -121,6 +121,9 @@ _rcluster() {
             rcluster,sendSignal)
                 cmd="rcluster__subcmd__signal"
                 ;;
+            rcluster,serve)
+                cmd="rcluster__subcmd__serve"
+                ;;
             rcluster,show)
                 cmd="rcluster__subcmd__describe"
                 ;;
@@ -229,6 +232,9 @@ _rcluster() {
             rcluster__subcmd__help,scale)
                 cmd="rcluster__subcmd__help__subcmd__scale"
                 ;;
+            rcluster__subcmd__help,serve)
+                cmd="rcluster__subcmd__help__subcmd__serve"
+                ;;
             rcluster__subcmd__help,signal)
                 cmd="rcluster__subcmd__help__subcmd__signal"
                 ;;
@@ -254,7 +260,7 @@ _rcluster() {
 
     case "${cmd}" in
         rcluster)
-            opts="-v -h -V --verbose --help --version start run list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid env logs ping kill update completions ecosystem init startup unstartup import help"
+            opts="-v -h -V --verbose --help --version start run serve list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid env logs ping kill update completions ecosystem init startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -374,7 +380,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help)
-            opts="start run list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid env logs ping kill update completions ecosystem startup unstartup import help"
+            opts="start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid env logs ping kill update completions ecosystem startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -724,6 +730,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help__subcmd__scale)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1264,6 +1284,64 @@ _rcluster() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__serve)
+            opts="-p -n -i -v -h -V --port --spa --homepage --basic-auth-username --basic-auth-password --host --name --namespace --instances --no-daemon --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --homepage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --basic-auth-username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --basic-auth-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instances)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

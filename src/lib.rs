@@ -9,3 +9,4 @@ pub mod paths;
 pub mod preload;
 pub mod protocol;
 pub mod run;
+pub mod serve;

@@ -1,7 +1,8 @@
 //! `rcluster`: parse the command line, run the verb, map errors to one line on stderr and a
-//! non-zero exit code (causes on one line; a full report with -v). Two hidden modes are picked
-//! before parsing: `__daemon` (the background daemon, started by the CLI) and `__exec` (the
-//! trampoline between the daemon's fork and an instance's program).
+//! non-zero exit code (causes on one line; a full report with -v). Hidden modes are picked
+//! before parsing: `__daemon` (the background daemon, started by the CLI), `__exec` (the
+//! trampoline between the daemon's fork and an instance's program), `__handoff-check` (a new
+//! binary's dry run before `update`) and `__serve` (the static file server of `serve`).
 
 use clap::Parser;
 
@@ -12,6 +13,7 @@ fn main() {
     let code = match args.get(1).map(String::as_str) {
         Some("__exec") => rcluster::daemon::process::exec::main(&args[2..]),
         Some(rcluster::daemon::handoff::CHECK_ARG) => rcluster::daemon::handoff::check_main(),
+        Some(rcluster::serve::SERVE_ARG) => rcluster::serve::main(&args[2..]),
         Some("__daemon") => report(
             rcluster::paths::Home::from_env().and_then(rcluster::daemon::main),
             false,

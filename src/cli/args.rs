@@ -31,6 +31,8 @@ pub enum Command {
     /// Run apps in the foreground without a daemon (pm2-runtime, for containers): output to
     /// stdout/stderr, SIGTERM/SIGINT stop them, exits when all have ended.
     Run(Box<StartArgs>),
+    /// Serve a folder's files over HTTP as an app (pm2's serve): `serve dist 3000 --spa`.
+    Serve(ServeArgs),
     /// List every instance (a table, or JSON for scripts).
     #[command(visible_aliases = ["ls", "ps", "status"], alias = "l")]
     List(ListArgs),
@@ -465,6 +467,60 @@ pub struct InstanceTargetArgs {
     /// Instance ids, app names, `all`, or ecosystem files.
     #[arg(required = true)]
     pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The folder to serve (default: the current one).
+    pub path: Option<PathBuf>,
+
+    /// The port (default 8080, or $PM2_SERVE_PORT).
+    #[arg(value_name = "PORT")]
+    pub port_arg: Option<u16>,
+
+    /// The port, as a flag.
+    #[arg(short = 'p', long, conflicts_with = "port_arg")]
+    pub port: Option<u16>,
+
+    /// Single-page app: a path that is no file gets the homepage (pm2's --spa).
+    #[arg(long)]
+    pub spa: bool,
+
+    /// The page for `/` and for --spa (default /index.html).
+    #[arg(long, value_name = "PATH")]
+    pub homepage: Option<String>,
+
+    /// Ask for this user name (HTTP basic auth; with --basic-auth-password).
+    #[arg(long, value_name = "USER", requires = "basic_auth_password")]
+    pub basic_auth_username: Option<String>,
+
+    /// Ask for this password (HTTP basic auth; with --basic-auth-username).
+    #[arg(long, value_name = "PASSWORD", requires = "basic_auth_username")]
+    pub basic_auth_password: Option<String>,
+
+    /// The address to listen on (default: every interface, as pm2).
+    #[arg(long, value_name = "IP")]
+    pub host: Option<std::net::IpAddr>,
+
+    /// App name (default: static-page-server-PORT, as pm2).
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+
+    /// pm2's namespace.
+    #[arg(long, value_name = "NAME")]
+    pub namespace: Option<String>,
+
+    /// Number of instances, on one port: N, `max` or -1.
+    #[arg(short = 'i', long, allow_hyphen_values = true, value_name = "N|max")]
+    pub instances: Option<String>,
+
+    /// Run in the foreground without a daemon, as `rcluster run` (pm2's --no-daemon).
+    #[arg(long)]
+    pub no_daemon: bool,
+
+    /// Print the started instances as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

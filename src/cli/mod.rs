@@ -27,6 +27,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     if let Command::Run(args) = cli.command {
         return cmd::start::foreground_specs(*args).map(Outcome::Foreground);
     }
+    if let Command::Serve(args) = &cli.command {
+        if args.no_daemon {
+            let start = cmd::serve::start_args(args)?;
+            return cmd::start::foreground_specs(start).map(Outcome::Foreground);
+        }
+    }
     let home = Home::from_env()?;
     cmd::dispatch(cli, &home).map(Outcome::Exit)
 }

@@ -14,6 +14,7 @@ mod processes;
 mod reload;
 mod restart;
 mod run;
+mod serve;
 mod start;
 mod startup;
 mod update;

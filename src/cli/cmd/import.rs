@@ -261,7 +261,11 @@ fn convert_app(
         && args.len() == 2
         && args[0] == "-c";
     let runs_python;
-    if shell_line {
+    if exec_path.ends_with("/lib/API/Serve.js") {
+        // `pm2 serve`: pm2's own static file server, whose settings are PM2_SERVE_* in env.
+        runs_python = false;
+        app.push(("script", Value::from("serve")));
+    } else if shell_line {
         let line = args.remove(1);
         runs_python = line.trim_start().starts_with("python");
         app.push(("script", Value::from(line)));
@@ -415,7 +419,9 @@ fn declared_env(
             key != name
                 && key != instance_var
                 && !internal.contains(key)
-                && !PM2_ENV_PREFIXES.iter().any(|p| key.starts_with(p))
+                // `pm2 serve`'s settings are the app's own (rcluster's serve reads them).
+                && (key.starts_with("PM2_SERVE_")
+                    || !PM2_ENV_PREFIXES.iter().any(|p| key.starts_with(p)))
         })
         .filter(|(_, value)| !value.is_null())
         .map(|(key, value)| (key.clone(), scalar(value)))
@@ -615,6 +621,28 @@ mod tests {
         );
         assert_eq!(key(&out.apps[0], "namespace"), Some(&Value::from("api")));
         assert_eq!(key(&out.apps[1], "namespace"), None);
+    }
+
+    #[test]
+    fn pm2_serve_becomes_rclusters_serve() {
+        let entry = serde_json::json!({
+            "name": "static-page-server-8080",
+            "pm_exec_path": "/usr/lib/node_modules/pm2/lib/API/Serve.js",
+            "exec_interpreter": "node", "exec_mode": "fork_mode", "pm_cwd": "/srv/site",
+            "env": {"PM2_SERVE_PATH": "/srv/site", "PM2_SERVE_PORT": 8080,
+                    "PM2_SERVE_SPA": "true", "PM2_HOME": "/root/.pm2"}
+        });
+        let out = convert(&[entry], &BTreeMap::new(), Path::new("/root/.pm2"));
+        let app = &out.apps[0];
+        assert_eq!(key(app, "script"), Some(&Value::from("serve")));
+        assert_eq!(key(app, "interpreter"), None);
+        assert_eq!(
+            key(app, "env"),
+            Some(
+                &serde_json::json!({"PM2_SERVE_PATH": "/srv/site", "PM2_SERVE_PORT": "8080",
+                                     "PM2_SERVE_SPA": "true"})
+            )
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod ecosystem;
 mod import;
 mod logs;
 mod monit;
+pub mod serve;
 pub mod start;
 mod startup;
 
@@ -19,6 +20,7 @@ use crate::protocol::{Request, Target};
 pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
     match cli.command {
         Command::Start(args) => start::run(home, *args),
+        Command::Serve(args) => start::run(home, serve::start_args(&args)?),
         // Handled by `cli::run` before a home is needed.
         Command::Run(args) => start::foreground_specs(*args).map(|_| 0),
         Command::List(args) => control::list(home, args.json.then_some(control::Json::Compact)),

@@ -257,6 +257,26 @@ fn command(
 ) -> Option<(CommandSpec, String)> {
     let path = resolve(cwd, script.trim());
     let is_file = path.is_file();
+    if script.trim() == "serve" && !is_file {
+        // pm2's built-in static file server (configured by PM2_SERVE_* in env): rcluster's own.
+        let exe = match std::env::current_exe() {
+            Ok(exe) => exe.to_string_lossy().into_owned(),
+            Err(e) => {
+                app.bad(
+                    f,
+                    format!("cannot find the rcluster binary to serve with: {e}"),
+                );
+                return None;
+            }
+        };
+        let mut serve_args = vec![crate::serve::SERVE_ARG.to_owned()];
+        serve_args.extend(args);
+        let command = CommandSpec::Exec {
+            program: exe,
+            args: serve_args,
+        };
+        return Some((command, "serve".to_owned()));
+    }
     if !is_file && is_command_line(script, interpreter) {
         let command = command_for(script, args, interpreter, interpreter_args, Vec::new());
         return Some((command, default_name(script, true)));

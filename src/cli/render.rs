@@ -143,7 +143,13 @@ pub fn describe(app: &AppDetail) -> String {
             .map(|p| p.display().to_string())
             .collect();
         row("watch", paths.join(", "));
-        row("ignore watch", watch.ignore.join(" "));
+        let ignore: Vec<&str> = watch
+            .ignore
+            .iter()
+            .chain(&watch.ignore_regex)
+            .map(String::as_str)
+            .collect();
+        row("ignore watch", ignore.join(" "));
         if watch.delay_ms > 0 {
             row("watch delay", format!("{} ms", watch.delay_ms));
         }

@@ -2,6 +2,9 @@
 //! or glob (`*`, `?`) matched against every part of the path below the watched directory; one
 //! with `/` is matched against that relative path, or names a directory whose contents are all
 //! ignored. `\.` is read as `.`, the one regex habit pm2 files often carry (`"\\.git"`).
+//! A JavaScript RegExp (`ignore_watch: [/node_modules/]` in ecosystem.config.js, or
+//! `{regexp: "/\\.log$/"}` in any file) is tested against the changed file's full path, as
+//! chokidar does under pm2.
 
 use std::path::{Path, PathBuf};
 
@@ -13,20 +16,82 @@ pub fn default_ignore() -> Vec<String> {
 }
 
 /// A `watch` with pm2's defaults filled in: no path means the app's cwd, no ignore list means
-/// `default_ignore()`.
+/// `default_ignore()`. `ignore` holds names and globs, `ignore_regex` RegExp literals.
 pub fn watch_spec(
     cwd: &Path,
     mut paths: Vec<PathBuf>,
-    ignore: Option<Vec<String>>,
+    ignore: Option<(Vec<String>, Vec<String>)>,
     delay_ms: u64,
 ) -> WatchSpec {
     if paths.is_empty() {
         paths.push(cwd.to_path_buf());
     }
+    let (ignore, ignore_regex) = ignore.unwrap_or_else(|| (default_ignore(), Vec::new()));
     WatchSpec {
         paths,
-        ignore: ignore.unwrap_or_else(default_ignore),
+        ignore,
+        ignore_regex,
         delay_ms,
+    }
+}
+
+/// A JavaScript RegExp literal (`/source/flags`) as a regex: `i`, `m` and `s` carry over, `g`,
+/// `y`, `u`, `d` and `v` change nothing for a test. Err: why it cannot be used.
+pub fn js_regex(literal: &str) -> Result<regex_lite::Regex, String> {
+    let body = literal
+        .strip_prefix('/')
+        .and_then(|rest| rest.rsplit_once('/'))
+        .filter(|(source, _)| !source.is_empty());
+    let Some((source, flags)) = body else {
+        return Err(format!(
+            "`{literal}` is not a RegExp literal (/source/flags)"
+        ));
+    };
+    let mut inline = String::new();
+    for flag in flags.chars() {
+        match flag {
+            'i' | 'm' | 's' => inline.push(flag),
+            'g' | 'y' | 'u' | 'd' | 'v' => {}
+            other => return Err(format!("`{literal}`: unknown RegExp flag `{other}`")),
+        }
+    }
+    let pattern = if inline.is_empty() {
+        source.to_owned()
+    } else {
+        format!("(?{inline}){source}")
+    };
+    regex_lite::Regex::new(&pattern).map_err(|e| format!("`{literal}` cannot be used: {e}"))
+}
+
+/// A WatchSpec's ignore rules, compiled once.
+pub struct Ignore {
+    globs: Vec<String>,
+    regexes: Vec<regex_lite::Regex>,
+}
+
+impl Ignore {
+    /// The rules, and a message for each RegExp that does not compile (validated files never
+    /// have one; such a rule is left out).
+    pub fn new(spec: &WatchSpec) -> (Ignore, Vec<String>) {
+        let mut problems = Vec::new();
+        let regexes = spec
+            .ignore_regex
+            .iter()
+            .filter_map(|literal| js_regex(literal).map_err(|e| problems.push(e)).ok())
+            .collect();
+        let ignore = Ignore {
+            globs: spec.ignore.clone(),
+            regexes,
+        };
+        (ignore, problems)
+    }
+
+    pub fn matches(&self, root: &Path, changed: &Path) -> bool {
+        is_ignored(root, changed, &self.globs)
+            || (!self.regexes.is_empty() && {
+                let full = changed.to_string_lossy();
+                self.regexes.iter().any(|re| re.is_match(&full))
+            })
     }
 }
 
@@ -109,5 +174,34 @@ mod tests {
         assert!(!ignored("/app/src/logs.js", &["logs"]));
         assert!(!ignored("/app/src/app.js", &["*.log", "dist/"]));
         assert!(glob("a*b?c", "axxbyc") && !glob("a*b?c", "axxbc") && glob("*", ""));
+    }
+
+    #[test]
+    fn javascript_regexps_test_the_full_path() {
+        let spec = WatchSpec {
+            paths: vec![PathBuf::from("/app")],
+            ignore: vec!["logs".into()],
+            ignore_regex: vec![
+                r"/node_modules/".into(),
+                r"/(^|[\/\\])\../".into(),
+                r"/\.SQLITE$/i".into(),
+            ],
+            delay_ms: 0,
+        };
+        let (rules, problems) = Ignore::new(&spec);
+        assert!(problems.is_empty(), "{problems:?}");
+        let root = Path::new("/app");
+        assert!(rules.matches(root, Path::new("/app/node_modules/x.js")));
+        assert!(rules.matches(root, Path::new("/app/src/.hidden")));
+        assert!(rules.matches(root, Path::new("/app/data/db.sqlite")));
+        assert!(
+            rules.matches(root, Path::new("/app/logs/a.txt")),
+            "globs still apply"
+        );
+        assert!(!rules.matches(root, Path::new("/app/src/server.js")));
+        assert!(js_regex("/a/gu").is_ok());
+        assert!(js_regex("/a/x").is_err_and(|e| e.contains("flag `x`")));
+        assert!(js_regex("node_modules").is_err());
+        assert!(js_regex("/(/").is_err_and(|e| e.contains("cannot be used")));
     }
 }

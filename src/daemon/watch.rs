@@ -13,7 +13,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
-use crate::config::watch::is_ignored;
+use crate::config::watch::Ignore;
 use crate::daemon::events::InstanceEvent;
 use crate::protocol::model::WatchSpec;
 
@@ -32,6 +32,7 @@ struct Tree {
     inotify: Inotify,
     app: String,
     spec: WatchSpec,
+    ignore: Ignore,
     /// The app's own log files (when they live in a watched folder, each write would restart
     /// it): never reported, nor their per-instance and rotated siblings.
     skip: Vec<PathBuf>,
@@ -73,10 +74,15 @@ pub fn start(
 ) -> Result<AppWatcher, String> {
     let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
         .map_err(|e| format!("watch: cannot start inotify: {e}"))?;
+    let (ignore, problems) = Ignore::new(spec);
+    for problem in problems {
+        crate::dlog!("app {app}: watch: ignore_watch {problem}; left out");
+    }
     let mut tree = Tree {
         inotify,
         app: app.to_owned(),
         spec: spec.clone(),
+        ignore,
         skip,
         watched: HashMap::new(),
     };
@@ -130,8 +136,7 @@ impl Tree {
 
     fn ignored(&self, path: &Path, root_index: usize) -> bool {
         let root = &self.spec.paths[root_index];
-        self.skip.iter().any(|log| is_log_file(log, path))
-            || is_ignored(root, path, &self.spec.ignore)
+        self.skip.iter().any(|log| is_log_file(log, path)) || self.ignore.matches(root, path)
     }
 
     /// The changed path an event is about, unless it is to be left alone.

@@ -150,6 +150,10 @@ pub struct WatchSpec {
     /// the watched directory, or a relative path (`logs/app.log`, `dist/*`). Default: names
     /// starting with a dot, and `node_modules` (pm2's default).
     pub ignore: Vec<String>,
+    /// `ignore_watch` entries that are JavaScript RegExps (ecosystem.config.js), as literals
+    /// (`/node_modules/i`): tested against the changed file's full path, as chokidar does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_regex: Vec<String>,
     /// pm2's `watch_delay`: wait this long (at least 100 ms) after a change, then restart once
     /// for every change seen meanwhile.
     pub delay_ms: u64,

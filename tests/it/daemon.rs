@@ -359,6 +359,7 @@ fn extreme_values_from_a_raw_client_never_hurt_the_daemon() {
                 s.watch = Some(WatchSpec {
                     paths: vec![watched.clone(), "/surely/not/there".into()],
                     ignore: vec!["[".into()],
+                    ignore_regex: vec!["/(/".into(), "no literal".into()],
                     delay_ms: HUGE,
                 })
             }),
@@ -369,6 +370,7 @@ fn extreme_values_from_a_raw_client_never_hurt_the_daemon() {
                 s.watch = Some(WatchSpec {
                     paths: vec![watched_too.clone()],
                     ignore: vec!["[".into(), String::new()],
+                    ignore_regex: vec!["/a/q".into()],
                     delay_ms: HUGE,
                 })
             }),

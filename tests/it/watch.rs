@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::harness::{wait_until, Home};
+use crate::harness::{have, wait_until, Home};
 
 fn daemon_log(home: &Home) -> String {
     std::fs::read_to_string(home.dir.join("daemon.log")).unwrap_or_default()
@@ -89,6 +89,47 @@ fn ignore_watch_and_own_logs_are_left_alone() {
         detected(&home),
         vec![work.join("config.json").display().to_string()]
     );
+}
+
+#[test]
+fn javascript_regexps_in_ignore_watch() {
+    if !have("node") {
+        eprintln!("skipped: no node to evaluate ecosystem.config.js");
+        return;
+    }
+    let home = Home::new();
+    let work = home.work();
+    std::fs::create_dir_all(work.join("data")).expect("mkdir");
+    // As pm2 users write them: RegExp objects, tested against the full path (chokidar's way).
+    std::fs::write(
+        work.join("ecosystem.config.js"),
+        "module.exports = { apps: [{ name: 'bot', script: 'sleep', args: '1000', watch: true,\n\
+         ignore_watch: [/.+\\.sqlite$/i, /(^|[\\/\\\\])cache/, 'ecosystem.config.js'] }] };\n",
+    )
+    .expect("write the file");
+    home.ok(&["start", "ecosystem.config.js"]);
+    wait_until("online", || home.online_pids("bot", 1));
+    touch(&work.join("data/db.SQLite"), "x");
+    touch(&work.join("cache"), "x");
+    touch(&work.join("bot.js"), "x");
+    wait_restarts(&home, "bot", 1);
+    assert_eq!(
+        detected(&home),
+        vec![work.join("bot.js").display().to_string()]
+    );
+
+    // One that cannot be used is named with its key, and nothing starts.
+    std::fs::write(
+        work.join("bad.config.js"),
+        "module.exports = { apps: [{ name: 'b2', script: 'sleep', args: '1000', watch: true, ignore_watch: [/a(?<=b)/] }] };\n",
+    )
+    .expect("write the file");
+    let err = home.fails(&["start", "bad.config.js"]);
+    assert!(
+        err.contains("ignore_watch") && err.contains("cannot be used"),
+        "{err}"
+    );
+    assert!(home.app("b2").is_empty());
 }
 
 #[test]

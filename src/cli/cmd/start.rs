@@ -224,11 +224,13 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
             .map(|p| spec.cwd.join(p))
             .collect();
         let ignore = (!args.ignore_watch.is_empty()).then(|| {
-            args.ignore_watch
+            let globs = args
+                .ignore_watch
                 .iter()
                 .flat_map(|p| p.split_whitespace())
                 .map(str::to_owned)
-                .collect()
+                .collect();
+            (globs, Vec::new())
         });
         let delay_ms = match &args.watch_delay {
             Some(text) => crate::config::units::parse_duration_ms(text)

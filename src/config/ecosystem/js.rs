@@ -26,7 +26,9 @@ const load = async () => {
 };
 load().then((m) => {
   if (m && m[Symbol.toStringTag] === 'Module') m = m.default !== undefined ? m.default : { ...m };
-  const json = JSON.stringify(m === undefined ? null : m);
+  // A RegExp (ignore_watch) would print as {}: keep it as its literal.
+  const json = JSON.stringify(m === undefined ? null : m,
+    (k, v) => (v instanceof RegExp ? { regexp: v.toString() } : v));
   process.stdout.write('\n' + MARK + json + '\n', () => process.exit(0));
 }, (e) => {
   process.stderr.write(String((e && e.stack) || e) + '\n', () => process.exit(1));

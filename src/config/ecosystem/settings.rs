@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::keys::{self, Key};
-use super::tree::Value;
+use super::tree::{Node, Value};
 use super::values::{whole, App, Field};
 use super::{resolve, AppExtras};
 use crate::config::units;
@@ -128,22 +128,55 @@ pub fn watch(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
     };
     let delay_ms = app.duration(Key::WatchDelay).unwrap_or(0);
     let ignore = app.get(Key::IgnoreWatch).and_then(|f| {
-        let patterns: Option<Vec<String>> = match &f.value.value {
-            Value::Str(s) => Some(vec![s.clone()]),
-            Value::Seq(items) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_owned))
-                .collect(),
-            _ => None,
+        let items: Vec<&Node> = match &f.value.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![f.value],
         };
-        if patterns.is_none() {
-            app.wrong_type(&f, "a pattern or a list of patterns");
+        let (mut globs, mut regexes) = (Vec::new(), Vec::new());
+        for item in items {
+            match ignore_pattern(item) {
+                Some(Ok(Pattern::Glob(glob))) => globs.push(glob),
+                Some(Ok(Pattern::Regex(literal))) => regexes.push(literal),
+                Some(Err(message)) => {
+                    app.bad(&f, message);
+                    return None;
+                }
+                None => {
+                    app.wrong_type(&f, "a pattern, a RegExp, or a list of them");
+                    return None;
+                }
+            }
         }
-        patterns
+        Some((globs, regexes))
     });
     spec.watch = Some(crate::config::watch::watch_spec(
         cwd, paths, ignore, delay_ms,
     ));
+}
+
+enum Pattern {
+    Glob(String),
+    /// A JavaScript RegExp literal, checked.
+    Regex(String),
+}
+
+/// One `ignore_watch` entry: a string, or `{regexp: "/source/flags"}` (how a RegExp of an
+/// ecosystem.config.js arrives). None: neither.
+fn ignore_pattern(item: &Node) -> Option<Result<Pattern, String>> {
+    match &item.value {
+        Value::Str(s) => Some(Ok(Pattern::Glob(s.clone()))),
+        Value::Map(entries) => match entries.as_slice() {
+            [(key, value)] if key.as_str() == Some("regexp") => {
+                let literal = value.as_str()?;
+                Some(
+                    crate::config::watch::js_regex(literal)
+                        .map(|_| Pattern::Regex(literal.to_owned())),
+                )
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// A log file: `NULL` and `/dev/null` discard (pm2); relative paths are under the app's cwd.

@@ -178,8 +178,4 @@ print(json.dumps({
 EOF
 python3 "$HERE/driver.py" report "$RESULTS" "$WORK/meta.json" >"$WORK/section.md"
 
-print_section
-if docs_wanted; then # reload's own section writer (driver.py), not lib/mdsection.py
-    python3 "$HERE/driver.py" section "$DOC" "$SECTION" <"$WORK/section.md"
-    say "wrote the section \"$SECTION\" of ${DOC#"$ROOT"/}"
-fi
+publish_section

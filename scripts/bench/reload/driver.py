@@ -7,7 +7,6 @@
                                          (CONF's "updates" per manager), then the kills (CONF's
                                          "kills" per row, kills.py) -> JSON lines in CONF's results
   driver.py report RESULTS META          Markdown section body on stdout
-  driver.py section FILE HEADING         replace (or append) that `## ` section of FILE with stdin
 
 CONF is a JSON file written by reload.sh: {"app", "instances", "rounds", "timeout", "close",
 "keepalive", "results", "pids", "load", "updates", "kills", "managers": {"rcluster": {"bin",
@@ -845,40 +844,6 @@ def update_report(updates, meta):
     return out
 
 
-# ------------------------------------------------------------------ docs section
-
-
-def cmd_section(path, heading):
-    """Replace one `## ` section (heading line to the next `## ` outside code fences) of the file
-    with stdin; append it at the end when absent. Other sections are kept byte for byte."""
-    body = sys.stdin.read().strip("\n")
-    new = heading + "\n\n" + body + "\n"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = end = None
-    fence = False
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith("```"):
-            fence = not fence
-        if fence or not line.startswith("## "):
-            continue
-        if start is None and line.rstrip() == heading:
-            start = i
-        elif start is not None:
-            end = i
-            break
-    if start is None:
-        text = text.rstrip("\n") + "\n\n" + new
-    else:
-        rest = "".join(lines[end:]) if end is not None else ""
-        text = "".join(lines[:start]) + new + ("\n" + rest if rest else "")
-    tmp = "%s.reload-%d.tmp" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return 0
-
-
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cmd, args = sys.argv[1], sys.argv[2:]
@@ -891,8 +856,6 @@ def main():
         return cmd_measure(json.load(open(args[0])))
     if cmd == "report":
         return cmd_report(args[0], args[1])
-    if cmd == "section":
-        return cmd_section(args[0], args[1])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -209,6 +210,9 @@ def fmt_us(x):
 
 
 def main():
+    # The script's cleanup sends SIGTERM: exit through Python so that subprocess.run ends the
+    # writer it waits for instead of leaving it behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = argparse.ArgumentParser()
     p.add_argument("--rcluster", required=True)
     p.add_argument("--rcluster-home", required=True)

@@ -5,12 +5,15 @@
 //! `LISTEN_PID` is its own pid (PRODUCT.md, Corrections), and run by the shell otherwise.
 //! Used by the ecosystem loader and by `rcluster start "cmd string"`.
 
-use std::path::Path;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use crate::protocol::model::CommandSpec;
 
 /// The interpreter pm2 would pick for a script file by its extension, `None` to run it directly.
-/// pm2 says `python`; `python3` is what exists on current systems.
+/// pm2 says `python`; `python3` is what exists on current systems. TypeScript runs with bun as
+/// under pm2, or with node (its type stripping) when there is no bun.
 pub fn default_interpreter(script: &str) -> Option<&'static str> {
     let ext = Path::new(script).extension()?.to_str()?;
     Some(match ext {
@@ -20,8 +23,64 @@ pub fn default_interpreter(script: &str) -> Option<&'static str> {
         "rb" => "ruby",
         "php" => "php",
         "pl" => "perl",
+        "coffee" => "coffee",
+        "ls" => "lsc",
+        "ts" | "tsx" if find_on_path("bun").is_some() => "bun",
+        "ts" | "tsx" => "node",
         _ => return None,
     })
+}
+
+/// An executable file called `name` in a directory of $PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// How to run a script file with no interpreter by extension and no exec bit (`bin/www` out of a
+/// zip): the interpreter its `#!` line names (as the kernel reads it: a program and at most one
+/// argument), else node if it is text, as pm2 does; `None` for an executable or binary file, which
+/// runs (or fails) as it is.
+fn unexecutable_script(path: &Path) -> Option<Vec<String>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 != 0 {
+        return None;
+    }
+    let mut head = [0u8; 512];
+    let mut file = std::fs::File::open(path).ok()?;
+    let n = file.read(&mut head).ok()?;
+    let head = &head[..n];
+    if let Some(line) = head.strip_prefix(b"#!") {
+        let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = std::str::from_utf8(line).ok()?.trim();
+        let (program, arg) = match line.split_once([' ', '\t']) {
+            Some((program, arg)) => (program, arg.trim()),
+            None => (line, ""),
+        };
+        if program.is_empty() {
+            return None;
+        }
+        // `#!/usr/bin/env node`: the program itself, found on PATH as env would find it (so
+        // that a Node program is seen as one: its IPC channel, `process.send('ready')`).
+        if Path::new(program).file_name().is_some_and(|n| n == "env")
+            && !arg.is_empty()
+            && !arg.starts_with('-')
+            && !arg.contains([' ', '\t'])
+        {
+            return Some(vec![arg.to_owned()]);
+        }
+        let mut words = vec![program.to_owned()];
+        if !arg.is_empty() {
+            words.push(arg.to_owned());
+        }
+        return Some(words);
+    }
+    (!head.contains(&0)).then(|| vec!["node".to_owned()])
 }
 
 /// Whether `script` is a command line (`"python3 -m http.server 8000"`) rather than a file: it
@@ -76,6 +135,18 @@ pub fn command_for_file(
         _ => default_interpreter(script),
     };
     let Some(chosen) = chosen else {
+        if interpreter.is_none() {
+            if let Some(mut words) = unexecutable_script(Path::new(script)) {
+                let program = words.remove(0);
+                words.extend(interpreter_args);
+                words.push(script.to_owned());
+                words.extend(args);
+                return CommandSpec::Exec {
+                    program,
+                    args: words,
+                };
+            }
+        }
         return CommandSpec::Exec {
             program: script.to_owned(),
             args,
@@ -239,6 +310,56 @@ mod tests {
             program: program.into(),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
         }
+    }
+
+    #[test]
+    fn files_without_the_exec_bit_run_like_pm2_runs_them() {
+        let dir = std::env::temp_dir().join(format!("rcl-interp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let write = |name: &str, body: &[u8], mode: u32| {
+            let path = dir.join(name);
+            std::fs::write(&path, body).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            path.to_str().expect("utf-8").to_owned()
+        };
+        let www = write("www", b"#!/usr/bin/env node\nrequire('x')\n", 0o644);
+        assert_eq!(
+            command_for_file(&www, strings(&["-p"]), None, Vec::new(), Vec::new()),
+            exec("node", &[&www, "-p"]),
+            "the program `#!/usr/bin/env` names"
+        );
+        let bash = write("job", b"#!/bin/bash -e\nsleep 1\n", 0o644);
+        assert_eq!(
+            command_for_file(&bash, Vec::new(), None, Vec::new(), Vec::new()),
+            exec("/bin/bash", &["-e", &bash]),
+            "the #! line's program and its one argument"
+        );
+        let plain = write("server", b"console.log(1)\n", 0o644);
+        assert_eq!(
+            command_for_file(&plain, Vec::new(), None, Vec::new(), Vec::new()),
+            exec("node", &[&plain]),
+            "pm2 runs a text file with node"
+        );
+        let runnable = write("tool", b"#!/bin/sh\necho\n", 0o755);
+        assert_eq!(
+            command_for_file(&runnable, Vec::new(), None, Vec::new(), Vec::new()),
+            exec(&runnable, &[]),
+            "an executable runs as it is"
+        );
+        let binary = write("blob", b"\x7fELF\x02\x01\x00\x00", 0o644);
+        assert_eq!(
+            command_for_file(&binary, Vec::new(), None, Vec::new(), Vec::new()),
+            exec(&binary, &[]),
+            "a binary without the exec bit fails as it is, with its own error"
+        );
+        assert_eq!(
+            command_for_file(&plain, Vec::new(), Some("none"), Vec::new(), Vec::new()),
+            exec(&plain, &[]),
+            "interpreter: none is obeyed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(default_interpreter("a.coffee"), Some("coffee"));
+        assert!(matches!(default_interpreter("a.ts"), Some("bun" | "node")));
     }
 
     fn strings(list: &[&str]) -> Vec<String> {

@@ -97,9 +97,14 @@ fn command_line_forms() {
             .ok()
             .filter(|c| c.starts_with(b"node"))
     });
+    // The script as the file it names (an absolute path, as in ecosystem files and pm2).
+    let script = home.work().join("app.js");
     assert_eq!(
-        cmdline,
-        b"node\0--max-old-space-size=256\0--no-warnings\0app.js\0arg1\0"
+        String::from_utf8_lossy(&cmdline),
+        format!(
+            "node\0--max-old-space-size=256\0--no-warnings\0{}\0arg1\0",
+            script.display()
+        )
     );
 }
 
@@ -290,4 +295,37 @@ fn pm2_only_start_flags_run_with_a_note() {
         assert!(said.contains(&format!("{flag} has no effect")), "{said}");
     }
     home.wait_status("quiet", InstanceState::Online);
+}
+
+#[test]
+fn scripts_as_pm2_runs_them_a_file_in_the_cwd_and_no_exec_bit() {
+    if !crate::harness::have("node") {
+        eprintln!("skipped: no node");
+        return;
+    }
+    let home = Home::new();
+    let work = home.work();
+    std::fs::create_dir_all(work.join("bin")).expect("mkdir");
+    // Express's generator layout, copied without its exec bit: pm2 runs it with node.
+    std::fs::write(
+        work.join("bin/www"),
+        "#!/usr/bin/env node\nconsole.log('www up'); setInterval(() => {}, 1e6);\n",
+    )
+    .expect("write");
+    // An extensionless JavaScript file named like a program: the file in the cwd wins.
+    std::fs::write(
+        work.join("server"),
+        "console.log('server up'); setInterval(() => {}, 1e6);\n",
+    )
+    .expect("write");
+    home.ok(&["start", "bin/www"]);
+    home.ok(&["start", "server"]);
+    for (name, line) in [("www", "www up"), ("server", "server up")] {
+        wait_until(&format!("{name} printed"), || {
+            home.read_log(&format!("{name}-out.log"))
+                .contains(line)
+                .then_some(())
+        });
+        assert_eq!(home.app(name)[0].status, InstanceState::Online);
+    }
 }

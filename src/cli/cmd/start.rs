@@ -10,7 +10,7 @@ use crate::cli::args::{Cli, Command, StartArgs};
 use crate::cli::client::Client;
 use crate::cli::cmd::control::{expect_instances, selected};
 use crate::cli::render;
-use crate::config::interpreter::{command_for, split_words};
+use crate::config::interpreter::{command_for, command_for_file, split_words};
 use crate::config::units::{parse_duration_ms, parse_signal, resolve_instances, InstancesArg};
 use crate::paths::Home;
 use std::net::SocketAddr;
@@ -137,13 +137,28 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
         }
         None => Vec::new(),
     };
-    let command = command_for(
-        &args.script,
-        args.args.clone(),
-        args.interpreter.as_deref(),
-        interpreter_args,
-        Vec::new(),
-    );
+    // A script that names a file (relative to the app's cwd) is that file, as under pm2 and in
+    // ecosystem files: `start server` runs ./server before any `server` on PATH.
+    let file: PathBuf = absolute(&cwd, Path::new(args.script.trim()))
+        .components()
+        .filter(|c| *c != std::path::Component::CurDir)
+        .collect();
+    let command = match file.to_str().filter(|_| file.is_file()) {
+        Some(path) => command_for_file(
+            path,
+            args.args.clone(),
+            args.interpreter.as_deref(),
+            interpreter_args,
+            Vec::new(),
+        ),
+        None => command_for(
+            &args.script,
+            args.args.clone(),
+            args.interpreter.as_deref(),
+            interpreter_args,
+            Vec::new(),
+        ),
+    };
     let name = match args.name {
         Some(name) => name,
         None => default_name(&args.script),

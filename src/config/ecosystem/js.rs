@@ -4,7 +4,7 @@
 //! working directory, as under pm2, so `process.env.X` and `__dirname` mean what they meant there.
 //! The child is waited for with std::process: call this before any reaper starts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Printed before the JSON, so that anything the config itself prints is skipped.
@@ -49,7 +49,7 @@ pub enum JsError {
 
 /// Evaluates the file with `node` from PATH and returns the JSON it exports.
 pub fn evaluate(path: &Path) -> Result<String, JsError> {
-    let node = find_on_path("node").ok_or(JsError::NoNode)?;
+    let node = crate::config::interpreter::find_on_path("node").ok_or(JsError::NoNode)?;
     let output = Command::new(node)
         .arg("-e")
         .arg(SCRIPT)
@@ -105,18 +105,6 @@ fn failure(path: &Path, stderr: &str) -> JsError {
         column,
         message: format!("evaluating with node failed: {summary}"),
     }
-}
-
-/// The first executable `name` in PATH.
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 #[cfg(test)]

@@ -300,9 +300,11 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload"
 complete -c rcluster -n "__fish_rcluster_using_subcommand scale" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand scale" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand scale" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s f -l force -d 'pm2\'s flag to save an empty list; rcluster always saves what runs'
 complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s f -l force -d 'pm2\'s flag to save an empty list; rcluster always saves what runs'
 complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s V -l version -d 'Print version'
@@ -370,11 +372,17 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand init" -s f -l force -d
 complete -c rcluster -n "__fish_rcluster_using_subcommand init" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand init" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand init" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s u -d 'The user the daemon runs as (pm2\'s -u; default: you, or the user who ran sudo)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l hp -d 'That user\'s home directory (pm2\'s --hp; default: from the user database)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l service-name -d 'The unit\'s name (default rcluster-<user>, or rcluster for --user)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l user -d 'A user unit (`systemctl --user`, ~/.config/systemd/user/rcluster.service) instead of a system unit (/etc/systemd/system/rcluster-<user>.service, needs root to install)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l install -d 'Write the unit file (default: print it)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -s u -d 'The user the daemon runs as (pm2\'s -u; default: you, or the user who ran sudo)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -l hp -d 'That user\'s home directory (pm2\'s --hp; default: from the user database)' -r -F
+complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -l service-name -d 'The unit\'s name (default rcluster-<user>, or rcluster for --user)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -l user -d 'Remove the user unit instead of the system unit'
 complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand unstartup" -s h -l help -d 'Print help'

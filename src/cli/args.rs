@@ -66,7 +66,7 @@ pub enum Command {
     Scale(ScaleArgs),
     /// Save the process list, to be restored by `resurrect` (and at boot, see `startup`).
     #[command(visible_alias = "dump")]
-    Save,
+    Save(SaveArgs),
     /// Start the saved apps that do not run.
     Resurrect,
     /// Remove the saved process list.
@@ -577,6 +577,10 @@ pub struct EcosystemArgs {
 
 #[derive(Debug, Args)]
 pub struct StartupArgs {
+    /// pm2's init system argument: `systemd` (or a systemd distribution: ubuntu, debian,
+    /// centos, redhat, fedora, amazon...); rcluster writes systemd units only.
+    #[arg(value_name = "PLATFORM")]
+    pub platform: Option<String>,
     /// A user unit (`systemctl --user`, ~/.config/systemd/user/rcluster.service) instead of a
     /// system unit (/etc/systemd/system/rcluster-<user>.service, needs root to install).
     #[arg(long)]
@@ -584,13 +588,41 @@ pub struct StartupArgs {
     /// Write the unit file (default: print it).
     #[arg(long)]
     pub install: bool,
+    #[command(flatten)]
+    pub unit: UnitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// pm2's flag to save an empty list; rcluster always saves what runs.
+    #[arg(short = 'f', long, hide = true)]
+    pub force: bool,
+}
+
+/// pm2's `startup -u deploy --hp /home/deploy --service-name web`.
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// The user the daemon runs as (pm2's -u; default: you, or the user who ran sudo).
+    #[arg(short = 'u', value_name = "USER", conflicts_with = "user")]
+    pub run_as: Option<String>,
+    /// That user's home directory (pm2's --hp; default: from the user database).
+    #[arg(long = "hp", value_name = "DIR")]
+    pub home_path: Option<PathBuf>,
+    /// The unit's name (default rcluster-<user>, or rcluster for --user).
+    #[arg(long, value_name = "NAME")]
+    pub service_name: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct UnstartupArgs {
+    /// pm2's init system argument (see `startup`).
+    #[arg(value_name = "PLATFORM")]
+    pub platform: Option<String>,
     /// Remove the user unit instead of the system unit.
     #[arg(long)]
     pub user: bool,
+    #[command(flatten)]
+    pub unit: UnitArgs,
 }
 
 #[derive(Debug, Args)]

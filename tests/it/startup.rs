@@ -174,3 +174,40 @@ fn the_units_exec_start_resurrects_the_saved_apps() {
         );
     }
 }
+
+#[test]
+fn pm2s_startup_command_line_is_understood() {
+    let home = Home::new();
+    let user = user_name();
+    // `pm2 startup systemd -u deploy --hp /home/deploy --service-name web`, as deploy guides write it.
+    let out = home.run(&[
+        "startup",
+        "systemd",
+        "-u",
+        &user,
+        "--hp",
+        "/srv/site",
+        "--service-name",
+        "web",
+    ]);
+    assert!(out.status.success(), "{}", home.report(&out));
+    let unit = String::from_utf8_lossy(&out.stdout);
+    assert!(unit.contains(&format!("User={user}")), "{unit}");
+    let hint = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        hint.contains("/etc/systemd/system/web.service")
+            && hint.contains(&format!(
+                "startup systemd -u {user} --hp /srv/site --service-name web --install"
+            )),
+        "{hint}"
+    );
+    home.ok(&["startup", "ubuntu18"]);
+    let err = home.fails(&["startup", "launchd"]);
+    assert!(err.contains("systemd units only"), "{err}");
+    let err = home.fails(&["startup", "windows"]);
+    assert!(err.contains("unknown platform"), "{err}");
+    let err = home.fails(&["startup", "-u", "surely-no-such-user-rcl"]);
+    assert!(err.contains("no such user"), "{err}");
+    // pm2's `save --force` too.
+    home.ok(&["save", "--force"]);
+}

@@ -36,7 +36,7 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Logs(args) => logs::run(home, &args),
         Command::Reload(args) => control::reload(home, &args),
         Command::Scale(args) => control::scale(home, &args),
-        Command::Save => control::simple(home, Request::Save),
+        Command::Save(_) => control::simple(home, Request::Save),
         Command::Resurrect => control::resurrect(home),
         Command::Cleardump => control::simple(home, Request::ClearDump),
         Command::Flush(args) => control::simple(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::args::{StartupArgs, UnstartupArgs};
+use crate::cli::args::{StartupArgs, UnitArgs, UnstartupArgs};
 use crate::paths::Home;
 use crate::protocol::EXIT_DAEMON_ALREADY_RUNNING;
 
@@ -36,19 +36,27 @@ struct Location {
 }
 
 impl Location {
-    fn find(user_unit: bool, user: &str) -> Result<Location> {
+    fn find(user_unit: bool, user: &str, service_name: Option<&str>) -> Result<Location> {
+        let name = |default: String| match service_name {
+            Some(name) if name.ends_with(".service") => name.to_owned(),
+            Some(name) => format!("{name}.service"),
+            None => default,
+        };
+        if let Some(bad) = service_name.filter(|n| n.is_empty() || n.contains(['/', '\0'])) {
+            bail!("--service-name `{bad}`: not a unit name");
+        }
         if user_unit {
             Ok(Location {
                 user_unit,
                 dir: user_config_dir()?.join("systemd").join("user"),
-                name: "rcluster.service".into(),
+                name: name("rcluster.service".into()),
                 wanted_by: "default.target",
             })
         } else {
             Ok(Location {
                 user_unit,
                 dir: PathBuf::from(SYSTEM_DIR),
-                name: format!("rcluster-{user}.service"),
+                name: name(format!("rcluster-{user}.service")),
                 wanted_by: "multi-user.target",
             })
         }
@@ -79,10 +87,79 @@ fn user_config_dir() -> Result<PathBuf> {
     Ok(base.home_dir().join(".config"))
 }
 
-/// The user the daemon runs as: the one who ran `sudo` when run as root by sudo (the unit is
-/// for them, as with pm2's `startup -u`), else the current user. With the sudo user's home
-/// directory in the first case.
-fn unit_user() -> Result<(String, Option<PathBuf>)> {
+/// pm2's platform argument: systemd, or a distribution pm2 starts with systemd. Other init
+/// systems are refused by name.
+fn check_platform(platform: Option<&str>) -> Result<()> {
+    let Some(platform) = platform else {
+        return Ok(());
+    };
+    let name = platform.to_ascii_lowercase();
+    let systemd = [
+        "systemd",
+        "linux",
+        "ubuntu",
+        "debian",
+        "centos",
+        "redhat",
+        "rhel",
+        "fedora",
+        "amazon",
+        "oracle",
+        "arch",
+        "archlinux",
+        "suse",
+        "opensuse",
+        "rocky",
+        "almalinux",
+    ];
+    let others = [
+        "upstart",
+        "launchd",
+        "darwin",
+        "macos",
+        "openrc",
+        "alpine",
+        "gentoo",
+        "rcd",
+        "freebsd",
+        "rcd-openbsd",
+        "openbsd",
+        "systemv",
+        "sysvinit",
+        "chkconfig",
+        "smf",
+        "sunos",
+        "solaris",
+    ];
+    // pm2 takes versioned names too (ubuntu16, centos7).
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if systemd.contains(&base) {
+        Ok(())
+    } else if others.contains(&base) {
+        bail!("rcluster writes systemd units only; `{platform}` starts services another way")
+    } else {
+        bail!("unknown platform `{platform}`: rcluster writes systemd units (`startup systemd`)")
+    }
+}
+
+/// The user the daemon runs as and, when it is not the current user, their home directory:
+/// `-u NAME` (pm2's, with `--hp DIR`), else the one who ran `sudo` when run as root by sudo (the
+/// unit is for them), else the current user.
+fn unit_user(unit: &UnitArgs) -> Result<(String, Option<PathBuf>)> {
+    if let Some(name) = &unit.run_as {
+        let found = nix::unistd::User::from_name(name)
+            .with_context(|| format!("cannot look up user {name}"))?;
+        let Some(found) = found else {
+            bail!("-u {name}: no such user");
+        };
+        let home = unit.home_path.clone().unwrap_or(found.dir);
+        return Ok((found.name, Some(home)));
+    }
+    let (name, home) = current_unit_user()?;
+    Ok((name, unit.home_path.clone().or(home)))
+}
+
+fn current_unit_user() -> Result<(String, Option<PathBuf>)> {
     let euid = nix::unistd::geteuid();
     if euid.is_root() {
         if let Some(name) = std::env::var("SUDO_USER")
@@ -115,9 +192,10 @@ fn unit_home(home: &Home, sudo_home_dir: Option<&Path>) -> PathBuf {
 }
 
 pub fn startup(home: &Home, args: &StartupArgs) -> Result<i32> {
+    check_platform(args.platform.as_deref())?;
     let exe = std::env::current_exe().context("cannot find the rcluster executable")?;
-    let (user, sudo_home_dir) = unit_user()?;
-    let location = Location::find(args.user, &user)?;
+    let (user, sudo_home_dir) = unit_user(&args.unit)?;
+    let location = Location::find(args.user, &user, args.unit.service_name.as_deref())?;
     let unit_home = unit_home(home, sudo_home_dir.as_deref());
     let path_env = std::env::var("PATH").ok();
     let unit = render_unit(&UnitSpec {
@@ -129,16 +207,36 @@ pub fn startup(home: &Home, args: &StartupArgs) -> Result<i32> {
     });
     let file = location.path();
     if !args.install {
+        // The same command with --install, flags as given.
+        let mut flags = String::new();
+        for (flag, value) in [
+            ("", args.platform.clone()),
+            (" -u", args.unit.run_as.clone()),
+            (
+                " --hp",
+                args.unit
+                    .home_path
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+            ),
+            (" --service-name", args.unit.service_name.clone()),
+        ] {
+            if let Some(value) = value {
+                flags.push_str(&format!("{flag} {value}"));
+            }
+        }
+        if args.user {
+            flags.push_str(" --user");
+        }
         print!("{unit}");
         eprintln!(
-            "[rcluster] this is the unit for {}; `rcluster startup{} --install` writes it{}",
+            "[rcluster] this is the unit for {}; `rcluster startup{flags} --install` writes it{}",
             file.display(),
-            if args.user { " --user" } else { "" },
             if args.user || nix::unistd::geteuid().is_root() {
                 String::new()
             } else {
                 format!(
-                    " (as root: sudo env RCLUSTER_HOME={} PATH=\"$PATH\" {} startup --install)",
+                    " (as root: sudo env RCLUSTER_HOME={} PATH=\"$PATH\" {} startup{flags} --install)",
                     unit_home.display(),
                     exe.display()
                 )
@@ -185,8 +283,9 @@ fn denied_hint(e: std::io::Error, location: &Location, home: &Path, exe: &Path) 
 }
 
 pub fn unstartup(args: &UnstartupArgs) -> Result<i32> {
-    let (user, _) = unit_user()?;
-    let location = Location::find(args.user, &user)?;
+    check_platform(args.platform.as_deref())?;
+    let (user, _) = unit_user(&args.unit)?;
+    let location = Location::find(args.user, &user, args.unit.service_name.as_deref())?;
     let file = location.path();
     match fs::remove_file(&file) {
         Ok(()) => {}

@@ -49,6 +49,9 @@ _rcluster() {
             rcluster,help)
                 cmd="rcluster__subcmd__help"
                 ;;
+            rcluster,id)
+                cmd="rcluster__subcmd__id"
+                ;;
             rcluster,import)
                 cmd="rcluster__subcmd__import"
                 ;;
@@ -181,6 +184,9 @@ _rcluster() {
             rcluster__subcmd__help,help)
                 cmd="rcluster__subcmd__help__subcmd__help"
                 ;;
+            rcluster__subcmd__help,id)
+                cmd="rcluster__subcmd__help__subcmd__id"
+                ;;
             rcluster__subcmd__help,import)
                 cmd="rcluster__subcmd__help__subcmd__import"
                 ;;
@@ -260,7 +266,7 @@ _rcluster() {
 
     case "${cmd}" in
         rcluster)
-            opts="-v -h -V --verbose --help --version start run serve list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid env logs ping kill update completions ecosystem init startup unstartup import help"
+            opts="-v -h -V --verbose --no-color --help --version start run serve list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid id env logs ping kill update completions ecosystem init startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -274,7 +280,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__cleardump)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -288,7 +294,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__completions)
-            opts="-v -h -V --verbose --help --version bash elvish fish powershell zsh"
+            opts="-v -h -V --verbose --no-color --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,7 +308,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__delete)
-            opts="-v -h -V --only --env --json --verbose --help --version"
+            opts="-v -h -V --only --env --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,7 +330,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__describe)
-            opts="-v -h -V --json --verbose --help --version"
+            opts="-v -h -V --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,7 +344,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__ecosystem)
-            opts="-f -v -h -V --force --verbose --help --version"
+            opts="-f -v -h -V --force --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -352,7 +358,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__env)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -366,7 +372,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__flush)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -380,7 +386,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help)
-            opts="start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid env logs ping kill update completions ecosystem startup unstartup import help"
+            opts="start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -492,6 +498,20 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcluster__subcmd__help__subcmd__id)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -841,8 +861,22 @@ _rcluster() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rcluster__subcmd__id)
+            opts="-v -h -V --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rcluster__subcmd__import)
-            opts="-v -h -V --pm2-home --save --write --verbose --help --version pm2"
+            opts="-v -h -V --pm2-home --save --write --verbose --no-color --help --version pm2"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -864,7 +898,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__jlist)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -878,7 +912,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__kill)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -892,7 +926,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__list)
-            opts="-v -h -V --json --verbose --help --version"
+            opts="-v -h -V --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -906,7 +940,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__logs)
-            opts="-f -v -h -V --lines --follow --nostream --out --err --raw --json --timestamp --verbose --help --version"
+            opts="-f -v -h -V --lines --follow --nostream --out --err --raw --json --timestamp --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -924,7 +958,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__monit)
-            opts="-v -h -V --interval --count --verbose --help --version"
+            opts="-v -h -V --interval --count --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -946,7 +980,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__pid)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -960,7 +994,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__ping)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -974,7 +1008,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__prettylist)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -988,7 +1022,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reload)
-            opts="-v -h -V --only --env --parallel --update-env --json --verbose --help --version"
+            opts="-v -h -V --only --env --parallel --update-env --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1014,7 +1048,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reloadLogs)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1028,7 +1062,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reset)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1042,7 +1076,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__restart)
-            opts="-v -h -V --only --env --json --update-env --verbose --help --version"
+            opts="-v -h -V --only --env --json --update-env --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1064,7 +1098,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__resurrect)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1078,7 +1112,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__run)
-            opts="-n -i -f -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
+            opts="-n -i -f -x -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --disable-logs --attach --update-env --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1193,6 +1227,14 @@ _rcluster() {
                     return 0
                     ;;
                 --log-retain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --uid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1264,7 +1306,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__save)
-            opts="-f -v -h -V --force --verbose --help --version"
+            opts="-f -v -h -V --force --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1278,7 +1320,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__scale)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1292,7 +1334,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__serve)
-            opts="-p -n -i -v -h -V --port --spa --homepage --basic-auth-username --basic-auth-password --host --name --namespace --instances --no-daemon --json --verbose --help --version"
+            opts="-p -n -i -v -h -V --port --spa --homepage --basic-auth-username --basic-auth-password --host --name --namespace --instances --no-daemon --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1350,7 +1392,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__signal)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1364,7 +1406,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__start)
-            opts="-n -i -f -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --help --version"
+            opts="-n -i -f -x -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --disable-logs --attach --update-env --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1482,6 +1524,14 @@ _rcluster() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --uid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1550,7 +1600,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__startup)
-            opts="-u -v -h -V --user --install --hp --service-name --verbose --help --version"
+            opts="-u -v -h -V --user --install --hp --service-name --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1576,7 +1626,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__stop)
-            opts="-v -h -V --only --env --json --verbose --help --version"
+            opts="-v -h -V --only --env --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1598,7 +1648,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__unstartup)
-            opts="-u -v -h -V --user --hp --service-name --verbose --help --version"
+            opts="-u -v -h -V --user --hp --service-name --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1624,7 +1674,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__update)
-            opts="-v -h -V --verbose --help --version"
+            opts="-v -h -V --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -19,6 +19,10 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
+    /// pm2's flag for plain output; rcluster's is plain already.
+    #[arg(long, global = true, hide = true)]
+    pub no_color: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -83,6 +87,8 @@ pub enum Command {
     Reset(InstanceTargetArgs),
     /// Print the pids of running instances, one per line.
     Pid(OptionalTargetArgs),
+    /// Print the ids of an app's instances (pm2's id: `[ 0, 1 ]`).
+    Id(EnvArgs),
     /// Print the environment a running instance's program started with (pm2's env).
     Env(EnvArgs),
     /// Show the last lines of app logs, then follow live lines with --follow.
@@ -130,6 +136,8 @@ pub struct Pm2OnlyFlags {
     pub disable_source_map_support: bool,
     #[arg(long, hide = true)]
     pub shutdown_with_message: bool,
+    #[arg(short = 'x', long, hide = true)]
+    pub execute_command: bool,
 }
 
 impl Pm2OnlyFlags {
@@ -157,6 +165,7 @@ impl Pm2OnlyFlags {
                 "shutdown-with-message",
                 "shutdown_with_message",
             ),
+            (self.execute_command, "execute-command", "execute_command"),
         ]
         .into_iter()
         .filter(|(given, _, _)| *given)
@@ -261,7 +270,8 @@ pub struct StartArgs {
 
     /// Restart the app when a file changes under its cwd, or under PATH (--watch=PATH,
     /// repeatable); hidden files and node_modules are ignored unless --ignore-watch is given.
-    #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true, default_missing_value = "", action = clap::ArgAction::Append)]
+    /// (`--watch src` after the script, as in pm2; `--watch=src` anywhere.)
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "", action = clap::ArgAction::Append)]
     pub watch: Option<Vec<String>>,
 
     /// With --watch: leave these alone (names, globs such as *.log, or relative paths;
@@ -317,6 +327,24 @@ pub struct StartArgs {
 
     #[command(flatten)]
     pub pm2_only: Pm2OnlyFlags,
+
+    /// Discard the app's output (both log files /dev/null).
+    #[arg(long, conflicts_with_all = ["out_file", "error_file", "log_file"])]
+    pub disable_logs: bool,
+
+    /// After starting, follow the app's logs until Ctrl-C (pm2's --attach).
+    #[arg(long)]
+    pub attach: bool,
+
+    /// When `start` names a known app (which restarts it): give it this shell's environment.
+    #[arg(long)]
+    pub update_env: bool,
+
+    /// pm2's uid/gid: refused with the reason (run rcluster as that user).
+    #[arg(long, hide = true, value_name = "UID")]
+    pub uid: Option<String>,
+    #[arg(long, hide = true, value_name = "GID")]
+    pub gid: Option<String>,
 
     /// File for standard output (`/dev/null` discards).
     #[arg(short = 'o', long = "output", value_name = "FILE")]

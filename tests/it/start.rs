@@ -329,3 +329,58 @@ fn scripts_as_pm2_runs_them_a_file_in_the_cwd_and_no_exec_bit() {
         assert_eq!(home.app(name)[0].status, InstanceState::Online);
     }
 }
+
+#[test]
+fn pm2_start_flags_that_mean_something_here() {
+    let home = Home::new();
+    let work = home.work();
+    std::fs::create_dir_all(work.join("src")).expect("mkdir");
+    // `--watch src` after the script, as pm2 takes it.
+    home.ok(&["start", "sleep 1000", "--name", "dev", "--watch", "src"]);
+    let described = home.ok(&["describe", "dev"]);
+    let watch_row = described
+        .lines()
+        .find(|l| l.contains(" watch ") && !l.contains("ignore"))
+        .unwrap_or_default();
+    assert!(
+        watch_row.contains(&work.join("src").display().to_string()),
+        "{described}"
+    );
+    // --disable-logs: both files discarded; -x is pm2's fork mode, noted.
+    let out = home.run(&["start", "echo hi", "--name", "mute", "--disable-logs", "-x"]);
+    assert!(out.status.success(), "{}", home.report(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--execute-command has no effect"),
+        "{}",
+        home.report(&out)
+    );
+    let described = home.ok(&["describe", "mute"]);
+    assert_eq!(described.matches("(discarded)").count(), 2, "{described}");
+    // pm2's id, and its uid refused with the reason.
+    home.ok(&["start", "sleep 1000", "--name", "pair", "-i", "2"]);
+    let ids: Vec<String> = home.app("pair").iter().map(|i| i.id.to_string()).collect();
+    assert_eq!(
+        home.ok(&["id", "pair"]).trim(),
+        format!("[ {} ]", ids.join(", "))
+    );
+    assert_eq!(home.ok(&["id", "nothing-here"]).trim(), "[]");
+    let err = home.fails(&["start", "sleep 1000", "--name", "other", "--uid", "1000"]);
+    assert!(err.contains("another user"), "{err}");
+
+    // --attach: started, then its logs follow.
+    let (mut child, mut reader) = crate::logs::follower(
+        &home,
+        &[
+            "start",
+            "sh -c 'echo attached-line; sleep 1000'",
+            "--name",
+            "talk",
+            "--attach",
+        ],
+    );
+    crate::logs::read_until(&mut reader, "the app's line", |l| {
+        l.contains("attached-line")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}

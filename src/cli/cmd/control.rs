@@ -196,6 +196,19 @@ pub fn pids(home: &Home, target: Option<&str>) -> Result<i32> {
     Ok(0)
 }
 
+/// pm2's `id <name>`: the ids of the app's instances, printed as pm2 prints them (`[ 0, 1 ]`).
+pub fn ids(home: &Home, target: &str) -> Result<i32> {
+    let mut client = Client::connect(home)?;
+    let chosen = selected(&mut client, &Target::parse(target))?;
+    let ids: Vec<String> = chosen.iter().map(|i| i.id.to_string()).collect();
+    if ids.is_empty() {
+        println!("[]");
+    } else {
+        println!("[ {} ]", ids.join(", "));
+    }
+    Ok(0)
+}
+
 /// One KEY=VALUE a line, as /proc/<pid>/environ has them: what the program started with,
 /// rcluster's own variables (LISTEN_FDS, NODE_APP_INSTANCE, ...) included.
 pub fn env(home: &Home, target: &str) -> Result<i32> {

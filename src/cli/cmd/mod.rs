@@ -57,6 +57,7 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
             control::each_target(home, &args.targets, |target| Request::Reset { target })
         }
         Command::Pid(args) => control::pids(home, args.target.as_deref()),
+        Command::Id(args) => control::ids(home, &args.target),
         Command::Env(args) => control::env(home, &args.target),
         Command::Ping => control::ping(home),
         Command::Kill => control::kill(home),

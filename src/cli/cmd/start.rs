@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::args::{Cli, Command, StartArgs};
+use crate::cli::args::{Cli, Command, LogsArgs, StartArgs};
 use crate::cli::client::Client;
 use crate::cli::cmd::control::{expect_instances, selected};
 use crate::cli::render;
@@ -26,6 +26,9 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
             crate::config::ecosystem::no_effect_reason(key)
         );
     }
+    if args.uid.is_some() || args.gid.is_some() {
+        bail!("--uid/--gid: running an app as another user is not supported yet; run rcluster as that user");
+    }
     if super::ecosystem::is_ecosystem_file(&args.script) {
         return super::ecosystem::start_from_args(home, &args);
     }
@@ -35,14 +38,16 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     let mut client = None;
     if bare(&args) {
         let mut known = Client::connect(home)?;
-        if let Some(code) = start_existing(&mut known, &args)? {
+        if let Some(code) = start_existing(home, &mut known, &args)? {
             return Ok(code);
         }
         client = Some(known);
     }
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
     let json = args.json;
+    let attach = args.attach;
     let spec = spec_from_args(args, &cwd_now)?;
+    let name = spec.name.clone();
     let mut client = match client {
         Some(client) => client,
         None => Client::connect(home)?,
@@ -69,13 +74,34 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
             inst.reason.as_deref().unwrap_or("unknown reason")
         );
     }
-    Ok(if errored.is_empty() { 0 } else { 1 })
+    if !errored.is_empty() {
+        return Ok(1);
+    }
+    if attach {
+        return super::logs::run(home, &follow_logs(name));
+    }
+    Ok(0)
+}
+
+/// pm2's --attach: the app's logs, recent lines then live ones, until Ctrl-C.
+fn follow_logs(app: String) -> LogsArgs {
+    LogsArgs {
+        target: Some(app),
+        lines: 15,
+        follow: true,
+        nostream: false,
+        out: false,
+        err: false,
+        raw: false,
+        json: false,
+        timestamp: false,
+    }
 }
 
 /// pm2's `start <name|id|all>` of apps the daemon has: a restart, which starts stopped
 /// instances (`stop api` then `start api`). Only for a bare target (see `bare`): with any flag
 /// that defines an app, or arguments, it is a new app (and a name already taken is an error).
-fn start_existing(client: &mut Client, args: &StartArgs) -> Result<Option<i32>> {
+fn start_existing(home: &Home, client: &mut Client, args: &StartArgs) -> Result<Option<i32>> {
     let target = Target::parse(&args.script);
     if selected(client, &target)?.is_empty() {
         return Ok(None);
@@ -83,13 +109,16 @@ fn start_existing(client: &mut Client, args: &StartArgs) -> Result<Option<i32>> 
     let restarted = expect_instances(client.call(&Request::Restart {
         target,
         apps: Vec::new(),
-        base_env: None,
+        base_env: super::control::update_env(args.update_env),
     })?)?;
     if args.json {
         println!("{}", serde_json::to_string(&restarted)?);
     } else {
         eprintln!("[rcluster] restarted: {}", args.script);
         println!("{}", render::instances_table(&restarted));
+    }
+    if args.attach {
+        return super::logs::run(home, &follow_logs(args.script.clone())).map(Some);
     }
     Ok(Some(0))
 }
@@ -296,6 +325,10 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
     spec.logs.out_file = args.out_file.map(|p| absolute(&cwd, &p));
     spec.logs.error_file = args.error_file.map(|p| absolute(&cwd, &p));
     spec.logs.log_file = args.log_file.map(|p| absolute(&cwd, &p));
+    if args.disable_logs {
+        spec.logs.out_file = Some(PathBuf::from("/dev/null"));
+        spec.logs.error_file = Some(PathBuf::from("/dev/null"));
+    }
     spec.logs.date_format = args.log_date_format;
     spec.logs.json = args.log_type.as_deref() == Some("json");
     if let Some(text) = &args.log_max_size {

@@ -198,6 +198,7 @@ pub fn no_effect_reason(canonical: &str) -> &'static str {
         "windowsHide" => "it applies to Windows only",
         "name_prefix" | "username" | "install_url" => "it is internal to pm2",
         "vizion" => "rcluster does not collect version-control metadata",
+        "execute_command" => "an app runs in fork mode unless `instances` asks for more",
         _ => "it belongs to pm2's monitoring service (pm2.io)",
     }
 }

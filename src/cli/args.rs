@@ -112,6 +112,9 @@ pub enum Command {
     Unstartup(UnstartupArgs),
     /// Start the apps another process manager saved (pm2's `pm2 save` list).
     Import(ImportArgs),
+    /// Any other word: pm2's verbs that have no place here get their reason (`pm2_verbs`).
+    #[command(external_subcommand)]
+    Other(Vec<String>),
 }
 
 /// pm2 `start` flags that mean nothing here, accepted (hidden) so that commands written for pm2

@@ -5,6 +5,7 @@ mod ecosystem;
 mod import;
 mod logs;
 mod monit;
+mod pm2_verbs;
 pub mod serve;
 pub mod start;
 mod startup;
@@ -66,6 +67,7 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Startup(args) => startup::startup(home, &args),
         Command::Unstartup(args) => startup::unstartup(&args),
         Command::Import(args) => import::run(home, &args),
+        Command::Other(words) => pm2_verbs::refuse(&words),
         Command::Completions(args) => {
             let mut out = Vec::new();
             clap_complete::generate(

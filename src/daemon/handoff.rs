@@ -142,6 +142,9 @@ pub struct AppHandoff {
 #[derive(Serialize, Deserialize)]
 pub struct InstanceHandoff {
     pub id: u32,
+    /// Absent in records from before public ids: the id itself.
+    #[serde(default)]
+    pub public_id: Option<u32>,
     pub app: String,
     pub index: u32,
     pub state: InstanceState,

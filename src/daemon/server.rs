@@ -439,7 +439,9 @@ where
                     next_line = next_line.max(record.seq + record.lines);
                     let wanted = record.stream.wanted(streams)
                         && (sources.apps.is_empty() || sources.apps.contains(&*record.app))
-                        && sources.id.is_none_or(|id| id == record.id);
+                        && sources.instance.as_ref().is_none_or(|(app, index)| {
+                            **app == *record.app && *index == record.index
+                        });
                     if !wanted {
                         continue;
                     }

@@ -161,6 +161,8 @@ fn reload_under_load(home: &Home, name: &str, port: u16) {
         keepalive_client(port, stop.clone()),
     ];
     let first = home.app(name);
+    let mut ids: Vec<u32> = first.iter().map(|i| i.id).collect();
+    ids.sort_unstable();
     for round in 0..10 {
         let before: Vec<u32> = home.app(name).iter().filter_map(|i| i.pid).collect();
         home.ok(&["reload", name]);
@@ -176,7 +178,15 @@ fn reload_under_load(home: &Home, name: &str, port: u16) {
             after.iter().all(|i| !before.contains(&i.pid.unwrap_or(0))),
             "round {round}: old pids remain"
         );
+        // New processes under the same ids, as pm2 keeps pm_id across a reload.
+        let mut now: Vec<u32> = after.iter().map(|i| i.id).collect();
+        now.sort_unstable();
+        assert_eq!(now, ids, "round {round}: ids kept");
     }
+    // An id still names its instance after the reloads.
+    let id = ids[0].to_string();
+    home.ok(&["describe", &id]);
+    home.ok(&["logs", &id, "--lines", "1"]);
     stop.store(true, Ordering::Relaxed);
     let mut total = Tally::default();
     for client in clients {

@@ -43,6 +43,8 @@ const FAIR_SHARE: usize = 256 * 1024;
 
 pub struct CaptureSpec {
     pub id: u32,
+    /// The id users see (`Instance::public_id`), written in JSON log lines.
+    pub public_id: u32,
     pub index: u32,
     pub app: Arc<str>,
     pub stream: Stream,
@@ -219,7 +221,7 @@ async fn drain(
         };
         if let Some(data) = whole {
             let record = LogRecord {
-                id: spec.id,
+                id: spec.public_id,
                 index: spec.index,
                 app: spec.app.clone(),
                 stream: spec.stream,

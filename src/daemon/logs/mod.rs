@@ -36,6 +36,7 @@ pub enum WriterMsg {
 /// Whole lines (each ending in `\n`) from one stream of one instance, read at one time.
 #[derive(Debug)]
 pub struct LogRecord {
+    /// The instance's public id (what `list` shows).
     pub id: u32,
     pub index: u32,
     pub app: Arc<str>,

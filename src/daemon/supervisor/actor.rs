@@ -254,8 +254,13 @@ impl Supervisor {
             } else {
                 apps
             },
-            id: match target {
-                Target::Id(id) => Some(*id),
+            // Live lines of one instance: by app and index, which a reload's new instance
+            // keeps (its internal id is new).
+            instance: match target {
+                Target::Id(_) => ids
+                    .first()
+                    .and_then(|id| self.instances.get(id))
+                    .map(|i| (i.app.clone(), i.index)),
                 _ => None,
             },
             live: self.followers.subscribe(),
@@ -289,7 +294,12 @@ impl Supervisor {
         };
         match target {
             Target::All => Ok(self.instances.keys().copied().collect()),
-            Target::Id(id) if self.instances.contains_key(id) => Ok(vec![*id]),
+            Target::Id(id) if self.instances.values().any(|i| i.public_id == *id) => Ok(self
+                .instances
+                .values()
+                .filter(|i| i.public_id == *id)
+                .map(|i| i.id)
+                .collect()),
             Target::Id(id) => Err(ErrorReply::new(
                 ErrorKind::NotFound,
                 format!("no instance with id {id}"),

@@ -269,6 +269,7 @@ impl Supervisor {
         };
         InstanceHandoff {
             id: inst.id,
+            public_id: Some(inst.public_id),
             app: inst.app.clone(),
             index: inst.index,
             state: inst.state,
@@ -305,6 +306,7 @@ impl Supervisor {
         };
         let spec = CaptureSpec {
             id: inst.id,
+            public_id: inst.public_id,
             index: inst.index,
             app: Arc::from(inst.app.as_str()),
             stream: output.stream,
@@ -369,6 +371,7 @@ impl Supervisor {
             return;
         };
         let mut inst = Instance::new(id, &carried.app, carried.index);
+        inst.public_id = carried.public_id.unwrap_or(id);
         inst.state = carried.state;
         inst.pid = carried.pid;
         inst.pgid = carried.pgid;

@@ -224,6 +224,7 @@ impl Supervisor {
                 for (fd, stream) in [(spawned.stdout, Stream::Out), (spawned.stderr, Stream::Err)] {
                     let spec = CaptureSpec {
                         id,
+                        public_id: inst.public_id,
                         index: inst.index,
                         app: name.clone(),
                         stream,

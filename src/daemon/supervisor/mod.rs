@@ -45,7 +45,7 @@ pub struct PingInfo {
 pub struct LogSources {
     pub files: Vec<(String, Stream, PathBuf)>,
     pub apps: HashSet<String>,
-    pub id: Option<u32>,
+    pub instance: Option<(String, u32)>,
     pub live: broadcast::Receiver<Arc<LogRecord>>,
 }
 

@@ -40,6 +40,9 @@ pub enum Intent {
 
 pub struct Instance {
     pub id: u32,
+    /// The id users see and name (`list`, `logs 0`): a reload's new instance takes the old
+    /// one's, as pm2 keeps pm_id across a reload. Unique but for such a pair while both run.
+    pub public_id: u32,
     pub app: String,
     pub index: u32,
     pub state: InstanceState,
@@ -91,6 +94,7 @@ impl Instance {
     pub fn new(id: u32, app: &str, index: u32) -> Instance {
         Instance {
             id,
+            public_id: id,
             app: app.to_owned(),
             index,
             state: InstanceState::Launching,
@@ -166,7 +170,7 @@ impl Instance {
             InstanceState::Online | InstanceState::Launching | InstanceState::Stopping
         );
         InstanceView {
-            id: self.id,
+            id: self.public_id,
             name: self.app.clone(),
             namespace: spec
                 .namespace

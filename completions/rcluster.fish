@@ -114,6 +114,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l listen-timeo
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-autorestart -d 'Do not restart instances when they exit'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-autostart -d 'Add the app stopped: `rcluster start <name>` starts it later (pm2\'s --no-autostart)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l wait-ready -d 'Ready only when the program says so: READY=1 on $NOTIFY_SOCKET (sd_notify) or Node\'s process.send(\'ready\'), as pm2\'s wait_ready'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l time -d 'Prefix every log line with a timestamp (pm2\'s format, `YYYY-MM-DDTHH:mm:ss`, local time)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-compress -d 'gzip rotated log files'
@@ -176,6 +177,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l listen-timeout
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-autorestart -d 'Do not restart instances when they exit'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-autostart -d 'Add the app stopped: `rcluster start <name>` starts it later (pm2\'s --no-autostart)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l wait-ready -d 'Ready only when the program says so: READY=1 on $NOTIFY_SOCKET (sd_notify) or Node\'s process.send(\'ready\'), as pm2\'s wait_ready'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l time -d 'Prefix every log line with a timestamp (pm2\'s format, `YYYY-MM-DDTHH:mm:ss`, local time)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-compress -d 'gzip rotated log files'

@@ -224,6 +224,10 @@ pub struct StartArgs {
     #[arg(long)]
     pub no_autorestart: bool,
 
+    /// Add the app stopped: `rcluster start <name>` starts it later (pm2's --no-autostart).
+    #[arg(long)]
+    pub no_autostart: bool,
+
     /// Unstable restarts in a row (each up less than min-uptime) before `errored`.
     #[arg(long, value_name = "N")]
     pub max_restarts: Option<u32>,

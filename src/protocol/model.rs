@@ -180,6 +180,9 @@ pub struct AppSpec {
     /// pm2's `increment_var`: this env var gets `base + index` in each instance.
     pub increment_var: Option<String>,
     pub autorestart: bool,
+    /// pm2's `autostart: false` (`--no-autostart`): the app is added stopped; `start <name>`
+    /// starts it.
+    pub autostart: bool,
     /// Unstable restarts (uptime < min_uptime) in a row before `errored`.
     pub max_restarts: u32,
     pub min_uptime_ms: u64,
@@ -218,6 +221,7 @@ impl Default for AppSpec {
             instance_var: "NODE_APP_INSTANCE".into(),
             increment_var: None,
             autorestart: true,
+            autostart: true,
             max_restarts: 16,
             min_uptime_ms: 1000,
             restart_delay_ms: 0,

@@ -384,3 +384,26 @@ fn pm2_start_flags_that_mean_something_here() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn autostart_false_adds_the_app_stopped() {
+    let home = Home::new();
+    let file = home.work().join("ecosystem.json");
+    std::fs::write(
+        &file,
+        r#"{"apps": [{"name": "later", "script": "sleep", "args": "1000", "autostart": false},
+                     {"name": "now", "script": "sleep", "args": "1000"}]}"#,
+    )
+    .expect("write");
+    home.ok(&["start", path_str(&file)]);
+    wait_until("now online", || home.online_pids("now", 1));
+    let later = home.app("later");
+    assert_eq!(later[0].status, InstanceState::Stopped, "{later:?}");
+    assert_eq!(later[0].pid, None);
+    // `start <name>` starts it, as under pm2.
+    home.ok(&["start", "later"]);
+    wait_until("later online", || home.online_pids("later", 1));
+    // The flag does the same.
+    home.ok(&["start", "sleep 1000", "--name", "flagged", "--no-autostart"]);
+    assert_eq!(home.app("flagged")[0].status, InstanceState::Stopped);
+}

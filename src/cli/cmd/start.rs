@@ -219,6 +219,7 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
         env,
         instances,
         autorestart: !args.no_autorestart,
+        autostart: !args.no_autostart,
         max_restarts: args.max_restarts.unwrap_or(defaults.max_restarts),
         min_uptime_ms: duration("min-uptime", &args.min_uptime, defaults.min_uptime_ms)?,
         restart_delay_ms: duration(

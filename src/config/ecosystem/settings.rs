@@ -15,6 +15,7 @@ use crate::protocol::model::AppSpec;
 pub fn restart_policy(app: &mut App<'_, '_>, spec: &mut AppSpec) {
     let d = AppSpec::default();
     spec.autorestart = app.bool(Key::Autorestart).unwrap_or(d.autorestart);
+    spec.autostart = app.bool(Key::Autostart).unwrap_or(d.autostart);
     spec.namespace = app
         .string(Key::Namespace)
         .filter(|ns| ns != crate::protocol::model::DEFAULT_NAMESPACE);

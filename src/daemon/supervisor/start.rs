@@ -99,6 +99,7 @@ impl Supervisor {
         }
         let base_env = Arc::new(base_env);
         let mut started = Vec::new();
+        let mut to_spawn = Vec::new();
         for ((spec, balancer), watch) in specs.into_iter().zip(balancers).zip(watchers) {
             let log_tx = spawn_writer(&self.home, &spec, self.followers.clone());
             let name = spec.name.clone();
@@ -110,7 +111,15 @@ impl Supervisor {
             for index in 0..spec.instances {
                 let id = self.next_id;
                 self.next_id += 1;
-                self.instances.insert(id, Instance::new(id, &name, index));
+                let mut inst = Instance::new(id, &name, index);
+                if !spec.autostart {
+                    // Added, not started (pm2's autostart: false), as if stopped by a command.
+                    inst.state = crate::protocol::model::InstanceState::Stopped;
+                    inst.stopped_by_command = true;
+                } else {
+                    to_spawn.push(id);
+                }
+                self.instances.insert(id, inst);
                 started.push(id);
             }
             self.apps.insert(
@@ -126,7 +135,7 @@ impl Supervisor {
             );
             self.arm_cron(&name);
         }
-        self.spawn_instances(&started);
+        self.spawn_instances(&to_spawn);
         Ok(started)
     }
 

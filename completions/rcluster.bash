@@ -1022,7 +1022,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reload)
-            opts="-v -h -V --only --env --parallel --update-env --json --verbose --no-color --help --version"
+            opts="-a -v -h -V --only --env --parallel --update-env --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1076,7 +1076,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__restart)
-            opts="-v -h -V --only --env --json --update-env --verbose --no-color --help --version"
+            opts="-a -v -h -V --only --env --json --update-env --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1112,7 +1112,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__run)
-            opts="-n -i -f -x -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --disable-logs --attach --update-env --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --no-color --help --version"
+            opts="-n -i -k -c -f -x -a -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1186,6 +1186,10 @@ _rcluster() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-memory-restart)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1198,11 +1202,19 @@ _rcluster() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --watch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --ignore-watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ext)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1227,6 +1239,14 @@ _rcluster() {
                     return 0
                     ;;
                 --log-retain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filter-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1406,7 +1426,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__start)
-            opts="-n -i -f -x -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --disable-logs --attach --update-env --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --no-color --help --version"
+            opts="-n -i -k -c -f -x -a -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1480,6 +1500,10 @@ _rcluster() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-memory-restart)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1492,11 +1516,19 @@ _rcluster() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --watch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --ignore-watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ext)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1521,6 +1553,14 @@ _rcluster() {
                     return 0
                     ;;
                 --log-retain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filter-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1600,7 +1640,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__startup)
-            opts="-u -v -h -V --user --install --hp --service-name --verbose --no-color --help --version"
+            opts="-u -v -h -V --user --install --wait-ip --hp --service-name --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -89,17 +89,20 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l restart-dela
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l exp-backoff-restart-delay -d 'Exponential backoff between restarts, starting at this delay (x1.5, capped at 15 s)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l stop-exit-codes -d 'Exit codes that mean "done": no restart (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-signal -d 'Signal sent to the instance\'s process group on stop (default SIGINT, as pm2)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s k -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l max-memory-restart -d 'Reload an instance gracefully when its memory exceeds this size (e.g. 300M, 1G)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s c -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l watch -d 'Restart the app when a file changes under its cwd, or under PATH (--watch=PATH, repeatable); hidden files and node_modules are ignored unless --ignore-watch is given. (`--watch src` after the script, as in pm2; `--watch=src` anywhere.)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l ignore-watch -d 'With --watch: leave these alone (names, globs such as *.log, or relative paths; repeatable, or several in one value separated by spaces)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l ext -d 'With --watch: only files with these extensions count (pm2\'s --ext: `js,json`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l watch-delay -d 'With --watch: wait this long after a change before restarting (e.g. 500ms, 1s; at least 100ms, so that one save is one restart)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-max-size -d 'Rotate a log file before it grows past this size (e.g. 10M)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-retain -d 'Rotated files kept per log file (default 10 when rotation is on)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l filter-env -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l pid -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l uid -d 'pm2\'s uid/gid: refused with the reason (run rcluster as that user)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l gid -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s o -l output -d 'File for standard output (`/dev/null` discards)' -r -F
@@ -131,9 +134,14 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l source-map-s
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l disable-source-map-support
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l shutdown-with-message
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s x -l execute-command
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l trace
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l v8
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l event-loop-inspector
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l deep-monitoring
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l disable-logs -d 'Discard the app\'s output (both log files /dev/null)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l attach -d 'After starting, follow the app\'s logs until Ctrl-C (pm2\'s --attach)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l update-env -d 'When `start` names a known app (which restarts it): give it this shell\'s environment'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s a -l update-env -d 'When `start` names a known app (which restarts it): give it this shell\'s environment'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-daemon -d 'Run in the foreground without a daemon, as `rcluster run` (pm2\'s --no-daemon, the container form: `CMD rcluster start app.js --no-daemon`)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l json -d 'Print the started instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
@@ -152,17 +160,20 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l restart-delay 
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l exp-backoff-restart-delay -d 'Exponential backoff between restarts, starting at this delay (x1.5, capped at 15 s)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l stop-exit-codes -d 'Exit codes that mean "done": no restart (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l kill-signal -d 'Signal sent to the instance\'s process group on stop (default SIGINT, as pm2)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s k -l kill-timeout -d 'Time between the stop signal and SIGKILL (default 1600 ms)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l max-memory-restart -d 'Reload an instance gracefully when its memory exceeds this size (e.g. 300M, 1G)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s c -l cron-restart -l cron -d 'Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *", "@hourly"; 0 = off); also starts it again if it had ended by itself' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l watch -d 'Restart the app when a file changes under its cwd, or under PATH (--watch=PATH, repeatable); hidden files and node_modules are ignored unless --ignore-watch is given. (`--watch src` after the script, as in pm2; `--watch=src` anywhere.)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l ignore-watch -d 'With --watch: leave these alone (names, globs such as *.log, or relative paths; repeatable, or several in one value separated by spaces)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l ext -d 'With --watch: only files with these extensions count (pm2\'s --ext: `js,json`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l watch-delay -d 'With --watch: wait this long after a change before restarting (e.g. 500ms, 1s; at least 100ms, so that one save is one restart)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l instance-var -d 'Name of the variable carrying the instance index (default NODE_APP_INSTANCE)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-date-format -d 'Timestamp format for log lines (implies --time): moment tokens like `YYYY-MM-DD HH:mm:ss.SSS Z`, or strftime like `%F %T`' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-max-size -d 'Rotate a log file before it grows past this size (e.g. 10M)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-retain -d 'Rotated files kept per log file (default 10 when rotation is on)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l filter-env -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l pid -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l uid -d 'pm2\'s uid/gid: refused with the reason (run rcluster as that user)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l gid -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s o -l output -d 'File for standard output (`/dev/null` discards)' -r -F
@@ -194,9 +205,14 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l source-map-sup
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l disable-source-map-support
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l shutdown-with-message
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s x -l execute-command
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l trace
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l v8
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l event-loop-inspector
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l deep-monitoring
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l disable-logs -d 'Discard the app\'s output (both log files /dev/null)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l attach -d 'After starting, follow the app\'s logs until Ctrl-C (pm2\'s --attach)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l update-env -d 'When `start` names a known app (which restarts it): give it this shell\'s environment'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s a -l update-env -d 'When `start` names a known app (which restarts it): give it this shell\'s environment'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-daemon -d 'Run in the foreground without a daemon, as `rcluster run` (pm2\'s --no-daemon, the container form: `CMD rcluster start app.js --no-daemon`)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l json -d 'Print the started instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
@@ -281,7 +297,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand stop" -s V -l version 
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l json -d 'Print the affected instances as JSON'
-complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l update-env -d 'Give the restarted apps this shell\'s environment as their base (pm2\'s --update-env); otherwise they keep the one of the shell that started them'
+complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s a -l update-env -d 'Give the restarted apps this shell\'s environment as their base (pm2\'s --update-env); otherwise they keep the one of the shell that started them'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s h -l help -d 'Print help'
@@ -289,7 +305,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand restart" -s V -l versi
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l json -d 'Print the affected instances as JSON'
-complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l update-env -d 'Give the restarted apps this shell\'s environment as their base (pm2\'s --update-env); otherwise they keep the one of the shell that started them'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -s a -l update-env -d 'Give the restarted apps this shell\'s environment as their base (pm2\'s --update-env); otherwise they keep the one of the shell that started them'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrRestart" -s h -l help -d 'Print help'
@@ -311,7 +327,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand del" -s V -l version -
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l parallel -d 'How many instances to replace at once' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -s a -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l json -d 'Print the new instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
@@ -320,7 +336,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand reload" -s V -l versio
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l parallel -d 'How many instances to replace at once' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -s a -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l json -d 'Print the new instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
@@ -329,7 +345,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand startOrReload" -s V -l
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l only -d 'Ecosystem file: only these apps (comma separated)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l env -d 'Ecosystem file: merge `env_<PROFILE>` over each app\'s `env` (app names may depend on it)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l parallel -d 'How many instances to replace at once' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -s a -l update-env -d 'Give the new instances this shell\'s environment as their base (pm2\'s --update-env)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l json -d 'Print the new instances as JSON'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startOrGracefulReload" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
@@ -440,6 +456,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l hp -d 'Tha
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l service-name -d 'The unit\'s name (default rcluster-<user>, or rcluster for --user)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l user -d 'A user unit (`systemctl --user`, ~/.config/systemd/user/rcluster.service) instead of a system unit (/etc/systemd/system/rcluster-<user>.service, needs root to install)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l install -d 'Write the unit file (default: print it)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l wait-ip -d 'Start only once the network is up (network-online.target; pm2\'s --wait-ip)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand startup" -s h -l help -d 'Print help'

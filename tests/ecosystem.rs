@@ -153,6 +153,7 @@ fn pm2_documented_yaml_example() {
             paths: vec![abs("")],
             ignore: vec![".*".into(), "node_modules".into()],
             ignore_regex: Vec::new(),
+            extensions: Vec::new(),
             delay_ms: 0,
         }),
         ..base("worker", exec("node", &[&abs_str("worker.js")]))

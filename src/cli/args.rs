@@ -141,6 +141,18 @@ pub struct Pm2OnlyFlags {
     pub shutdown_with_message: bool,
     #[arg(short = 'x', long, hide = true)]
     pub execute_command: bool,
+    #[arg(long, hide = true)]
+    pub trace: bool,
+    #[arg(long, hide = true)]
+    pub v8: bool,
+    #[arg(long, hide = true)]
+    pub event_loop_inspector: bool,
+    #[arg(long, hide = true)]
+    pub deep_monitoring: bool,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "", value_name = "ENVS")]
+    pub filter_env: Option<String>,
+    #[arg(long = "pid", hide = true, value_name = "FILE")]
+    pub pid_file: Option<String>,
 }
 
 impl Pm2OnlyFlags {
@@ -169,6 +181,16 @@ impl Pm2OnlyFlags {
                 "shutdown_with_message",
             ),
             (self.execute_command, "execute-command", "execute_command"),
+            (self.trace, "trace", "trace"),
+            (self.v8, "v8", "v8"),
+            (
+                self.event_loop_inspector,
+                "event-loop-inspector",
+                "event_loop_inspector",
+            ),
+            (self.deep_monitoring, "deep-monitoring", "deep_monitoring"),
+            (self.filter_env.is_some(), "filter-env", "filter_env"),
+            (self.pid_file.is_some(), "pid", "pid_file"),
         ]
         .into_iter()
         .filter(|(given, _, _)| *given)
@@ -258,7 +280,7 @@ pub struct StartArgs {
     pub kill_signal: Option<String>,
 
     /// Time between the stop signal and SIGKILL (default 1600 ms).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(short = 'k', long, value_name = "DURATION")]
     pub kill_timeout: Option<String>,
 
     /// Ready only when the program says so: READY=1 on $NOTIFY_SOCKET (sd_notify) or Node's
@@ -272,7 +294,7 @@ pub struct StartArgs {
 
     /// Restart the app on a cron schedule, in local time ("0 3 * * *", "*/30 * * * * *",
     /// "@hourly"; 0 = off); also starts it again if it had ended by itself.
-    #[arg(long, visible_alias = "cron", value_name = "PATTERN")]
+    #[arg(short = 'c', long, visible_alias = "cron", value_name = "PATTERN")]
     pub cron_restart: Option<String>,
 
     /// Restart the app when a file changes under its cwd, or under PATH (--watch=PATH,
@@ -285,6 +307,10 @@ pub struct StartArgs {
     /// repeatable, or several in one value separated by spaces).
     #[arg(long, value_name = "PATTERN", action = clap::ArgAction::Append)]
     pub ignore_watch: Vec<String>,
+
+    /// With --watch: only files with these extensions count (pm2's --ext: `js,json`).
+    #[arg(long, value_name = "EXTENSIONS", requires = "watch")]
+    pub ext: Option<String>,
 
     /// With --watch: wait this long after a change before restarting (e.g. 500ms, 1s; at least
     /// 100ms, so that one save is one restart).
@@ -344,8 +370,13 @@ pub struct StartArgs {
     pub attach: bool,
 
     /// When `start` names a known app (which restarts it): give it this shell's environment.
-    #[arg(long)]
+    #[arg(short = 'a', long)]
     pub update_env: bool,
+
+    /// Run in the foreground without a daemon, as `rcluster run` (pm2's --no-daemon, the
+    /// container form: `CMD rcluster start app.js --no-daemon`).
+    #[arg(long)]
+    pub no_daemon: bool,
 
     /// pm2's uid/gid: refused with the reason (run rcluster as that user).
     #[arg(long, hide = true, value_name = "UID")]
@@ -457,7 +488,7 @@ pub struct RestartArgs {
     pub target: TargetArgs,
     /// Give the restarted apps this shell's environment as their base (pm2's --update-env);
     /// otherwise they keep the one of the shell that started them.
-    #[arg(long)]
+    #[arg(short = 'a', long)]
     pub update_env: bool,
 }
 
@@ -472,7 +503,7 @@ pub struct ReloadArgs {
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub parallel: u32,
     /// Give the new instances this shell's environment as their base (pm2's --update-env).
-    #[arg(long)]
+    #[arg(short = 'a', long)]
     pub update_env: bool,
     /// Print the new instances as JSON.
     #[arg(long)]
@@ -623,6 +654,9 @@ pub struct StartupArgs {
     /// Write the unit file (default: print it).
     #[arg(long)]
     pub install: bool,
+    /// Start only once the network is up (network-online.target; pm2's --wait-ip).
+    #[arg(long)]
+    pub wait_ip: bool,
     #[command(flatten)]
     pub unit: UnitArgs,
 }

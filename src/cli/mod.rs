@@ -27,6 +27,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     if let Command::Run(args) = cli.command {
         return cmd::start::foreground_specs(*args).map(Outcome::Foreground);
     }
+    if let Command::Start(args) = &cli.command {
+        if args.no_daemon {
+            let args = (**args).clone();
+            return cmd::start::foreground_specs(args).map(Outcome::Foreground);
+        }
+    }
     if let Command::Serve(args) = &cli.command {
         if args.no_daemon {
             let start = cmd::serve::start_args(args)?;

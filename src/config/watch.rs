@@ -31,6 +31,7 @@ pub fn watch_spec(
         paths,
         ignore,
         ignore_regex,
+        extensions: Vec::new(),
         delay_ms,
     }
 }
@@ -181,6 +182,7 @@ mod tests {
         let spec = WatchSpec {
             paths: vec![PathBuf::from("/app")],
             ignore: vec!["logs".into()],
+            extensions: Vec::new(),
             ignore_regex: vec![
                 r"/node_modules/".into(),
                 r"/(^|[\/\\])\../".into(),

@@ -170,8 +170,54 @@ impl Tree {
                 crate::dlog!("app {}: {e}", self.app);
             }
         }
+        // pm2's --ext: only files with these extensions count. A new folder is a change when
+        // it already holds such a file (written before its watch was in place).
+        if !self.spec.extensions.is_empty() {
+            let counts = if new_dir {
+                self.holds_matching_file(&path, root_index)
+            } else {
+                has_extension(&path, &self.spec.extensions)
+            };
+            if !counts {
+                return None;
+            }
+        }
         Some(path)
     }
+
+    /// A file with one of `--ext`'s extensions somewhere under `dir` (not in ignored parts;
+    /// looks at a bounded number of entries).
+    fn holds_matching_file(&self, dir: &Path, root_index: usize) -> bool {
+        let mut todo = vec![dir.to_path_buf()];
+        let mut budget = 10_000;
+        while let Some(dir) = todo.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                budget -= 1;
+                if budget == 0 {
+                    return true; // too big to tell: count it
+                }
+                let path = entry.path();
+                if self.ignored(&path, root_index) {
+                    continue;
+                }
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    todo.push(path);
+                } else if has_extension(&path, &self.spec.extensions) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+fn has_extension(path: &Path, extensions: &[String]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 /// `path` is `log` itself, `log` per instance (`out.log` → `out-2.log`), or a rotation of

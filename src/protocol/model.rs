@@ -154,6 +154,9 @@ pub struct WatchSpec {
     /// (`/node_modules/i`): tested against the changed file's full path, as chokidar does.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_regex: Vec<String>,
+    /// pm2's `--ext js,json`: only files with these extensions (lowercase, no dot) count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
     /// pm2's `watch_delay`: wait this long (at least 100 ms) after a change, then restart once
     /// for every change seen meanwhile.
     pub delay_ms: u64,

@@ -360,6 +360,7 @@ fn extreme_values_from_a_raw_client_never_hurt_the_daemon() {
                     paths: vec![watched.clone(), "/surely/not/there".into()],
                     ignore: vec!["[".into()],
                     ignore_regex: vec!["/(/".into(), "no literal".into()],
+                    extensions: vec![String::new(), "JS".into()],
                     delay_ms: HUGE,
                 })
             }),
@@ -371,6 +372,7 @@ fn extreme_values_from_a_raw_client_never_hurt_the_daemon() {
                     paths: vec![watched_too.clone()],
                     ignore: vec!["[".into(), String::new()],
                     ignore_regex: vec!["/a/q".into()],
+                    extensions: Vec::new(),
                     delay_ms: HUGE,
                 })
             }),

@@ -114,3 +114,25 @@ fn as_pid_1_it_reaps_orphans() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.trim_end().ends_with("| 0"), "zombies left: {stdout}");
 }
+
+#[test]
+fn start_no_daemon_is_run() {
+    // pm2's container form: `pm2 start app.js --no-daemon`.
+    let home = Home::new();
+    let out = run_with_deadline(
+        home.command(&[
+            "start",
+            "sh -c 'echo from-the-foreground'",
+            "--no-daemon",
+            "--no-autorestart",
+        ]),
+        &["start"],
+    );
+    assert!(out.status.success(), "{}", home.report(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("| from-the-foreground"),
+        "{}",
+        home.report(&out)
+    );
+    assert!(!home.socket().exists(), "no daemon was involved");
+}

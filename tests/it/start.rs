@@ -366,6 +366,30 @@ fn pm2_start_flags_that_mean_something_here() {
     assert_eq!(home.ok(&["id", "nothing-here"]).trim(), "[]");
     let err = home.fails(&["start", "sleep 1000", "--name", "other", "--uid", "1000"]);
     assert!(err.contains("another user"), "{err}");
+    // pm2.io's flags run, each with its note.
+    let out = home.run(&[
+        "start",
+        "sleep 1000",
+        "--name",
+        "traced",
+        "--trace",
+        "--v8",
+        "--deep-monitoring",
+        "--filter-env",
+        "--pid",
+        "app.pid",
+    ]);
+    assert!(out.status.success(), "{}", home.report(&out));
+    let notes = String::from_utf8_lossy(&out.stderr);
+    for flag in [
+        "--trace",
+        "--v8",
+        "--deep-monitoring",
+        "--filter-env",
+        "--pid",
+    ] {
+        assert!(notes.contains(&format!("{flag} has no effect")), "{notes}");
+    }
 
     // --attach: started, then its logs follow.
     let (mut child, mut reader) = crate::logs::follower(

@@ -189,15 +189,17 @@ fn pm2s_startup_command_line_is_understood() {
         "/srv/site",
         "--service-name",
         "web",
+        "--wait-ip",
     ]);
     assert!(out.status.success(), "{}", home.report(&out));
     let unit = String::from_utf8_lossy(&out.stdout);
     assert!(unit.contains(&format!("User={user}")), "{unit}");
+    assert!(unit.contains("After=network-online.target"), "{unit}");
     let hint = String::from_utf8_lossy(&out.stderr);
     assert!(
         hint.contains("/etc/systemd/system/web.service")
             && hint.contains(&format!(
-                "startup systemd -u {user} --hp /srv/site --service-name web --install"
+                "startup systemd -u {user} --hp /srv/site --service-name web --wait-ip --install"
             )),
         "{hint}"
     );

@@ -133,6 +133,34 @@ fn javascript_regexps_in_ignore_watch() {
 }
 
 #[test]
+fn ext_limits_the_changes_that_count() {
+    let home = Home::new();
+    let work = home.work();
+    // pm2's --ext: only .js and .json files count.
+    home.ok(&[
+        "start",
+        "sleep 1000",
+        "--name",
+        "js",
+        "--watch",
+        "--ext",
+        "js,.json",
+    ]);
+    wait_until("online", || home.online_pids("js", 1));
+    // Neither another extension nor a new folder without such a file counts: had either,
+    // it would be detected before app.js, whose change comes last.
+    touch(&work.join("notes.txt"), "x");
+    std::fs::create_dir(work.join("docs")).expect("mkdir");
+    touch(&work.join("docs/readme.txt"), "x");
+    touch(&work.join("app.js"), "x");
+    wait_restarts(&home, "js", 1);
+    assert_eq!(
+        detected(&home),
+        vec![work.join("app.js").display().to_string()]
+    );
+}
+
+#[test]
 fn a_watched_file_replaced_by_a_rename_stays_watched() {
     let home = Home::new();
     let work = home.work();

@@ -282,9 +282,16 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
                 .map_err(|e| anyhow::anyhow!("--watch-delay: {e}"))?,
             None => 0,
         };
-        spec.watch = Some(crate::config::watch::watch_spec(
-            &spec.cwd, paths, ignore, delay_ms,
-        ));
+        let mut watch = crate::config::watch::watch_spec(&spec.cwd, paths, ignore, delay_ms);
+        watch.extensions = args
+            .ext
+            .iter()
+            .flat_map(|list| list.split([',', ' ']))
+            .map(|e| e.trim().trim_start_matches("*.").trim_start_matches('.'))
+            .filter(|e| !e.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        spec.watch = Some(watch);
     } else if !args.ignore_watch.is_empty() || args.watch_delay.is_some() {
         anyhow::bail!("--ignore-watch and --watch-delay go with --watch");
     }

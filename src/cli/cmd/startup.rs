@@ -204,6 +204,7 @@ pub fn startup(home: &Home, args: &StartupArgs) -> Result<i32> {
         user: (!args.user).then_some(user.as_str()),
         path: path_env.as_deref(),
         wanted_by: location.wanted_by,
+        wait_network: args.wait_ip,
     });
     let file = location.path();
     if !args.install {
@@ -227,6 +228,9 @@ pub fn startup(home: &Home, args: &StartupArgs) -> Result<i32> {
         }
         if args.user {
             flags.push_str(" --user");
+        }
+        if args.wait_ip {
+            flags.push_str(" --wait-ip");
         }
         print!("{unit}");
         eprintln!(
@@ -320,6 +324,8 @@ pub struct UnitSpec<'a> {
     /// The PATH apps are started with (systemd's default has no ~/.local/bin, nvm, pyenv...).
     pub path: Option<&'a str>,
     pub wanted_by: &'a str,
+    /// `After=network-online.target` (pm2's --wait-ip).
+    pub wait_network: bool,
 }
 
 /// The unit file's text (`systemd.service(5)`).
@@ -339,7 +345,10 @@ pub fn render_unit(spec: &UnitSpec<'_>) -> String {
         None => out.push_str("Description=rcluster process manager\n"),
     }
     out.push_str("Documentation=man:rcluster(1)\n");
-    if spec.user.is_some() {
+    if spec.wait_network {
+        // pm2's --wait-ip: apps that need the network up (addresses assigned) at start.
+        out.push_str("Wants=network-online.target\nAfter=network-online.target\n");
+    } else if spec.user.is_some() {
         out.push_str("After=network.target\n");
     }
     out.push_str("\n[Service]\nType=simple\n");
@@ -413,6 +422,7 @@ mod tests {
             user: Some("alice"),
             path: Some("/usr/bin:/bin"),
             wanted_by: "multi-user.target",
+            wait_network: true,
         });
         for line in [
             "User=alice",
@@ -425,6 +435,8 @@ mod tests {
             "Restart=on-failure",
             "KillMode=process",
             "WantedBy=multi-user.target",
+            "After=network-online.target",
+            "Wants=network-online.target",
         ] {
             assert!(unit.lines().any(|l| l == line), "{line} missing:\n{unit}");
         }
@@ -438,6 +450,7 @@ mod tests {
             user: None,
             path: None,
             wanted_by: "default.target",
+            wait_network: false,
         });
         assert!(!unit.contains("User="), "{unit}");
         assert!(!unit.contains("PATH="), "{unit}");

@@ -214,6 +214,13 @@ async fn send_file(
 /// The path a request target names below the root, `..` resolved (Err 403 if it climbs above
 /// the root, as pm2 answers), the query dropped, %XX decoded (Err 400 if malformed).
 pub fn below_root(target: &str) -> Result<PathBuf, u16> {
+    // The absolute form (`GET http://host/path`) names the same path.
+    let target = match target.split_once("://") {
+        Some((scheme, rest)) if !scheme.contains('/') => {
+            rest.find('/').map_or("/", |at| &rest[at..])
+        }
+        _ => target,
+    };
     let path = target.split(['?', '#']).next().unwrap_or_default();
     let decoded = percent_decode(path).ok_or(400u16)?;
     let mut parts: Vec<&str> = Vec::new();
@@ -397,6 +404,11 @@ mod tests {
         assert_eq!(below_root("/../etc/passwd"), Err(403));
         assert_eq!(below_root("/a/%2e%2e/%2E%2E/x"), Err(403));
         assert_eq!(below_root("/%zz"), Err(400));
+        assert_eq!(
+            below_root("http://host:80/a/b.js?x"),
+            Ok(PathBuf::from("a/b.js"))
+        );
+        assert_eq!(below_root("http://host"), Ok(PathBuf::new()));
         assert_eq!(below_root("/a%00b"), Err(400));
     }
 

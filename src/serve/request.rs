@@ -138,6 +138,9 @@ pub async fn serve_connection(mut stream: TcpStream, config: Arc<Config>) {
 async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<usize>, u16> {
     loop {
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            if pos > MAX_HEAD {
+                return Err(431);
+            }
             return Ok(Some(pos + 4));
         }
         if buf.len() > MAX_HEAD {

@@ -178,10 +178,15 @@ fn reload_under_load(home: &Home, name: &str, port: u16) {
             after.iter().all(|i| !before.contains(&i.pid.unwrap_or(0))),
             "round {round}: old pids remain"
         );
-        // New processes under the same ids, as pm2 keeps pm_id across a reload.
+        // New processes under the same ids, as pm2 keeps pm_id across a reload, each reload
+        // counted as a restart of the id.
         let mut now: Vec<u32> = after.iter().map(|i| i.id).collect();
         now.sort_unstable();
         assert_eq!(now, ids, "round {round}: ids kept");
+        assert!(
+            after.iter().all(|i| i.restarts == round + 1),
+            "round {round}: {after:?}"
+        );
     }
     // An id still names its instance after the reloads.
     let id = ids[0].to_string();

@@ -165,15 +165,17 @@ impl Supervisor {
 
     /// A new instance for the old one's index; None when the old one is gone.
     fn spawn_replacement(&mut self, old: u32) -> Option<u32> {
-        let (app, index, public_id) = {
+        let (app, index, public_id, restarts) = {
             let inst = self.instances.get(&old)?;
-            (inst.app.clone(), inst.index, inst.public_id)
+            (inst.app.clone(), inst.index, inst.public_id, inst.restarts)
         };
         let id = self.next_id;
         self.next_id += 1;
         let mut fresh = Instance::new(id, &app, index);
         fresh.candidate = true;
         fresh.public_id = public_id;
+        // pm2 counts a reload as a restart of the id (↺ + 1).
+        fresh.restarts = restarts.saturating_add(1);
         self.instances.insert(id, fresh);
         crate::dlog!("app {app}: reloading instance {index}: id {old} -> id {id}");
         self.spawn_instance(id);

@@ -926,12 +926,16 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__list)
-            opts="-v -h -V --json --verbose --no-color --help --version"
+            opts="-v -h -V --json --sort --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --sort)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

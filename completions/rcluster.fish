@@ -233,21 +233,25 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand serve" -s v -l verbose
 complete -c rcluster -n "__fish_rcluster_using_subcommand serve" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l sort -d 'Order by a column, pm2\'s way: name, id, pid, cpu, memory, uptime, restarts or status, with `:asc` (default) or `:desc` (`--sort memory:desc`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -l sort -d 'Order by a column, pm2\'s way: name, id, pid, cpu, memory, uptime, restarts or status, with `:asc` (default) or `:desc` (`--sort memory:desc`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -l sort -d 'Order by a column, pm2\'s way: name, id, pid, cpu, memory, uptime, restarts or status, with `:asc` (default) or `:desc` (`--sort memory:desc`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s V -l version -d 'Print version'
+complete -c rcluster -n "__fish_rcluster_using_subcommand status" -l sort -d 'Order by a column, pm2\'s way: name, id, pid, cpu, memory, uptime, restarts or status, with `:asc` (default) or `:desc` (`--sort memory:desc`)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'

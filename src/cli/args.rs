@@ -447,6 +447,10 @@ pub struct ListArgs {
     /// JSON array, one object per instance.
     #[arg(long)]
     pub json: bool,
+    /// Order by a column, pm2's way: name, id, pid, cpu, memory, uptime, restarts or status,
+    /// with `:asc` (default) or `:desc` (`--sort memory:desc`).
+    #[arg(long, value_name = "FIELD[:ORDER]")]
+    pub sort: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -391,6 +391,16 @@ fn pm2_start_flags_that_mean_something_here() {
         assert!(notes.contains(&format!("{flag} has no effect")), "{notes}");
     }
 
+    // pm2's `ls --sort`.
+    let sorted: Vec<rcluster::protocol::model::InstanceView> =
+        serde_json::from_str(&home.ok(&["list", "--json", "--sort", "name:desc"])).expect("json");
+    let names: Vec<&str> = sorted.iter().map(|i| i.name.as_str()).collect();
+    let mut expected = names.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(names, expected);
+    let err = home.fails(&["list", "--sort", "colour"]);
+    assert!(err.contains("sort by one of"), "{err}");
+
     // --attach: started, then its logs follow.
     let (mut child, mut reader) = crate::logs::follower(
         &home,

@@ -20,15 +20,56 @@ pub enum Json {
 }
 
 /// The list as a table, or as JSON.
-pub fn list(home: &Home, json: Option<Json>) -> Result<i32> {
+pub fn list(home: &Home, json: Option<Json>, sort: Option<&str>) -> Result<i32> {
+    let order = sort.map(sort_order).transpose()?;
     let mut client = Client::connect(home)?;
-    let instances = expect_instances(client.call(&Request::List)?)?;
+    let mut instances = expect_instances(client.call(&Request::List)?)?;
+    if let Some((field, descending)) = order {
+        instances.sort_by(|a, b| {
+            let ordering = compare(field, a, b);
+            if descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        });
+    }
     match json {
         None => println!("{}", render::instances_table(&instances)),
         Some(Json::Compact) => println!("{}", serde_json::to_string(&instances)?),
         Some(Json::Pretty) => println!("{}", serde_json::to_string_pretty(&instances)?),
     }
     Ok(0)
+}
+
+/// `list --sort FIELD[:asc|desc]`: the field and whether descending.
+fn sort_order(text: &str) -> Result<(&str, bool)> {
+    const FIELDS: &[&str] = &[
+        "name", "id", "pid", "cpu", "memory", "uptime", "restarts", "status",
+    ];
+    let (field, order) = text.split_once(':').unwrap_or((text, "asc"));
+    let descending = match order {
+        "asc" => false,
+        "desc" => true,
+        other => bail!("--sort {text}: the order is asc or desc, not `{other}`"),
+    };
+    match FIELDS.iter().find(|f| **f == field) {
+        Some(field) => Ok((field, descending)),
+        None => bail!("--sort {text}: sort by one of {}", FIELDS.join(", ")),
+    }
+}
+
+fn compare(field: &str, a: &InstanceView, b: &InstanceView) -> std::cmp::Ordering {
+    match field {
+        "name" => a.name.cmp(&b.name).then(a.id.cmp(&b.id)),
+        "pid" => a.pid.cmp(&b.pid),
+        "cpu" => a.cpu.total_cmp(&b.cpu),
+        "memory" => a.memory.cmp(&b.memory),
+        "uptime" => a.uptime_ms.cmp(&b.uptime_ms),
+        "restarts" => a.restarts.cmp(&b.restarts),
+        "status" => format!("{:?}", a.status).cmp(&format!("{:?}", b.status)),
+        _ => a.id.cmp(&b.id),
+    }
 }
 
 pub fn describe(home: &Home, target: &str, json: bool) -> Result<i32> {

@@ -24,9 +24,13 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Serve(args) => start::run(home, serve::start_args(&args)?),
         // Handled by `cli::run` before a home is needed.
         Command::Run(args) => start::foreground_specs(*args).map(|_| 0),
-        Command::List(args) => control::list(home, args.json.then_some(control::Json::Compact)),
-        Command::Jlist => control::list(home, Some(control::Json::Compact)),
-        Command::Prettylist => control::list(home, Some(control::Json::Pretty)),
+        Command::List(args) => control::list(
+            home,
+            args.json.then_some(control::Json::Compact),
+            args.sort.as_deref(),
+        ),
+        Command::Jlist => control::list(home, Some(control::Json::Compact), None),
+        Command::Prettylist => control::list(home, Some(control::Json::Pretty), None),
         Command::Monit(args) => monit::run(home, &args),
         Command::Describe(args) => control::describe(home, &args.target, args.json),
         Command::Stop(args) => control::act(home, control::Verb::Stop, &args, false),

@@ -391,6 +391,22 @@ fn pm2_start_flags_that_mean_something_here() {
         assert!(notes.contains(&format!("{flag} has no effect")), "{notes}");
     }
 
+    // `--env production` on a script runs, with a note (pm2 ignores it).
+    let out = home.run(&[
+        "start",
+        "sleep 1000",
+        "--name",
+        "envd",
+        "--env",
+        "production",
+    ]);
+    assert!(out.status.success(), "{}", home.report(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--env production has no effect"),
+        "{}",
+        home.report(&out)
+    );
+
     // pm2's `ls --sort`.
     let sorted: Vec<rcluster::protocol::model::InstanceView> =
         serde_json::from_str(&home.ok(&["list", "--json", "--sort", "name:desc"])).expect("json");

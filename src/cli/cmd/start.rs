@@ -32,7 +32,13 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     if super::ecosystem::is_ecosystem_file(&args.script) {
         return super::ecosystem::start_from_args(home, &args);
     }
-    super::ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile)
+    // `pm2 start app.js --env production` runs (pm2 ignores the flag for a script): say so.
+    if let Some(profile) = &args.file.profile {
+        eprintln!(
+            "[rcluster] --env {profile} has no effect on a script: it picks an ecosystem file's env_{profile} (set variables with --env-var KEY=VALUE)"
+        );
+    }
+    super::ecosystem::FileOptions::default_from(&args.file.only, &None)
         .check_used(std::iter::once(&args.script))?;
     // Invalid flags fail before a daemon is started; a bare target may name a known app.
     let mut client = None;

@@ -81,7 +81,8 @@ const BAD_FILES: &[(&str, ErrorKind, &[&str])] = &[
     ("bad-syntax.yaml", ErrorKind::Syntax, &[
         ":4:9: did not find expected ',' or ']', while parsing a flow sequence at line 3 column 13",
     ]),
-    ("bad-syntax.json", ErrorKind::Syntax, &[":3:42: key must be a string"]),
+    // Broken for node too (pm2 reads .json as JavaScript, so a trailing comma would pass).
+    ("bad-syntax.json", ErrorKind::Syntax, &[":3:32: expected value"]),
 ];
 
 #[test]

@@ -517,3 +517,41 @@ fn a_namespace_names_its_apps_as_a_target() {
     let refused = home.fails(&["start", "sleep 1000", "--name", "x", "--namespace", "all"]);
     assert!(refused.contains("namespace `all` is reserved"), "{refused}");
 }
+
+#[test]
+fn json_files_as_pm2_reads_them() {
+    let home = Home::new();
+    // A byte order mark (Windows editors) needs no node.
+    let bom = home.work().join("bom.json");
+    std::fs::write(
+        &bom,
+        "\u{feff}{\"apps\": [{\"name\": \"bom\", \"script\": \"sleep\", \"args\": \"1000\"}]}\r\n",
+    )
+    .expect("write");
+    home.ok(&["start", path_str(&bom)]);
+    assert_eq!(home.app("bom").len(), 1);
+    if !have("node") {
+        eprintln!("skipped the rest: no node");
+        return;
+    }
+    // pm2 evaluates a .json file as JavaScript: comments, trailing commas, unquoted keys.
+    let loose = home.work().join("loose.json");
+    std::fs::write(
+        &loose,
+        "// production\n{\n  apps: [\n    { name: 'loose', script: 'sleep', args: '1000', }, /* one */\n  ],\n}\n",
+    )
+    .expect("write");
+    let out = home.run(&["start", path_str(&loose)]);
+    assert!(out.status.success(), "{}", home.report(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("read as JavaScript"),
+        "{}",
+        home.report(&out)
+    );
+    assert_eq!(home.app("loose").len(), 1);
+    // Broken for both: the strict parser's message, with its place.
+    let broken = home.work().join("broken.json");
+    std::fs::write(&broken, "{\"apps\": [ {\"name\": \"x\", script: }\n").expect("write");
+    let err = home.fails(&["start", path_str(&broken)]);
+    assert!(err.contains("broken.json:1:"), "{err}");
+}

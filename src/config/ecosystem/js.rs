@@ -13,9 +13,15 @@ const MARK: &str = "\u{1}rcluster-ecosystem\u{1}";
 const SCRIPT: &str = r#"
 const MARK = '\u0001rcluster-ecosystem\u0001';
 const file = process.argv[process.argv.length - 1];
+// pm2 reads a .json file as a JavaScript expression: comments, trailing commas, unquoted keys.
+const asExpression = process.argv[process.argv.length - 2] === '--expression';
 const { pathToFileURL } = require('url');
 const viaImport = () => import(pathToFileURL(file).href);
 const load = async () => {
+  if (asExpression) {
+    const text = require('fs').readFileSync(file, 'utf8');
+    return require('vm').runInThisContext('(' + text + '\n)', { filename: file, timeout: 1000 });
+  }
   if (file.endsWith('.mjs')) return viaImport();
   try {
     return require(file);
@@ -49,10 +55,24 @@ pub enum JsError {
 
 /// Evaluates the file with `node` from PATH and returns the JSON it exports.
 pub fn evaluate(path: &Path) -> Result<String, JsError> {
+    run(path, false)
+}
+
+/// Evaluates a `.json` file the way pm2 reads it, as one JavaScript expression (so comments,
+/// trailing commas and unquoted keys pass), and returns it as strict JSON.
+pub fn evaluate_expression(path: &Path) -> Result<String, JsError> {
+    run(path, true)
+}
+
+fn run(path: &Path, as_expression: bool) -> Result<String, JsError> {
     let node = crate::config::interpreter::find_on_path("node").ok_or(JsError::NoNode)?;
-    let output = Command::new(node)
-        .arg("-e")
-        .arg(SCRIPT)
+    let mut command = Command::new(node);
+    // `--` ends node's own options: what follows is the script's.
+    command.arg("-e").arg(SCRIPT).arg("--");
+    if as_expression {
+        command.arg("--expression");
+    }
+    let output = command
         .arg(path)
         .stdin(Stdio::null())
         .output()

@@ -157,9 +157,26 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, EcosystemError> {
         std::fs::read_to_string(path)
             .map_err(|e| fail(ErrorKind::Read, None, None, format!("cannot read: {e}")))
     };
+    let mut read_as_js = false;
     let parsed = match extension {
         "yaml" | "yml" => tree::parse_yaml(&read()?),
-        "json" => json::parse_json(&read()?, true),
+        "json" => {
+            let text = read()?;
+            // Windows editors begin files with a byte order mark; JSON has no place for it.
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            match json::parse_json(text, true) {
+                Ok(root) => Ok(root),
+                // Not strict JSON: pm2 reads .json files as JavaScript, so do that; if node
+                // cannot either, the strict parser's message (with its line) is the better one.
+                Err(strict) => match js::evaluate_expression(&absolute) {
+                    Ok(json) => {
+                        read_as_js = true;
+                        json::parse_json(&json, false)
+                    }
+                    Err(_) => Err(strict),
+                },
+            }
+        }
         "js" | "cjs" | "mjs" => match js::evaluate(&absolute) {
             Ok(json) => json::parse_json(&json, false),
             Err(js::JsError::NoNode) => {
@@ -190,6 +207,12 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, EcosystemError> {
         problems: Vec::new(),
         notes: Vec::new(),
     };
+    if read_as_js {
+        ctx.note(
+            None,
+            "not strict JSON (comments, trailing commas or unquoted keys): read as JavaScript, as pm2 does",
+        );
+    }
     let app_nodes = top_level(&mut ctx, &root);
     let drafts: Vec<build::Draft> = app_nodes
         .iter()

@@ -2,11 +2,8 @@
 //! fallbacks (`/` → the homepage; with SPA, a missing path → its last part at the root, then the
 //! homepage; else the root's 404.html), basic auth, ETag and one byte range.
 
-use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use tokio::io::AsyncSeekExt;
 
 use super::request::Request;
 use super::Config;
@@ -21,9 +18,10 @@ pub enum Body {
     /// No body, and no Content-Length (304).
     None,
     Bytes(Vec<u8>),
-    /// `len` bytes of the file from where it is positioned.
+    /// `len` bytes of the file from `offset`, sent with sendfile(2).
     File {
-        file: tokio::fs::File,
+        file: std::fs::File,
+        offset: u64,
         len: u64,
     },
 }
@@ -97,8 +95,8 @@ pub async fn answer(request: &Request, config: &Config) -> Reply {
         tries.push(homepage());
     }
     for path in &tries {
-        match open(&config.root.join(path)).await {
-            Ok(Some((file, meta))) => return send_file(request, path, file, meta).await,
+        match open(&config.root.join(path)) {
+            Ok(Some((file, meta))) => return send_file(request, path, file, meta),
             Ok(None) => continue,
             Err(e) => {
                 eprintln!("rcluster serve: {}: {e}", config.root.join(path).display());
@@ -110,7 +108,7 @@ pub async fn answer(request: &Request, config: &Config) -> Reply {
             }
         }
     }
-    match tokio::fs::read(config.root.join("404.html")).await {
+    match std::fs::read(config.root.join("404.html")) {
         Ok(page) => Reply {
             status: 404,
             headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
@@ -120,11 +118,13 @@ pub async fn answer(request: &Request, config: &Config) -> Reply {
     }
 }
 
-/// The file at `path` (a folder's index.html), None when there is none.
-async fn open(path: &Path) -> std::io::Result<Option<(tokio::fs::File, std::fs::Metadata)>> {
+/// The file at `path` (a folder's index.html), None when there is none. Plain blocking calls,
+/// as nginx makes them: a stat and an open of a cached file cost microseconds, less than a hop
+/// to a thread pool.
+fn open(path: &Path) -> std::io::Result<Option<(std::fs::File, std::fs::Metadata)>> {
     let mut path = path.to_path_buf();
     for _ in 0..2 {
-        let meta = match tokio::fs::metadata(&path).await {
+        let meta = match std::fs::metadata(&path) {
             Ok(meta) => meta,
             Err(e) if is_absent(&e) => return Ok(None),
             Err(e) => return Err(e),
@@ -136,7 +136,7 @@ async fn open(path: &Path) -> std::io::Result<Option<(tokio::fs::File, std::fs::
         if !meta.is_file() {
             return Ok(None);
         }
-        return match tokio::fs::File::open(&path).await {
+        return match std::fs::File::open(&path) {
             Ok(file) => Ok(Some((file, meta))),
             Err(e) if is_absent(&e) => Ok(None),
             Err(e) => Err(e),
@@ -152,10 +152,10 @@ fn is_absent(e: &std::io::Error) -> bool {
     )
 }
 
-async fn send_file(
+fn send_file(
     request: &Request,
     path: &Path,
-    mut file: tokio::fs::File,
+    file: std::fs::File,
     meta: std::fs::Metadata,
 ) -> Reply {
     let size = meta.len();
@@ -198,16 +198,14 @@ async fn send_file(
             return reply;
         }
     };
-    if start > 0 {
-        if let Err(e) = file.seek(SeekFrom::Start(start)).await {
-            eprintln!("rcluster serve: {}: {e}", path.display());
-            return error(500);
-        }
-    }
     Reply {
         status,
         headers,
-        body: Body::File { file, len },
+        body: Body::File {
+            file,
+            offset: start,
+            len,
+        },
     }
 }
 

@@ -189,17 +189,52 @@ async fn write_reply(
             all.extend_from_slice(&bytes);
             stream.write_all(&all).await?;
         }
-        Body::File { mut file, len } if !head_only => {
+        Body::File { file, offset, len } if !head_only => {
             stream.write_all(head.as_bytes()).await?;
-            let copied = tokio::io::copy(&mut (&mut file).take(len), stream).await?;
-            if copied < len {
-                // The file shrank under us: the length sent is wrong, so the connection must end.
-                return Err(std::io::Error::other("file shorter than announced"));
-            }
+            send_file(stream, &file, offset, len).await?;
         }
         _ => stream.write_all(head.as_bytes()).await?,
     }
     stream.flush().await
+}
+
+/// `len` bytes of `file` from `offset` with sendfile(2): the kernel copies from the page cache to
+/// the socket, as nginx does; the task waits whenever the socket's buffer is full.
+async fn send_file(
+    stream: &TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut at = libc::off_t::try_from(offset).map_err(std::io::Error::other)?;
+    let mut left = len;
+    while left > 0 {
+        stream.writable().await?;
+        let chunk = left.min(1 << 20) as usize;
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            // SAFETY: both fds are open for the call (borrowed from live owners), and `at` is
+            // an off_t the kernel reads and advances.
+            let n = unsafe { libc::sendfile(stream.as_raw_fd(), file.as_raw_fd(), &mut at, chunk) };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n as u64)
+            }
+        });
+        match sent {
+            // The file shrank under us: the length sent is wrong, so the connection must end.
+            Ok(0) => return Err(std::io::Error::other("file shorter than announced")),
+            Ok(n) => left = left.saturating_sub(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn reason(status: u16) -> &'static str {

@@ -61,7 +61,7 @@ pub fn error(status: u16) -> Reply {
     text(status, reason)
 }
 
-pub async fn answer(request: &Request, config: &Config) -> Reply {
+pub fn answer(request: &Request, config: &Config) -> Reply {
     if let Some((user, password)) = &config.auth {
         if !authorized(request.header("authorization"), user, password) {
             let mut reply = text(401, "401 Unauthorized");
@@ -96,7 +96,7 @@ pub async fn answer(request: &Request, config: &Config) -> Reply {
     }
     for path in &tries {
         match open(&config.root.join(path)) {
-            Ok(Some((file, meta))) => return send_file(request, path, file, meta),
+            Ok(Some((file, meta))) => return file_reply(request, path, file, meta),
             Ok(None) => continue,
             Err(e) => {
                 eprintln!("rcluster serve: {}: {e}", config.root.join(path).display());
@@ -152,7 +152,7 @@ fn is_absent(e: &std::io::Error) -> bool {
     )
 }
 
-fn send_file(
+fn file_reply(
     request: &Request,
     path: &Path,
     file: std::fs::File,

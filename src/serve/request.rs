@@ -121,7 +121,7 @@ pub async fn serve_connection(mut stream: TcpStream, config: Arc<Config>) {
         };
         // A body is never read: answer, then close rather than parse what follows.
         let keep = request.keep_alive() && !request.has_body();
-        let reply = files::answer(&request, &config).await;
+        let reply = files::answer(&request, &config);
         let head_only = request.method == "HEAD";
         if write_reply(&mut stream, reply, keep, head_only)
             .await

@@ -8,7 +8,9 @@
 //! writer waits again, so nothing sits in memory while an app is quiet.
 //!
 //! Followers get records through a broadcast channel: a slow one skips records (and is told how
-//! many lines), the files lose nothing.
+//! many lines), the files lose nothing. Records go to followers only once they are in the files:
+//! a follower that starts reads the files' tails, then the feed, and a line written in between
+//! reaches it one way or the other (at worst both), never neither.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -121,6 +123,9 @@ struct Writer {
     /// The combined file (`log_file`), resolved on first use.
     combined: Option<Option<usize>>,
     buffered: usize,
+    /// Records of the batch being written, for the live feed once they are in the files.
+    unpublished: Vec<LogRecord>,
+    unpublished_bytes: usize,
 }
 
 impl Writer {
@@ -135,6 +140,8 @@ impl Writer {
             routes: HashMap::new(),
             combined: None,
             buffered: 0,
+            unpublished: Vec::new(),
+            unpublished_bytes: 0,
         }
     }
 
@@ -197,8 +204,8 @@ impl Writer {
     fn record(&mut self, record: LogRecord) {
         let target = self.route(record.stream, record.index);
         let combined = self.combined().filter(|c| Some(*c) != target);
-        let live = self.followers.receiver_count() > 0;
-        if target.is_none() && combined.is_none() && !live {
+        // Discarded output has no file to read back: only those following now can see it.
+        if target.is_none() && combined.is_none() && self.followers.receiver_count() == 0 {
             return;
         }
         let formatted = self.format.apply(&record);
@@ -206,15 +213,15 @@ impl Writer {
             self.outputs[index].buf.extend_from_slice(&formatted);
             self.buffered += formatted.len();
         }
-        if live {
-            let owned = match formatted {
-                std::borrow::Cow::Owned(data) => Some(data),
-                std::borrow::Cow::Borrowed(_) => None,
-            };
-            let data = owned.unwrap_or(record.data);
-            publish(&self.followers, LogRecord { data, ..record });
-        }
-        if self.buffered >= FLUSH_AT {
+        // Kept even with nobody following now: someone may start before the flush.
+        let owned = match formatted {
+            std::borrow::Cow::Owned(data) => Some(data),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        let data = owned.unwrap_or(record.data);
+        self.unpublished_bytes += data.len();
+        self.unpublished.push(LogRecord { data, ..record });
+        if self.buffered.max(self.unpublished_bytes) >= FLUSH_AT {
             self.flush();
         }
     }
@@ -254,11 +261,19 @@ impl Writer {
         }
     }
 
+    /// Write the batch to the files, then hand it to followers.
     fn flush(&mut self) {
         for output in &mut self.outputs {
             output.flush(&self.policy);
         }
         self.buffered = 0;
+        self.unpublished_bytes = 0;
+        let records = std::mem::take(&mut self.unpublished);
+        if self.followers.receiver_count() > 0 {
+            for record in records {
+                publish(&self.followers, record);
+            }
+        }
     }
 
     fn finish(&mut self) {
@@ -548,6 +563,49 @@ mod tests {
             retain,
             compress: false,
         }
+    }
+
+    #[test]
+    fn a_follower_that_starts_mid_batch_gets_the_line_from_the_file_or_the_feed() {
+        let dir = std::env::temp_dir().join(format!("rcluster-feed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let out = dir.join("app-out.log");
+        let mut spec = AppSpec {
+            name: "app".into(),
+            ..AppSpec::default()
+        };
+        spec.logs.out_file = Some(out.clone());
+        spec.logs.error_file = Some(PathBuf::from("/dev/null"));
+        let feed = followers();
+        let mut writer = Writer::new(&Home::at(&dir), &spec, feed.clone());
+        // A line arrives while nobody follows; a follower starts before the batch is written
+        // (it reads the file's tail first: nothing there yet).
+        writer.record(LogRecord {
+            id: 0,
+            index: 0,
+            app: Arc::from("app"),
+            stream: Stream::Out,
+            data: b"first line\n".to_vec(),
+            at: SystemTime::now(),
+            seq: 0,
+            lines: 0,
+        });
+        let mut follower = feed.subscribe();
+        let tail = std::fs::read(&out).unwrap_or_default();
+        writer.flush();
+        let live = follower
+            .try_recv()
+            .map(|r| r.data.clone())
+            .unwrap_or_default();
+        assert!(
+            tail.ends_with(b"first line\n") || live.ends_with(b"first line\n"),
+            "lost: tail {tail:?}, live {live:?}"
+        );
+        assert!(std::fs::read(&out)
+            .expect("written")
+            .ends_with(b"first line\n"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

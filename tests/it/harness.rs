@@ -37,8 +37,9 @@ pub fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 
 pub struct Home {
     pub dir: PathBuf,
-    /// Process groups of every instance the test has seen, killed on drop.
-    groups: RefCell<BTreeSet<i32>>,
+    /// Process groups of every instance the test has seen, with the start time of their
+    /// leader then: killed on drop unless the number has gone to another process since.
+    groups: RefCell<BTreeSet<(i32, Option<String>)>>,
 }
 
 impl Home {
@@ -126,7 +127,10 @@ impl Home {
         let mut groups = self.groups.borrow_mut();
         for inst in &list {
             if let Some(pid) = inst.pid {
-                groups.insert(pid as i32);
+                let pid = pid as i32;
+                if !groups.iter().any(|(seen, _)| *seen == pid) {
+                    groups.insert((pid, start_time(pid)));
+                }
             }
         }
         list
@@ -180,21 +184,41 @@ impl Drop for Home {
         let daemon = self.daemon_pid();
         let _ = run_with_deadline(self.command(&["kill"]), &["kill"]);
         if let Some(pid) = daemon.filter(|p| *p > 1) {
-            if pid_alive(pid) && is_our_daemon(pid) {
+            if pid_alive(pid) && is_our_daemon(pid, &self.dir) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
-        for pgid in self.groups.borrow().iter() {
+        for (pgid, started) in self.groups.borrow().iter() {
+            // pid_max can be small (32768): once a group's last member is gone its number may
+            // lead another test's group. A live leader with another start time is not ours.
+            let now = start_time(*pgid);
+            if now.is_some() && now != *started {
+                continue;
+            }
             let _ = killpg(Pid::from_raw(*pgid), Signal::SIGKILL);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn is_our_daemon(pid: i32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
+/// Field 22 of /proc/<pid>/stat: when the process started (None when there is none).
+fn start_time(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19).map(str::to_owned)
+}
+
+/// A daemon, and this home's (the pid may have gone to another test's daemon since).
+fn is_our_daemon(pid: i32, home: &Path) -> bool {
+    let daemon = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| String::from_utf8_lossy(&c).contains("__daemon"))
-        .unwrap_or(false)
+        .unwrap_or(false);
+    let wanted = format!("RCLUSTER_HOME={}", home.display());
+    daemon
+        && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            env.split(|b| *b == 0)
+                .any(|entry| entry == wanted.as_bytes())
+        })
 }
 
 pub fn pid_alive(pid: i32) -> bool {

@@ -57,10 +57,14 @@ fn kill_signal_is_configurable_and_kill_timeout_ends_in_sigkill() {
     // Ignores SIGINT; records SIGTERM and exits on it.
     let polite = home.write_script(
         "polite.sh",
-        "#!/bin/bash\ntrap '' INT\ntrap 'echo got-term > term.txt; exit 0' TERM\nwhile true; do sleep 0.05; done\n",
+        "#!/bin/bash\ntrap '' INT\ntrap 'echo got-term > term.txt; exit 0' TERM\necho up > up.txt\nwhile true; do sleep 0.05; done\n",
     );
     home.ok(&["start", path_str(&polite), "--kill-signal", "SIGTERM"]);
     wait_until("polite online", || home.online_pids("polite", 1));
+    // Online is at exec; the traps are set a moment later (under load, much later).
+    wait_until("polite's traps set", || {
+        work.join("up.txt").exists().then_some(())
+    });
     home.ok(&["stop", "polite"]);
     assert_eq!(
         std::fs::read_to_string(work.join("term.txt")).unwrap_or_default(),

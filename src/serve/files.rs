@@ -47,18 +47,26 @@ fn text(status: u16, body: &str) -> Reply {
 
 /// A bare error answer (`404 Not Found`).
 pub fn error(status: u16) -> Reply {
-    let reason = match status {
-        400 => "400 Bad Request",
-        403 => "403 Forbidden",
-        404 => "404 Not Found",
-        405 => "405 Method Not Allowed",
-        408 => "408 Request Timeout",
-        416 => "416 Range Not Satisfiable",
-        431 => "431 Request Header Fields Too Large",
-        505 => "505 HTTP Version Not Supported",
-        _ => "500 Internal Server Error",
-    };
-    text(status, reason)
+    text(status, &format!("{status} {}", reason(status)))
+}
+
+/// The reason phrase of a status line.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        416 => "Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        505 => "HTTP Version Not Supported",
+        _ => "Internal Server Error",
+    }
 }
 
 pub fn answer(request: &Request, config: &Config) -> Reply {

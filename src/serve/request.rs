@@ -167,7 +167,11 @@ async fn write_reply(
     keep: bool,
     head_only: bool,
 ) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        reply.status,
+        files::reason(reply.status)
+    );
     head.push_str(&format!(
         "Date: {}\r\n",
         files::http_date(std::time::SystemTime::now())
@@ -235,24 +239,6 @@ async fn send_file(
         }
     }
     Ok(())
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        206 => "Partial Content",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        416 => "Range Not Satisfiable",
-        431 => "Request Header Fields Too Large",
-        505 => "HTTP Version Not Supported",
-        _ => "Internal Server Error",
-    }
 }
 
 #[cfg(test)]

@@ -212,6 +212,22 @@ impl Balancer {
         self.listeners.iter().find_map(|l| port_of(&l.addr))
     }
 
+    /// An instance → daemon socket (rendezvous or activation fd): watched here, its instance
+    /// end the child's next fd, named to the library by `env`.
+    fn add_report_socket(
+        &mut self,
+        id: u32,
+        prepared: &mut Prepared,
+        env: &str,
+    ) -> Result<(), String> {
+        let (daemon_end, instance_end) = channel::new_rendezvous()?;
+        self.watch_rendezvous(id, daemon_end)?;
+        let fd = 3 + prepared.fds.len();
+        prepared.fds.push(instance_end);
+        prepared.env.push((env.into(), fd.to_string()));
+        Ok(())
+    }
+
     pub fn prepare(&mut self, id: u32, index: u32) -> Result<Prepared, String> {
         let mut prepared = Prepared::default();
         // Sockets for sd_listen_fds(3): the declared listeners, first, at 3...
@@ -246,13 +262,7 @@ impl Balancer {
                 }
                 self.readers.insert(id, readers);
                 if self.discover {
-                    let (daemon_end, instance_end) = channel::new_rendezvous()?;
-                    self.watch_rendezvous(id, daemon_end)?;
-                    let fd = 3 + prepared.fds.len();
-                    prepared.fds.push(instance_end);
-                    prepared
-                        .env
-                        .push((ENV_RENDEZVOUS_FD.into(), fd.to_string()));
+                    self.add_report_socket(id, &mut prepared, ENV_RENDEZVOUS_FD)?;
                     if !self.private_ports.is_empty() {
                         let list: Vec<String> =
                             self.private_ports.iter().map(u16::to_string).collect();
@@ -304,13 +314,7 @@ impl Balancer {
             if matches!(self.strategy, Strategy::Shared | Strategy::Reuseport) && listen_fds > 0 {
                 // The library says READY here when the program takes up its sockets, so that a
                 // reload need not wait listen_timeout for each instance.
-                let (daemon_end, instance_end) = channel::new_rendezvous()?;
-                self.watch_rendezvous(id, daemon_end)?;
-                let fd = 3 + prepared.fds.len();
-                prepared.fds.push(instance_end);
-                prepared
-                    .env
-                    .push((ENV_ACTIVATION_FD.into(), fd.to_string()));
+                self.add_report_socket(id, &mut prepared, ENV_ACTIVATION_FD)?;
             }
         }
         if listen_fds > 0 {

@@ -308,7 +308,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__delete)
-            opts="-v -h -V --only --env --json --verbose --no-color --help --version"
+            opts="-v -h -V --verbose --no-color --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,7 +330,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__describe)
-            opts="-v -h -V --json --verbose --no-color --help --version"
+            opts="-v -h -V --verbose --no-color --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,7 +344,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__ecosystem)
-            opts="-f -v -h -V --force --verbose --no-color --help --version"
+            opts="-v -f -h -V --verbose --no-color --force --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -876,7 +876,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__import)
-            opts="-v -h -V --pm2-home --save --write --verbose --no-color --help --version pm2"
+            opts="-v -h -V --verbose --no-color --pm2-home --save --write --help --version pm2"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -926,7 +926,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__list)
-            opts="-v -h -V --json --sort --verbose --no-color --help --version"
+            opts="-v -h -V --verbose --no-color --json --sort --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -944,7 +944,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__logs)
-            opts="-f -v -h -V --lines --follow --nostream --out --err --raw --json --timestamp --verbose --no-color --help --version"
+            opts="-v -f -h -V --verbose --no-color --lines --follow --nostream --out --err --raw --json --timestamp --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -962,7 +962,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__monit)
-            opts="-v -h -V --interval --count --verbose --no-color --help --version"
+            opts="-v -h -V --verbose --no-color --interval --count --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1026,7 +1026,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reload)
-            opts="-a -v -h -V --only --env --parallel --update-env --json --verbose --no-color --help --version"
+            opts="-v -a -h -V --verbose --no-color --only --env --parallel --update-env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1080,7 +1080,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__restart)
-            opts="-a -v -h -V --only --env --json --update-env --verbose --no-color --help --version"
+            opts="-v -a -h -V --verbose --no-color --only --env --json --update-env --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1116,7 +1116,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__run)
-            opts="-n -i -k -c -f -x -a -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --no-color --help --version"
+            opts="-v -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1330,7 +1330,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__save)
-            opts="-f -v -h -V --force --verbose --no-color --help --version"
+            opts="-v -f -h -V --verbose --no-color --force --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1358,7 +1358,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__serve)
-            opts="-p -n -i -v -h -V --port --spa --homepage --basic-auth-username --basic-auth-password --host --name --namespace --instances --no-daemon --json --verbose --no-color --help --version"
+            opts="-v -p -n -i -h -V --verbose --no-color --port --spa --homepage --basic-auth-username --basic-auth-password --host --name --namespace --instances --no-daemon --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1430,7 +1430,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__start)
-            opts="-n -i -k -c -f -x -a -o -e -l -p -v -h -V --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --verbose --no-color --help --version"
+            opts="-v -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1644,7 +1644,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__startup)
-            opts="-u -v -h -V --user --install --wait-ip --hp --service-name --verbose --no-color --help --version"
+            opts="-v -u -h -V --verbose --no-color --user --install --wait-ip --hp --service-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1670,7 +1670,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__stop)
-            opts="-v -h -V --only --env --json --verbose --no-color --help --version"
+            opts="-v -h -V --verbose --no-color --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1692,7 +1692,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__unstartup)
-            opts="-u -v -h -V --user --hp --service-name --verbose --no-color --help --version"
+            opts="-v -u -h -V --verbose --no-color --user --hp --service-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

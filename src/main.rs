@@ -9,17 +9,25 @@ use clap::Parser;
 use rcluster::cli::{self, Cli};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let code = match args.get(1).map(String::as_str) {
-        Some("__exec") => rcluster::daemon::process::exec::main(&args[2..]),
+    // `std::env::args` would panic on an argument that is not UTF-8: clap reports those.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let hidden_args = || -> Vec<String> {
+        // The daemon writes these command lines itself, in UTF-8.
+        args[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    };
+    let code = match args.get(1).and_then(|a| a.to_str()) {
+        Some("__exec") => rcluster::daemon::process::exec::main(&hidden_args()),
         Some(rcluster::daemon::handoff::CHECK_ARG) => rcluster::daemon::handoff::check_main(),
-        Some(rcluster::serve::SERVE_ARG) => rcluster::serve::main(&args[2..]),
+        Some(rcluster::serve::SERVE_ARG) => rcluster::serve::main(&hidden_args()),
         Some("__daemon") => report(
             rcluster::paths::Home::from_env().and_then(rcluster::daemon::main),
             false,
         ),
         _ => {
-            let cli = Cli::parse();
+            let cli = Cli::parse_from(args);
             let verbose = cli.verbose;
             match cli::run(cli) {
                 Ok(cli::Outcome::Exit(code)) => code,

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// Print error causes in full.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, display_order = 900)]
     pub verbose: bool,
 
     /// pm2's flag for plain output; rcluster's is plain already.
@@ -28,6 +28,9 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Each subcommand's arguments are built only when it is the one parsed: it halves the start-up
+// of every command (jlist is polled by monitoring scripts).
+#[command(defer = true)]
 pub enum Command {
     /// Start a program, a script, a quoted command line, as N instances (or a known app again:
     /// its name, an id, `all`).
@@ -117,8 +120,10 @@ pub enum Command {
     Other(Vec<String>),
 }
 
-/// pm2 `start` flags that mean nothing here, accepted (hidden) so that commands written for pm2
-/// run unchanged; each used one is named with the reason (`ecosystem::no_effect_reason`).
+// pm2 `start` flags that mean nothing here, accepted (hidden) so that commands written for pm2
+// run unchanged; each used one is named with the reason (`ecosystem::no_effect_reason`).
+// (Plain comments on flattened structs: a doc comment would become the about of the command
+// that flattens it, as deferred subcommands are built after their own about.)
 #[derive(Debug, Clone, Default, Args)]
 pub struct Pm2OnlyFlags {
     #[arg(short = 'f', long, hide = true)]
@@ -431,7 +436,7 @@ pub struct StartArgs {
     pub json: bool,
 }
 
-/// Which apps of an ecosystem file, with which environment profile.
+// Which apps of an ecosystem file, with which environment profile.
 #[derive(Debug, Clone, Default, Args)]
 pub struct FileArgs {
     /// Ecosystem file: only these apps (comma separated).
@@ -672,7 +677,7 @@ pub struct SaveArgs {
     pub force: bool,
 }
 
-/// pm2's `startup -u deploy --hp /home/deploy --service-name web`.
+// pm2's `startup -u deploy --hp /home/deploy --service-name web`.
 #[derive(Debug, Args)]
 pub struct UnitArgs {
     /// The user the daemon runs as (pm2's -u; default: you, or the user who ran sudo).

@@ -1,6 +1,6 @@
 //! A blocking connection to the daemon: connect (starting the daemon when asked), exchange
-//! `Hello`, send requests, read responses. Blocking keeps a `list` to one connect and two
-//! round trips with no async runtime to start.
+//! `Hello`, send requests, read responses. Blocking keeps a `list` to one connect and one
+//! round trip (the hello and the request go together) with no async runtime to start.
 
 use std::io::ErrorKind as IoKind;
 use std::time::Duration;
@@ -17,6 +17,10 @@ pub struct Client {
     stream: Stream,
     /// True when this command started the daemon.
     pub started_daemon: bool,
+    /// The daemon's hello is still to be read (see `greet`).
+    hello_pending: bool,
+    /// A daemon of another version is accepted (only `kill` and `update` talk to one).
+    any_version: bool,
 }
 
 /// An error the daemon answered with, kept whole so the exit code can follow its kind.
@@ -25,13 +29,14 @@ pub struct Client {
 pub struct DaemonError(pub ErrorReply);
 
 impl Client {
-    /// Connect, starting the daemon if none answers.
+    /// Connect, starting the daemon if none answers. The daemon's hello is read with the first
+    /// answer, so that a `list` costs one round trip, not two.
     pub fn connect(home: &Home) -> Result<Client> {
         match try_connect(home)? {
-            Some(stream) => Client::greet(stream, false),
+            Some(stream) => Client::greet(stream, false, false),
             None => {
                 let stream = autostart::start_daemon(home, try_connect)?;
-                Client::greet(stream, true)
+                Client::greet(stream, true, false)
             }
         }
     }
@@ -40,27 +45,42 @@ impl Client {
     /// a daemon of another version still takes).
     pub fn connect_existing_any_version(home: &Home) -> Result<Option<Client>> {
         match try_connect(home)? {
-            Some(stream) => Ok(Some(Client::greet_with(stream, false, true)?)),
+            Some(stream) => Ok(Some(Client::greet(stream, false, true)?.greeted()?)),
             None => Ok(None),
         }
     }
 
-    /// Connect only if a daemon of this version runs already.
+    /// Connect only if a daemon of this version runs already (and has answered).
     pub fn connect_existing(home: &Home) -> Result<Option<Client>> {
         match try_connect(home)? {
-            Some(stream) => Ok(Some(Client::greet(stream, false)?)),
+            Some(stream) => Ok(Some(Client::greet(stream, false, false)?.greeted()?)),
             None => Ok(None),
         }
     }
 
-    fn greet(stream: Stream, started_daemon: bool) -> Result<Client> {
-        Client::greet_with(stream, started_daemon, false)
+    /// Send our hello; the daemon's is read before the first answer (`read_hello`).
+    fn greet(mut stream: Stream, started_daemon: bool, any_version: bool) -> Result<Client> {
+        write_frame_blocking(&mut stream, &Hello::ours()).context("cannot talk to the daemon")?;
+        Ok(Client {
+            stream,
+            started_daemon,
+            hello_pending: true,
+            any_version,
+        })
     }
 
-    fn greet_with(mut stream: Stream, started_daemon: bool, any_version: bool) -> Result<Client> {
-        let ours = Hello::ours();
-        write_frame_blocking(&mut stream, &ours).context("cannot talk to the daemon")?;
-        let body = read_frame_blocking(&mut stream)
+    /// This client once the daemon's hello is read and checked.
+    fn greeted(mut self) -> Result<Client> {
+        self.read_hello()?;
+        Ok(self)
+    }
+
+    fn read_hello(&mut self) -> Result<()> {
+        if !self.hello_pending {
+            return Ok(());
+        }
+        self.hello_pending = false;
+        let body = read_frame_blocking(&mut self.stream)
             .context("cannot read the daemon's hello")?
             .ok_or_else(|| anyhow!("the daemon closed the connection"))?;
         if let Ok(Response::Error(e)) = decode::<Response>(&body) {
@@ -68,27 +88,29 @@ impl Client {
         }
         let theirs: Hello =
             decode(&body).context("the daemon answered something that is not a hello")?;
-        if let Some(message) = ours.mismatch(&theirs) {
-            if !any_version {
+        if let Some(message) = Hello::ours().mismatch(&theirs) {
+            if !self.any_version {
                 bail!(message);
             }
             // The daemon's version-mismatch error follows its hello.
-            let _ = read_frame_blocking(&mut stream);
+            let _ = read_frame_blocking(&mut self.stream);
         }
-        Ok(Client {
-            stream,
-            started_daemon,
-        })
+        Ok(())
     }
 
     pub fn send(&mut self, request: &Request) -> Result<()> {
-        write_frame_blocking(&mut self.stream, request)
-            .context("cannot send the request to the daemon")?;
+        if let Err(e) = write_frame_blocking(&mut self.stream, request) {
+            // A daemon that refused us (another user's, say) has hung up: its reason is the
+            // better error.
+            self.read_hello()?;
+            return Err(e).context("cannot send the request to the daemon");
+        }
         Ok(())
     }
 
     /// The next response; `None` when the daemon hung up.
     pub fn next_response(&mut self) -> Result<Option<Response>> {
+        self.read_hello()?;
         match read_frame_blocking(&mut self.stream).context("cannot read the daemon's answer")? {
             Some(body) => Ok(Some(
                 decode(&body).context("malformed answer from the daemon")?,

@@ -3,7 +3,7 @@
 
 use rcluster::protocol::model::InstanceState;
 
-use crate::harness::{path_str, wait_until, Home};
+use crate::harness::{path_str, run_with_deadline, wait_until, Home};
 
 #[test]
 fn start_list_stop_delete() {
@@ -207,6 +207,20 @@ fn bad_names_and_duplicates_are_refused() {
     assert!(err.contains("already exists"), "{err}");
     let err = home.fails(&["start", "sleep 1000", "--name", "x", "-i", "-3"]);
     assert!(err.contains("instance count"), "{err}");
+}
+
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let home = Home::new();
+    let mut cmd = home.command(&["start", "echo", "--"]);
+    cmd.arg(OsStr::from_bytes(b"\xff"));
+    let out = run_with_deadline(cmd, &["start", "echo", "--", "<0xff>"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("invalid UTF-8"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

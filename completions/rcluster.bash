@@ -266,7 +266,7 @@ _rcluster() {
 
     case "${cmd}" in
         rcluster)
-            opts="-v -h -V --verbose --no-color --help --version start run serve list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid id env logs ping kill update completions ecosystem init startup unstartup import help"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version start run serve list ls ps status jlist prettylist monit describe desc info show stop restart startOrRestart delete del reload startOrReload startOrGracefulReload scale save dump resurrect cleardump flush reloadLogs reload-logs signal sendSignal send-signal reset pid id env logs ping kill update completions ecosystem init startup unstartup import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,7 +280,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__cleardump)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -294,7 +294,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__completions)
-            opts="-v -h -V --verbose --no-color --help --version bash elvish fish powershell zsh"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -308,7 +308,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__delete)
-            opts="-v -h -V --verbose --no-color --only --env --json --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,7 +330,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__describe)
-            opts="-v -h -V --verbose --no-color --json --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,7 +344,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__ecosystem)
-            opts="-v -f -h -V --verbose --no-color --force --help --version"
+            opts="-v -s -f -h -V --verbose --no-color --silent --force --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,7 +358,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__env)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -372,7 +372,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__flush)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -862,7 +862,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__id)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -876,7 +876,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__import)
-            opts="-v -h -V --verbose --no-color --pm2-home --save --write --help --version pm2"
+            opts="-v -s -h -V --verbose --no-color --silent --pm2-home --save --write --help --version pm2"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -898,7 +898,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__jlist)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -912,7 +912,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__kill)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -926,7 +926,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__list)
-            opts="-v -h -V --verbose --no-color --json --sort --help --version"
+            opts="-v -s -m -h -V --verbose --no-color --silent --json --mini-list --sort --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -944,7 +944,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__logs)
-            opts="-v -f -h -V --verbose --no-color --lines --follow --nostream --out --err --raw --json --timestamp --help --version"
+            opts="-v -s -f -h -V --verbose --no-color --silent --lines --follow --nostream --out --err --raw --json --timestamp --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -962,7 +962,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__monit)
-            opts="-v -h -V --verbose --no-color --interval --count --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --interval --count --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -984,7 +984,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__pid)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -998,7 +998,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__ping)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1012,7 +1012,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__prettylist)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1026,7 +1026,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reload)
-            opts="-v -a -h -V --verbose --no-color --only --env --parallel --update-env --json --help --version"
+            opts="-v -s -a -h -V --verbose --no-color --silent --only --env --parallel --update-env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1052,7 +1052,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reloadLogs)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1066,7 +1066,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__reset)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1080,7 +1080,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__restart)
-            opts="-v -a -h -V --verbose --no-color --only --env --json --update-env --help --version"
+            opts="-v -s -a -h -V --verbose --no-color --silent --only --env --json --update-env --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1102,7 +1102,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__resurrect)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1116,7 +1116,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__run)
-            opts="-v -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
+            opts="-v -s -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --silent --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1330,7 +1330,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__save)
-            opts="-v -f -h -V --verbose --no-color --force --help --version"
+            opts="-v -s -f -h -V --verbose --no-color --silent --force --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1344,7 +1344,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__scale)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1358,7 +1358,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__serve)
-            opts="-v -p -n -i -h -V --verbose --no-color --port --spa --homepage --basic-auth-username --basic-auth-password --host --name --namespace --instances --no-daemon --json --help --version"
+            opts="-v -s -p -n -i -h -V --verbose --no-color --silent --port --spa --homepage --basic-auth-username --basic-auth-password --host --name --namespace --instances --no-daemon --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1416,7 +1416,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__signal)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1430,7 +1430,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__start)
-            opts="-v -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
+            opts="-v -s -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --silent --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1644,7 +1644,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__startup)
-            opts="-v -u -h -V --verbose --no-color --user --install --wait-ip --hp --service-name --help --version"
+            opts="-v -s -u -h -V --verbose --no-color --silent --user --install --wait-ip --hp --service-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1670,7 +1670,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__stop)
-            opts="-v -h -V --verbose --no-color --only --env --json --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1692,7 +1692,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__unstartup)
-            opts="-v -u -h -V --verbose --no-color --user --hp --service-name --help --version"
+            opts="-v -s -u -h -V --verbose --no-color --silent --user --hp --service-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1718,7 +1718,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__update)
-            opts="-v -h -V --verbose --no-color --help --version"
+            opts="-v -s -h -V --verbose --no-color --silent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

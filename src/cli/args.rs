@@ -23,6 +23,11 @@ pub struct Cli {
     #[arg(long, global = true, hide = true)]
     pub no_color: bool,
 
+    /// Nothing on stdout from commands that change things (pm2's -s); what a command is asked
+    /// to show (list, logs, describe, pid...) still prints, and errors go to stderr.
+    #[arg(short, long, global = true, display_order = 901)]
+    pub silent: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -118,6 +123,34 @@ pub enum Command {
     /// Any other word: pm2's verbs that have no place here get their reason (`pm2_verbs`).
     #[command(external_subcommand)]
     Other(Vec<String>),
+}
+
+impl Command {
+    /// Commands that change things: what they print is a report, which `-s` silences.
+    pub fn reports_a_change(&self) -> bool {
+        matches!(
+            self,
+            Command::Start(_)
+                | Command::Serve(_)
+                | Command::Stop(_)
+                | Command::Restart(_)
+                | Command::Delete(_)
+                | Command::Reload(_)
+                | Command::Scale(_)
+                | Command::Save(_)
+                | Command::Resurrect
+                | Command::Cleardump
+                | Command::Flush(_)
+                | Command::ReloadLogs
+                | Command::Signal(_)
+                | Command::Reset(_)
+                | Command::Ping
+                | Command::Kill
+                | Command::Update
+                | Command::Ecosystem(_)
+                | Command::Import(_)
+        )
+    }
 }
 
 // pm2 `start` flags that mean nothing here, accepted (hidden) so that commands written for pm2
@@ -452,6 +485,9 @@ pub struct ListArgs {
     /// JSON array, one object per instance.
     #[arg(long)]
     pub json: bool,
+    /// pm2's compact list: `key : value` lines per instance, no table.
+    #[arg(short, long = "mini-list", conflicts_with = "json")]
+    pub mini: bool,
     /// Order by a column, pm2's way: name, id, pid, cpu, memory, uptime, restarts or status,
     /// with `:asc` (default) or `:desc` (`--sort memory:desc`).
     #[arg(long, value_name = "FIELD[:ORDER]")]

@@ -10,7 +10,7 @@ pub mod render;
 
 pub use args::{Cli, Command};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::paths::Home;
 
@@ -39,6 +39,23 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             return cmd::start::foreground_specs(start).map(Outcome::Foreground);
         }
     }
+    if cli.silent && cli.command.reports_a_change() {
+        silence_stdout()?;
+    }
     let home = Home::from_env()?;
     cmd::dispatch(cli, &home).map(Outcome::Exit)
+}
+
+/// `-s`: stdout goes to /dev/null from here on (stderr stays).
+fn silence_stdout() -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .context("cannot open /dev/null for --silent")?;
+    // SAFETY: dup2 onto fd 1, which this process owns; `null` stays open until it returns.
+    if unsafe { libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("cannot silence stdout");
+    }
+    Ok(())
 }

@@ -43,6 +43,41 @@ pub fn instances_table(instances: &[InstanceView]) -> String {
     table.to_string()
 }
 
+/// `list -m` (pm2's --mini-list): a block of `key : value` lines per instance, no table.
+pub fn instances_mini(instances: &[InstanceView]) -> String {
+    let mut out = String::new();
+    for inst in instances {
+        let uptime = if inst.status == InstanceState::Online {
+            duration(inst.uptime_ms)
+        } else {
+            "0".into()
+        };
+        let fields = [
+            ("namespace", inst.namespace.clone()),
+            ("pid", inst.pid.map_or("-".into(), |p| p.to_string())),
+            ("id", inst.id.to_string()),
+            ("status", inst.status.as_str().to_owned()),
+            ("mode", inst.mode.clone()),
+            ("port", ports(inst)),
+            ("restarted", inst.restarts.to_string()),
+            ("uptime", uptime),
+            ("memory usage", bytes(inst.memory)),
+            ("out log", path_or_dash(inst.out_log.as_deref())),
+            ("error log", path_or_dash(inst.err_log.as_deref())),
+        ];
+        out.push_str(&format!("+--- {}\n", inst.name));
+        for (key, value) in fields {
+            out.push_str(&format!("{key} : {value}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn path_or_dash(path: Option<&std::path::Path>) -> String {
+    path.map_or("-".into(), |p| p.display().to_string())
+}
+
 fn ports(inst: &InstanceView) -> String {
     if inst.ports.is_empty() {
         "-".into()

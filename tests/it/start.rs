@@ -224,6 +224,26 @@ fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
 }
 
 #[test]
+fn pm2_mini_list_and_silent_flag() {
+    let home = Home::new();
+    // -s: the start report is silenced, not what a command is asked to show.
+    let out = home.ok(&["start", "sleep 1000", "--name", "quiet", "-i", "2", "-s"]);
+    assert_eq!(out, "", "start -s printed");
+    let pids = wait_until("online", || home.online_pids("quiet", 2));
+    let mini = home.ok(&["-s", "ls", "-m"]);
+    let blocks: Vec<&str> = mini.split("+--- quiet\n").skip(1).collect();
+    assert_eq!(blocks.len(), 2, "{mini}");
+    for pid in &pids {
+        assert!(mini.contains(&format!("pid : {pid}\n")), "{mini}");
+    }
+    assert!(mini.contains("status : online\n"), "{mini}");
+    assert!(mini.contains("id : 1\n"), "{mini}");
+    // Errors still reach stderr under -s.
+    let err = home.fails(&["stop", "nope", "-s"]);
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
 fn monit_refreshes_the_list_with_cpu_and_memory() {
     let home = Home::new();
     // One busy instance, one idle one, another app that the target leaves out.

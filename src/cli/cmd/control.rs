@@ -19,8 +19,14 @@ pub enum Json {
     Pretty,
 }
 
-/// The list as a table, or as JSON.
-pub fn list(home: &Home, json: Option<Json>, sort: Option<&str>) -> Result<i32> {
+/// How `list` prints: a table, pm2's mini list, or JSON.
+pub enum ListForm {
+    Table,
+    Mini,
+    Json(Json),
+}
+
+pub fn list(home: &Home, form: ListForm, sort: Option<&str>) -> Result<i32> {
     let order = sort.map(sort_order).transpose()?;
     let mut client = Client::connect(home)?;
     let mut instances = expect_instances(client.call(&Request::List)?)?;
@@ -34,10 +40,11 @@ pub fn list(home: &Home, json: Option<Json>, sort: Option<&str>) -> Result<i32> 
             }
         });
     }
-    match json {
-        None => println!("{}", render::instances_table(&instances)),
-        Some(Json::Compact) => println!("{}", serde_json::to_string(&instances)?),
-        Some(Json::Pretty) => println!("{}", serde_json::to_string_pretty(&instances)?),
+    match form {
+        ListForm::Table => println!("{}", render::instances_table(&instances)),
+        ListForm::Mini => print!("{}", render::instances_mini(&instances)),
+        ListForm::Json(Json::Compact) => println!("{}", serde_json::to_string(&instances)?),
+        ListForm::Json(Json::Pretty) => println!("{}", serde_json::to_string_pretty(&instances)?),
     }
     Ok(0)
 }

@@ -24,13 +24,20 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Serve(args) => start::run(home, serve::start_args(&args)?),
         // Handled by `cli::run` before a home is needed.
         Command::Run(args) => start::foreground_specs(*args).map(|_| 0),
-        Command::List(args) => control::list(
-            home,
-            args.json.then_some(control::Json::Compact),
-            args.sort.as_deref(),
-        ),
-        Command::Jlist => control::list(home, Some(control::Json::Compact), None),
-        Command::Prettylist => control::list(home, Some(control::Json::Pretty), None),
+        Command::List(args) => {
+            let form = match (args.json, args.mini) {
+                (true, _) => control::ListForm::Json(control::Json::Compact),
+                (false, true) => control::ListForm::Mini,
+                (false, false) => control::ListForm::Table,
+            };
+            control::list(home, form, args.sort.as_deref())
+        }
+        Command::Jlist => {
+            control::list(home, control::ListForm::Json(control::Json::Compact), None)
+        }
+        Command::Prettylist => {
+            control::list(home, control::ListForm::Json(control::Json::Pretty), None)
+        }
         Command::Monit(args) => monit::run(home, &args),
         Command::Describe(args) => control::describe(home, &args.target, args.json),
         Command::Stop(args) => control::act(home, control::Verb::Stop, &args, false),

@@ -188,6 +188,16 @@ fn pm2s_deploy_verbs_start_what_is_missing_and_replace_what_runs() {
     assert_ne!(pids(&home, "one", 1), one_reloaded);
     assert_ne!(pids(&home, "two", 1), two);
 
+    // A plain start of the file starts again what was stopped, as pm2 does, and leaves what
+    // runs alone.
+    let two = pids(&home, "two", 1);
+    home.ok(&["stop", "one"]);
+    home.wait_status("one", InstanceState::Stopped);
+    let out = home.ok(&["start", path_str(&file)]);
+    assert!(!out.contains("stopped"), "{out}");
+    pids(&home, "one", 1);
+    assert_eq!(pids(&home, "two", 1), two);
+
     // pm2's dump and prettylist.
     let out = home.ok(&["dump"]);
     assert!(out.contains("saved"), "{out}");
@@ -306,6 +316,12 @@ fn depends_on_starts_after_the_dependency_is_ready() {
     assert!(
         stderr.contains("waiting for \"db\" to be ready before starting \"api\""),
         "{stderr}"
+    );
+    // The report shows db as it is after the wait, not as it was when it was started.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("db") && !stdout.contains("launching"),
+        "{stdout}"
     );
     pids(&home, "db", 1);
     // api exits at once (and is not restarted) if db did not answer when it started.

@@ -275,7 +275,15 @@ fn start_apps(client: &mut Client, apps: &[AppSpec], mode: Mode) -> Result<Vec<I
             shown.extend(expect_instances(client.call(&request)?)?);
         }
     }
-    Ok(shown)
+    if ready.is_empty() {
+        return Ok(shown);
+    }
+    // The apps waited for were reported before they were ready: show them as they are now.
+    let now: BTreeMap<u32, InstanceView> = list(client)?.into_iter().map(|i| (i.id, i)).collect();
+    Ok(shown
+        .into_iter()
+        .map(|inst| now.get(&inst.id).cloned().unwrap_or(inst))
+        .collect())
 }
 
 /// Apps grouped so that each depends only on apps of earlier groups (or outside `apps`), in

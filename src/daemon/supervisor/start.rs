@@ -8,7 +8,7 @@ use super::actor::Supervisor;
 use super::state::{validate_name, validate_namespace, App, Instance, Intent};
 use super::Reply;
 use crate::daemon::logs::writer::spawn_writer;
-use crate::protocol::model::{AppSpec, InstanceView};
+use crate::protocol::model::{AppSpec, InstanceState, InstanceView};
 use crate::protocol::{ErrorKind, ErrorReply, IfRunning};
 
 /// Most instances one app may ask for (a typo guard: `-i 10000` is not a cluster).
@@ -57,8 +57,27 @@ impl Supervisor {
             }
         };
         let mut report = started;
+        // A kept app that is stopped or errored starts again, as pm2 restarts every app of the
+        // file that it knows.
+        let mut again = Vec::new();
         for name in &kept {
-            report.extend(self.ids_of(name));
+            let ids = self.ids_of(name);
+            again.extend(ids.iter().copied().filter(|id| {
+                self.instances.get(id).is_some_and(|i| {
+                    i.intent == Intent::None
+                        && matches!(i.state, InstanceState::Stopped | InstanceState::Errored)
+                })
+            }));
+            report.extend(ids);
+        }
+        for id in &again {
+            if let Some(inst) = self.instances.get_mut(id) {
+                // A fresh budget of unstable restarts, as after a restart command.
+                inst.counters = super::restart::Counters::default();
+            }
+        }
+        if !again.is_empty() {
+            self.spawn_instances(&again);
         }
         if to_reload.is_empty() {
             let views = self.views(&report, false);

@@ -17,6 +17,13 @@ pub enum InstanceEvent {
     },
     /// The app's readiness probe passed for this run of the instance.
     ProbePassed { id: u32, generation: u64 },
+    /// A readiness probe asks where its connection to `port` must go to reach instance `id`:
+    /// its round-robin channel, or None to connect to the port.
+    ProbeRoute {
+        id: u32,
+        port: u16,
+        reply: tokio::sync::oneshot::Sender<Option<crate::daemon::balancer::ProbeRoute>>,
+    },
     /// A watched file of app `app` changed (`watch`).
     FileChanged {
         app: String,

@@ -613,3 +613,55 @@ fn listen_pid_names_the_program_behind_a_forking_wrapper() {
         "LISTEN_PID must be the program's own pid: {body}"
     );
 }
+
+#[test]
+fn readiness_probes_reach_each_round_robin_instance() {
+    let home = Home::new();
+    let (http_port, tcp_port) = (free_port(), free_port());
+    // `tcp` binds only once the file `go` exists, so its probe must not pass before.
+    let gated = home.write_script(
+        "gated.sh",
+        &format!(
+            "#!/bin/sh\nwhile [ ! -e go ]; do sleep 0.05; done\nexec python3 {} \"$PORT\"\n",
+            fixture("servers/whoami.py")
+        ),
+    );
+    let file = home.work().join("probed.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apps:\n\
+             - name: http\n  script: python3\n  args: [\"{whoami}\", \"{http_port}\"]\n  instances: 2\n  \
+               listen: [\"127.0.0.1:{http_port}\"]\n  listen_timeout: 10m\n  \
+               readiness: {{http: /, interval: 20ms}}\n\
+             - name: tcp\n  script: {gated}\n  instances: 2\n  listen: [\"127.0.0.1:{tcp_port}\"]\n  \
+               listen_timeout: 10m\n  readiness: {{tcp: true, interval: 20ms, timeout: 50ms}}\n",
+            whoami = fixture("servers/whoami.py"),
+            gated = path_str(&gated),
+        ),
+    )
+    .expect("write ecosystem");
+    home.ok(&["start", path_str(&file)]);
+
+    // Each instance is probed through its own channel: through the shared port, the first
+    // probe would wait for an instance already ready, and none would ever be.
+    wait_until("both http instances ready", || {
+        home.app("http").iter().all(|i| i.ready).then_some(())
+    });
+    assert_eq!(tally(http_port, 20).len(), 2);
+
+    // Probe connections wait in the channels of programs that do not accept yet: the TCP
+    // probe has run, and has not passed.
+    wait_until("tcp probes queued", || {
+        home.app("tcp").iter().all(|i| i.open >= 2).then_some(())
+    });
+    for inst in home.app("tcp") {
+        assert!(!inst.ready, "ready before the program listens: {inst:?}");
+        assert_eq!(inst.status, InstanceState::Launching, "{inst:?}");
+    }
+    std::fs::write(home.work().join("go"), "").expect("write go");
+    wait_until("both tcp instances ready", || {
+        home.app("tcp").iter().all(|i| i.ready).then_some(())
+    });
+    assert_eq!(tally(tcp_port, 20).len(), 2);
+}

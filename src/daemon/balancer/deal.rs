@@ -24,6 +24,7 @@ use crate::abi::{
 const MAX_PARKED: usize = 4096;
 
 /// One instance's end of the dealing: where connections go, and its counters.
+#[derive(Debug)]
 pub struct Slot {
     pub id: u32,
     /// Ours: connections are sent on it; READY/UNREADY arrive on it.
@@ -38,6 +39,14 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// Send `fd` to this instance whether or not it is in the rotation: a readiness probe's
+    /// connection, which must reach this instance and no other.
+    pub fn hand_over(&self, fd: OwnedFd, msg: &[u8; CONN_LEN]) -> nix::Result<()> {
+        let _gate = lock(&self.gate);
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        send_with_fd(self.daemon_end.as_fd(), msg, fd.as_fd(), flags).map(|_| ())
+    }
+
     /// Connections waiting in this instance's queue (SIOCINQ counts bytes; one message each).
     pub fn queued(&self) -> u64 {
         crate::daemon::process::fds::socket_queue(&self.held_instance_end, false)

@@ -389,6 +389,16 @@ impl Balancer {
         Ok(instance_end)
     }
 
+    /// Round-robin: instance `id`'s channel for `port`, where a readiness probe's connection
+    /// goes (through the shared port it would reach the instances already ready). None in the
+    /// other modes: proxy probes the private port, and shared/reuseport let the kernel choose.
+    pub fn probe_route(&self, id: u32, port: u16) -> Option<ProbeRoute> {
+        if self.strategy != Strategy::RoundRobin {
+            return None;
+        }
+        self.pools.get(&port)?.slot(id).map(ProbeRoute)
+    }
+
     /// The instance runs as `pid`.
     pub fn started(&mut self, id: u32, pid: u32) {
         if let Some(backend) = self.backends.get(id) {
@@ -509,5 +519,21 @@ fn port_of(addr: &ListenAddr) -> Option<u16> {
     match addr {
         ListenAddr::Tcp(sa) => Some(sa.port()),
         ListenAddr::Unix(_) => None,
+    }
+}
+
+/// One round-robin instance's channel, for a readiness probe's connection: it must reach that
+/// instance, ready or not, and no other.
+#[derive(Debug)]
+pub struct ProbeRoute(Arc<deal::Slot>);
+
+impl ProbeRoute {
+    pub fn hand_over(&self, fd: OwnedFd, peer: &SocketAddr) -> nix::Result<()> {
+        self.0.hand_over(fd, &crate::abi::encode_conn(peer))
+    }
+
+    /// Nothing waits in the channel: the program has taken every connection handed to it.
+    pub fn taken(&self) -> bool {
+        self.0.queued() == 0
     }
 }

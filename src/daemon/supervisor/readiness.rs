@@ -20,6 +20,7 @@ use super::actor::Supervisor;
 use super::node_channel::Watched;
 use super::state::App;
 use super::timers::{Timer, TimerKind};
+use crate::daemon::balancer::ProbeRoute;
 use crate::daemon::events::InstanceEvent;
 use crate::daemon::process::spawn::runs_node;
 use crate::protocol::model::{InstanceState, ProbeKind, ReadinessSpec, Strategy};
@@ -97,6 +98,15 @@ impl Supervisor {
             }
             InstanceEvent::BindRequest { id, addr, reply } => self.on_bind_request(id, addr, reply),
             InstanceEvent::FileChanged { app, path } => self.on_file_changed(&app, &path),
+            InstanceEvent::ProbeRoute { id, port, reply } => {
+                let route = self
+                    .instances
+                    .get(&id)
+                    .and_then(|inst| self.apps.get(&inst.app))
+                    .and_then(|app| app.balancer.as_ref())
+                    .and_then(|balancer| balancer.probe_route(id, port));
+                let _ = reply.send(route);
+            }
             InstanceEvent::ProbePassed { id, generation } => {
                 let current = self.instances.get(&id).map(|i| i.generation);
                 if current == Some(generation) && self.mode_of(id) == Some(ReadyMode::Probe) {
@@ -303,7 +313,12 @@ pub fn spawn_probe(
         let interval = Duration::from_millis(spec.interval_ms.max(10));
         let timeout = Duration::from_millis(spec.timeout_ms.max(10));
         loop {
-            let passed = tokio::time::timeout(timeout, probe_once(&spec.probe, port, &env))
+            let target = ProbeTarget {
+                id,
+                port,
+                events: &events,
+            };
+            let passed = tokio::time::timeout(timeout, probe_once(&spec.probe, &target, &env))
                 .await
                 .unwrap_or(false);
             if passed {
@@ -315,18 +330,67 @@ pub fn spawn_probe(
     })
 }
 
-async fn probe_once(probe: &ProbeKind, port: Option<u16>, env: &[(String, String)]) -> bool {
+/// Where a probe connects: instance `id` on `port`.
+struct ProbeTarget<'a> {
+    id: u32,
+    port: Option<u16>,
+    events: &'a UnboundedSender<InstanceEvent>,
+}
+
+impl ProbeTarget<'_> {
+    /// A connection that reaches this instance, and in round-robin mode its channel. There the
+    /// shared port would deal it to an instance already ready (or hold it until one is), so the
+    /// daemon makes a loopback connection and hands its far end to the instance's channel itself.
+    async fn connect(&self) -> Option<(tokio::net::TcpStream, Option<ProbeRoute>)> {
+        let port = self.port?;
+        let (reply, route) = tokio::sync::oneshot::channel();
+        let asked = self.events.send(InstanceEvent::ProbeRoute {
+            id: self.id,
+            port,
+            reply,
+        });
+        let route = match asked {
+            Ok(()) => route.await.ok().flatten(),
+            Err(_) => None,
+        };
+        let Some(route) = route else {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+            return stream.ok().map(|s| (s, None));
+        };
+        let relay = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.ok()?;
+        let near = tokio::net::TcpStream::connect(relay.local_addr().ok()?)
+            .await
+            .ok()?;
+        let (far, peer) = relay.accept().await.ok()?;
+        // The instance gets it as from accept(): a blocking socket (the fd flags byte is 0).
+        let far = far.into_std().ok()?;
+        far.set_nonblocking(false).ok()?;
+        route.hand_over(OwnedFd::from(far), &peer).ok()?;
+        Some((near, Some(route)))
+    }
+}
+
+/// How often a TCP probe in round-robin mode looks whether the program took its connection.
+const TAKEN_POLL: Duration = Duration::from_millis(10);
+
+async fn probe_once(probe: &ProbeKind, target: &ProbeTarget<'_>, env: &[(String, String)]) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     match probe {
-        ProbeKind::Tcp => match port {
-            Some(port) => tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok(),
+        ProbeKind::Tcp => match target.connect().await {
             None => false,
+            Some((_, None)) => true,
+            // A channel takes the connection whether or not the program accepts: it passes
+            // once the program has taken it (and every probe connection before it) off its
+            // channel, as a connect to a listening port would. The caller's timeout bounds it.
+            Some((_stream, Some(route))) => loop {
+                if route.taken() {
+                    break true;
+                }
+                tokio::time::sleep(TAKEN_POLL).await;
+            },
         },
         ProbeKind::Http { path } => {
-            let Some(port) = port else { return false };
-            let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+            let Some((mut stream, _)) = target.connect().await else {
                 return false;
             };
             let request =

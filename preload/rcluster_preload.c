@@ -26,6 +26,10 @@
  *     RCLUSTER_LISTEN_PID_FIX=1  (optional) with LISTEN_FDS set: LISTEN_PID := this process's pid
  *         at load (wrapper chains that fork, e.g. `npm start`, still hand the program its own pid).
  *     RCLUSTER_PRELOAD_DEBUG=1  (optional) one line on stderr per redirect/READY/UNREADY/adopt/EOF.
+ *   Channel names: the daemon binds each channel's instance end to an abstract Unix address,
+ *     "\0rcluster-channel" + [len: 16|28] + the daemon's listening sockaddr + 8 unique bytes. A channel
+ *     fd this library was not told of (passed to a worker that is a new program: uvicorn --workers,
+ *     multiprocessing "spawn") is known by that name; it gives the port and the address.
  *   Messages (native endian, fixed sizes):
  *     CONN    daemon -> instance, channel, 32 bytes: [0]=1 [1]=fdflags (bit0: the passed description
  *             has O_NONBLOCK) [2]=peer sockaddr length (<=28) [3]=0 [4..32]=peer sockaddr, zero padded;
@@ -68,8 +72,9 @@
  *   constructor  parse the environment, record channel inodes, raise the soft NOFILE limit (a passed
  *                fd that cannot be installed is lost, unlike a connection left in a listen queue).
  *   Fallback: an unknown fd that behaves like a channel (accept/listen EINVAL, getsockname AF_UNIX,
- *   getsockopt SEQPACKET/AF_UNIX) and whose inode matches a channel is adopted (copies made behind the
- *   library's back). When the channel reads EOF (daemon gone) the process gets SIGTERM once.
+ *   getsockopt SEQPACKET/AF_UNIX) and whose inode matches a channel, or whose name is a channel's, is
+ *   adopted (copies made behind the library's back, or passed to a process that was never told of
+ *   the channel). When the channel reads EOF (daemon gone) the process gets SIGTERM once.
  *
  * RULES FOR THIS FILE
  *   No allocation on hot paths (fixed tables, stack buffers), never crash the host program (a missing
@@ -102,6 +107,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -690,18 +696,84 @@ static void copy_ent(int from, int to)
     }
 }
 
+static void atfork_prepare(void);
+static void atfork_parent(void);
+static void atfork_child(void);
+static void raise_nofile(void);
+
+/* From now on the hooks look at every call: a channel is known (once per process). */
+static void become_configured(void)
+{
+    static int done;
+    if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+        return;
+    raise_nofile();
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    __atomic_store_n(&configured_flag, 1, __ATOMIC_RELEASE);
+}
+
+#define CHANNEL_NAME_PREFIX "rcluster-channel"
+#define CHANNEL_NAME_PREFIX_LEN (sizeof CHANNEL_NAME_PREFIX - 1)
+
+/* Is fd bound to a channel's name? Then *addr is the daemon's listening address. Returns its length, or 0. */
+static socklen_t channel_named(int fd, rcl_addr *addr)
+{
+    struct sockaddr_un un;
+    socklen_t len = sizeof un;
+    if (!REAL(getsockname) || REAL(getsockname)(fd, (struct sockaddr *)&un, &len) < 0 || un.sun_family != AF_UNIX)
+        return 0;
+    size_t have = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+    const char *p = un.sun_path;
+    if (have < 2 + CHANNEL_NAME_PREFIX_LEN || p[0] != '\0' || memcmp(p + 1, CHANNEL_NAME_PREFIX, CHANNEL_NAME_PREFIX_LEN))
+        return 0;
+    socklen_t alen = (unsigned char)p[1 + CHANNEL_NAME_PREFIX_LEN];
+    if ((alen != sizeof(struct sockaddr_in) && alen != sizeof(struct sockaddr_in6)) ||
+        have < 2 + CHANNEL_NAME_PREFIX_LEN + alen)
+        return 0;
+    memset(addr, 0, sizeof *addr);
+    memcpy(addr, p + 2 + CHANNEL_NAME_PREFIX_LEN, alen);
+    int family = addr->sa.sa_family;
+    if ((family == AF_INET && alen == sizeof(struct sockaddr_in)) ||
+        (family == AF_INET6 && alen == sizeof(struct sockaddr_in6)))
+        return alen;
+    return 0;
+}
+
+/*
+ * A channel this process was not told of, known by its name: record it, with a copy of the fd of
+ * our own (the program may close its copy). Caller holds table_lock. Returns its index, or -1.
+ */
+static int add_named_chan_locked(int fd, const struct stat *st, const rcl_addr *addr)
+{
+    unsigned short port = ntohs(addr->sa.sa_family == AF_INET ? addr->in.sin_port : addr->in6.sin6_port);
+    if (port == 0 || find_chan(port) >= 0)
+        return -1;
+    int copy = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0)
+        return -1;
+    int c = add_chan(port, copy, st->st_dev, st->st_ino);
+    if (c < 0) {
+        REAL(close)(copy);
+        return -1;
+    }
+    chans[c].cloexec_done = 1;
+    return c;
+}
+
 /*
  * Fallback identification: fd has no entry but behaves like a channel. If its inode is one of our
- * channels, give it a listener record (copying the address and options of another copy if this
- * process has one). Returns the fdtab entry, or 0.
+ * channels, or its name is a channel's, give it a listener record (copying the address and options
+ * of another copy if this process has one). Returns the fdtab entry, or 0.
  */
 static unsigned adopt(int fd)
 {
     struct stat st;
-    if (fd < 0 || fd >= FDTAB_SIZE || __atomic_load_n(&nchan, __ATOMIC_ACQUIRE) == 0 || !own_memory())
+    if (fd < 0 || fd >= FDTAB_SIZE || !own_memory())
         return 0;
     if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
         return 0;
+    rcl_addr named;
+    socklen_t namedlen = 0;
     unsigned e = 0;
     lk();
     int n = __atomic_load_n(&nchan, __ATOMIC_ACQUIRE);
@@ -709,6 +781,11 @@ static unsigned adopt(int fd)
     for (int i = 0; i < n; i++)
         if (chans[i].dev == st.st_dev && chans[i].ino == st.st_ino)
             c = i;
+    if (c < 0 && (namedlen = channel_named(fd, &named)) > 0) {
+        c = add_named_chan_locked(fd, &st, &named);
+        if (c >= 0)
+            dbg("channel known by its name, port", chans[c].port, fd);
+    }
     if (c >= 0) {
         e = ent(fd);
         if (!is_listener(e)) {
@@ -721,6 +798,11 @@ static unsigned adopt(int fd)
                         model = i;
                 if (model >= 0) {
                     *l = lsn[model];
+                } else if (namedlen > 0) {
+                    l->family = named.sa.sa_family;
+                    l->addr = named;
+                    l->addrlen = namedlen;
+                    l->listening = 1; /* someone else listened on it */
                 } else {
                     l->family = AF_INET;
                     l->addr.in.sin_family = AF_INET;
@@ -743,6 +825,8 @@ static unsigned adopt(int fd)
         }
     }
     ulk();
+    if (namedlen > 0 && is_listener(e))
+        become_configured();
     return e;
 }
 
@@ -1047,7 +1131,7 @@ EXPORT int listen(int fd, int backlog)
     if (is_listener(e))
         return listen_managed(fd, e);
     int r = REAL(listen)(fd, backlog);
-    if (UNLIKELY(r < 0 && errno == EINVAL && configured)) {
+    if (UNLIKELY(r < 0 && errno == EINVAL)) {
         e = adopt(fd);
         if (is_listener(e))
             return listen_managed(fd, e);
@@ -1196,7 +1280,7 @@ static int accept_common(int fd, struct sockaddr *addr, socklen_t *alen, int fla
             claim_fd(r, 0); /* stale entry of an fd closed behind our back */
         return r;
     }
-    if (UNLIKELY(errno == EINVAL && configured)) {
+    if (UNLIKELY(errno == EINVAL)) {
         e = adopt(fd);
         if (is_listener(e)) {
             if (alen)
@@ -1279,8 +1363,7 @@ EXPORT int getsockname(int fd, rcl_sa_arg addr_arg, socklen_t *len)
         return translated_name(REAL(getsockname), fd, e, addr, len);
     socklen_t orig = len ? *len : 0;
     int r = REAL(getsockname)(fd, addr, len);
-    if (UNLIKELY(r == 0 && configured && addr && orig >= sizeof(sa_family_t) &&
-                 addr->sa_family == AF_UNIX && __atomic_load_n(&nchan, __ATOMIC_RELAXED))) {
+    if (UNLIKELY(r == 0 && addr && orig >= sizeof(sa_family_t) && addr->sa_family == AF_UNIX)) {
         e = adopt(fd);
         if (is_listener(e)) {
             *len = orig; /* the real call overwrote the caller's buffer size */
@@ -1363,7 +1446,7 @@ EXPORT int getsockopt(int fd, int level, int name, void *optval, socklen_t *optl
     if (is_listener(e))
         return getsockopt_managed(fd, level, name, optval, optlen);
     int r = REAL(getsockopt)(fd, level, name, optval, optlen);
-    if (UNLIKELY(r == 0 && configured && level == SOL_SOCKET && (name == SO_TYPE || name == SO_DOMAIN) &&
+    if (UNLIKELY(r == 0 && level == SOL_SOCKET && (name == SO_TYPE || name == SO_DOMAIN) &&
                  optval && optlen && *optlen == sizeof(int))) {
         int v;
         memcpy(&v, optval, sizeof v);
@@ -1677,10 +1760,7 @@ __attribute__((constructor)) static void rcluster_preload_init(void)
             activation_hi = 3 + (int)n;
         }
     }
-    if (__atomic_load_n(&nchan, __ATOMIC_RELAXED) > 0 || rdv_fd >= 0) {
-        raise_nofile();
-        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-        __atomic_store_n(&configured_flag, 1, __ATOMIC_RELEASE);
-    }
+    if (__atomic_load_n(&nchan, __ATOMIC_RELAXED) > 0 || rdv_fd >= 0)
+        become_configured();
     errno = saved;
 }

@@ -68,6 +68,13 @@ pub const KIND_REFUSE: u8 = 6;
 /// Reply to BIND: the program binds for real.
 pub const KIND_PASS: u8 = 7;
 
+/// Start of a channel's name. Each channel's instance end is bound to an abstract Unix address:
+/// this prefix, one byte (the sockaddr's length, 16 or 28), the daemon's listening address as a
+/// sockaddr, and 8 bytes that make the name unique ([`channel_name`]). A process that gets a
+/// channel fd by a way the library cannot follow (passed to a worker that is a new program,
+/// such as uvicorn's and multiprocessing's "spawn" workers) knows it by that name, and its port.
+pub const CHANNEL_NAME_PREFIX: &[u8] = b"rcluster-channel";
+
 /// Size of a CONN message.
 pub const CONN_LEN: usize = 32;
 /// Size of a READY/UNREADY message.
@@ -261,6 +268,24 @@ pub fn decode_bind_request(bytes: &[u8]) -> Option<SocketAddr> {
     decode_addr_msg(bytes, KIND_BIND).map(|(_, addr)| addr)
 }
 
+/// The abstract name (without its leading NUL) of a channel for the listener at `addr`.
+pub fn channel_name(addr: &SocketAddr, unique: u64) -> Vec<u8> {
+    let mut sa = [0u8; MAX_SOCKADDR_LEN];
+    let len = put_sockaddr(addr, &mut sa);
+    let mut name = CHANNEL_NAME_PREFIX.to_vec();
+    name.push(len as u8);
+    name.extend_from_slice(&sa[..len]);
+    name.extend_from_slice(&unique.to_ne_bytes());
+    name
+}
+
+/// The listening address a channel's name carries; `None` for any other name.
+pub fn decode_channel_name(name: &[u8]) -> Option<SocketAddr> {
+    let rest = name.strip_prefix(CHANNEL_NAME_PREFIX)?;
+    let (&len, rest) = rest.split_first()?;
+    get_sockaddr(rest.get(..usize::from(len))?)
+}
+
 /// A reply to BIND: `kind` is [`KIND_BOUND`], [`KIND_REFUSE`] or [`KIND_PASS`]; `errno` is
 /// only meaningful for REFUSE (the library uses EADDRINUSE if it is 0 or out of range).
 pub fn encode_reply(kind: u8, errno: u32) -> [u8; REPLY_LEN] {
@@ -370,6 +395,24 @@ mod tests {
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
+
+    #[test]
+    fn a_channel_name_carries_the_listening_address() {
+        for addr in ["127.0.0.1:8000", "[::1]:3000", "0.0.0.0:1"] {
+            let addr: SocketAddr = addr.parse().expect("address");
+            let name = channel_name(&addr, 42);
+            assert!(name.starts_with(CHANNEL_NAME_PREFIX));
+            assert_eq!(decode_channel_name(&name), Some(addr));
+            assert_ne!(
+                name,
+                channel_name(&addr, 43),
+                "the last bytes make it unique"
+            );
+        }
+        assert_eq!(decode_channel_name(b"rcluster-channel"), None);
+        assert_eq!(decode_channel_name(b"rcluster-channel\x10short"), None);
+        assert_eq!(decode_channel_name(b"something else"), None);
+    }
 
     fn v6() -> SocketAddr {
         SocketAddr::V6(SocketAddrV6::new(

@@ -665,3 +665,45 @@ fn readiness_probes_reach_each_round_robin_instance() {
     });
     assert_eq!(tally(tcp_port, 20).len(), 2);
 }
+
+#[test]
+fn workers_that_are_new_programs_take_the_listener_passed_to_them() {
+    let home = Home::new();
+    let script = fixture("servers/spawned_workers.py");
+    for (name, declared) in [("found", false), ("declared", true)] {
+        let port = free_port();
+        let (port_arg, listen) = (port.to_string(), format!("127.0.0.1:{port}"));
+        let mut args = vec!["start", "python3", "--name", name, "-i", "2"];
+        if declared {
+            args.extend(["--listen", &listen]);
+        }
+        args.extend(["--", &script, &port_arg]);
+        home.ok(&args);
+        // The main process binds and never listens; its spawned workers (fresh programs, given
+        // the socket's fd) listen and accept. Each instance's READY comes from them.
+        wait_until("both instances ready", || {
+            let instances = home.app(name);
+            (instances.len() == 2 && instances.iter().all(|i| i.ready)).then_some(())
+        });
+        let workers: Vec<String> = wait_until("the workers' pids", || {
+            let log = home.read_log(&format!("{name}-out.log"));
+            let pids: Vec<String> = log
+                .lines()
+                .filter_map(|line| line.strip_prefix("workers "))
+                .flat_map(|pids| pids.split_whitespace().map(str::to_owned))
+                .collect();
+            (pids.len() == 4).then_some(pids)
+        });
+        let mut by_instance: BTreeMap<String, usize> = BTreeMap::new();
+        for _ in 0..20 {
+            let body = http_get(port).expect("served by a worker");
+            let (instance, pid) = body.split_once(' ').expect("instance and pid");
+            assert!(
+                workers.iter().any(|w| w == pid),
+                "{body}: not a worker of {workers:?}"
+            );
+            *by_instance.entry(instance.to_owned()).or_default() += 1;
+        }
+        assert_eq!(by_instance.values().copied().collect::<Vec<_>>(), [10, 10]);
+    }
+}

@@ -3,11 +3,13 @@
 //! UNREADY from the daemon end: READY is reported to the supervisor (which admits the instance
 //! to the rotation), UNREADY takes it out at once and redeals its queue.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
-use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::errno::Errno;
+use nix::sys::socket::{bind, socketpair, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
@@ -16,8 +18,8 @@ use super::deal::{Pool, Slot};
 use crate::abi::{decode_instance_msg, recv_with_fd_flags, InstanceMsg, RECV_BUF_LEN};
 use crate::daemon::events::InstanceEvent;
 
-/// A new slot (not ready yet) and the end to hand to the child.
-pub fn new_channel(id: u32) -> Result<(Arc<Slot>, OwnedFd), String> {
+/// A new slot (not ready yet) for the listener at `addr`, and the end to hand to the child.
+pub fn new_channel(id: u32, addr: &SocketAddr) -> Result<(Arc<Slot>, OwnedFd), String> {
     let (daemon_end, instance_end) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -25,6 +27,7 @@ pub fn new_channel(id: u32) -> Result<(Arc<Slot>, OwnedFd), String> {
         SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
     )
     .map_err(|e| format!("cannot create an instance channel: {e}"))?;
+    name_instance_end(&instance_end, addr);
     // The instance end's description is shared with the program: it must start out blocking,
     // the program sets what it wants (SOCKET-PASSING.md §4). Ours stays non-blocking.
     set_blocking(&instance_end)
@@ -41,6 +44,40 @@ pub fn new_channel(id: u32) -> Result<(Arc<Slot>, OwnedFd), String> {
         gate: std::sync::Mutex::new(()),
     });
     Ok((slot, instance_end))
+}
+
+/// Binds the instance end to its abstract name (`abi::channel_name`), by which the preload
+/// library knows a channel it was not told of. Best effort: without a name, only such copies
+/// go unrecognised (the program's own bind and its forks do not need it).
+fn name_instance_end(instance_end: &OwnedFd, addr: &SocketAddr) {
+    use std::sync::atomic::Ordering;
+    // Unique in the network namespace: this daemon's pid, and a count that starts from the
+    // clock, so that an updated daemon (same pid) does not meet its former self's names.
+    static NEXT: std::sync::LazyLock<AtomicU64> = std::sync::LazyLock::new(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        AtomicU64::new(now)
+    });
+    let pid = u64::from(std::process::id());
+    for _ in 0..4 {
+        let unique = (pid << 40) ^ NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = match UnixAddr::new_abstract(&crate::abi::channel_name(addr, unique)) {
+            Ok(name) => name,
+            Err(e) => {
+                crate::dlog!("cannot name an instance channel: {e}");
+                return;
+            }
+        };
+        match bind(instance_end.as_raw_fd(), &name) {
+            Ok(()) => return,
+            Err(Errno::EADDRINUSE) => continue,
+            Err(e) => {
+                crate::dlog!("cannot name an instance channel: {e}");
+                return;
+            }
+        }
+    }
 }
 
 fn set_blocking(fd: &OwnedFd) -> nix::Result<()> {

@@ -212,6 +212,14 @@ impl Balancer {
         self.listeners.iter().find_map(|l| port_of(&l.addr))
     }
 
+    /// The address of the (first) listener on `port`.
+    fn listener_addr(&self, port: u16) -> Option<SocketAddr> {
+        self.listeners.iter().find_map(|l| match l.addr {
+            ListenAddr::Tcp(sa) if sa.port() == port => Some(sa),
+            _ => None,
+        })
+    }
+
     /// An instance → daemon socket (rendezvous or activation fd): watched here, its instance
     /// end the child's next fd, named to the library by `env`.
     fn add_report_socket(
@@ -244,10 +252,12 @@ impl Balancer {
                         .filter(|p| !self.declared_ports.contains(p)),
                 );
                 for port in ports {
-                    let Some(pool) = self.pools.get(&port) else {
+                    let (Some(pool), Some(addr)) =
+                        (self.pools.get(&port), self.listener_addr(port))
+                    else {
                         continue;
                     };
-                    let (slot, instance_end) = channel::new_channel(id)?;
+                    let (slot, instance_end) = channel::new_channel(id, &addr)?;
                     readers.push(channel::spawn_ready_reader(
                         slot.clone(),
                         pool.clone(),
@@ -381,7 +391,8 @@ impl Balancer {
             // Bound before (a second bind of the same port): the same channel again.
             return slot.held_instance_end.try_clone().map_err(|_| libc::EMFILE);
         }
-        let (slot, instance_end) = channel::new_channel(id).map_err(|_| libc::EMFILE)?;
+        let shared = self.listener_addr(port).unwrap_or(addr);
+        let (slot, instance_end) = channel::new_channel(id, &shared).map_err(|_| libc::EMFILE)?;
         let reader = channel::spawn_ready_reader(slot.clone(), pool.clone(), self.events.clone())
             .map_err(|_| libc::EMFILE)?;
         pool.add(slot);

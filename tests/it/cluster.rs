@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use rcluster::protocol::model::InstanceState;
 
 use crate::harness::{
-    declared_length, fixture, free_port, have, http_get, path_str, wait_until, Home,
+    declared_length, fixture, free_port, have, http_get, path_str, pid_alive, wait_until, Home,
 };
 
 /// Start `args` and wait until `n` instances are online and accepting on `port`.
@@ -706,4 +706,48 @@ fn workers_that_are_new_programs_take_the_listener_passed_to_them() {
         }
         assert_eq!(by_instance.values().copied().collect::<Vec<_>>(), [10, 10]);
     }
+}
+
+#[test]
+fn an_instance_accepts_while_any_of_its_listening_workers_does() {
+    let home = Home::new();
+    let port = free_port();
+    let script = fixture("servers/spawned_workers.py");
+    // One instance, so that one out of the rotation would leave requests waiting.
+    let listen = format!("127.0.0.1:{port}");
+    let port_arg = port.to_string();
+    home.ok(&[
+        "start", "python3", "--name", "w", "--listen", &listen, "--", &script, &port_arg,
+    ]);
+    assert_eq!(home.app("w")[0].mode, "round-robin");
+    wait_until("ready", || {
+        home.app("w").first().filter(|i| i.ready).map(|_| ())
+    });
+    let workers: Vec<i32> = wait_until("the workers' pids", || {
+        let log = home.read_log("w-out.log");
+        let line = log.lines().find_map(|line| line.strip_prefix("workers "))?;
+        Some(
+            line.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        )
+    });
+    let [leaving, staying] = workers[..] else {
+        panic!("two workers: {workers:?}");
+    };
+    // The first worker closes its listener (UNREADY from its pid) and ends; the main process,
+    // waiting on it, reaps it.
+    kill(Pid::from_raw(leaving), Signal::SIGTERM).expect("SIGTERM to a worker");
+    wait_until("the worker gone", || (!pid_alive(leaving)).then_some(()));
+    for _ in 0..10 {
+        let body = http_get(port).expect("served by the other worker");
+        assert_eq!(body, format!("0 {staying}"));
+    }
+    let instance = &home.app("w")[0];
+    assert!(instance.ready, "{instance:?}");
+    assert!(
+        !home.daemon_log().contains("stopped accepting"),
+        "{}",
+        home.daemon_log()
+    );
 }

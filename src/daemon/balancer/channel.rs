@@ -97,14 +97,23 @@ pub fn spawn_ready_reader(
         .daemon_end
         .try_clone()
         .map_err(|e| format!("cannot watch an instance channel: {e}"))?;
+    // The processes of the instance that listen on this channel: the program, or workers of
+    // its own that are new programs (uvicorn --workers). It stops accepting when the last stops.
+    let mut listening = ListeningPids::default();
     spawn_message_reader(watched, move |bytes, _fd| {
         match decode_instance_msg(bytes) {
             // The supervisor admits it to the rotation (`Balancer::admit`) once every readiness
             // condition of the app holds.
-            Some(InstanceMsg::Ready { pid }) => events
-                .send(InstanceEvent::Ready { id: slot.id, pid })
-                .is_ok(),
+            Some(InstanceMsg::Ready { pid }) => {
+                listening.add(pid);
+                events
+                    .send(InstanceEvent::Ready { id: slot.id, pid })
+                    .is_ok()
+            }
             Some(InstanceMsg::Unready { pid }) => {
+                if !listening.remove(pid) {
+                    return true;
+                }
                 pool.drain(&slot);
                 events
                     .send(InstanceEvent::Unready { id: slot.id, pid })
@@ -113,6 +122,35 @@ pub fn spawn_ready_reader(
             None => true,
         }
     })
+}
+
+/// The pids that said READY on one channel and have not said UNREADY.
+#[derive(Default)]
+struct ListeningPids(Vec<u32>);
+
+impl ListeningPids {
+    fn add(&mut self, pid: u32) {
+        if !self.0.contains(&pid) {
+            self.0.push(pid);
+        }
+    }
+
+    /// `pid` stopped listening: is none left? Pids that ended without a word (killed, or not
+    /// reaped yet) do not count. A channel handed over by `update` starts knowing none, so
+    /// there the first UNREADY ends it, as it did before workers were counted.
+    fn remove(&mut self, pid: u32) -> bool {
+        self.0.retain(|&p| p != pid && process_runs(p));
+        self.0.is_empty()
+    }
+}
+
+/// Alive and not a zombie (a worker its parent has not reaped yet accepts nothing).
+fn process_runs(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(crate::daemon::process::stats::stat_fields)
+        .and_then(|fields| fields.first().map(|state| state != "Z" && state != "X"))
+        .unwrap_or(false)
 }
 
 /// Port discovery: read BIND requests (each with its reply socket) from an instance's

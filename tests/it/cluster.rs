@@ -735,6 +735,14 @@ fn an_instance_accepts_while_any_of_its_listening_workers_does() {
     let [leaving, staying] = workers[..] else {
         panic!("two workers: {workers:?}");
     };
+    // Both have said READY (each prints once it has listened).
+    wait_until("both workers listening", || {
+        let log = home.read_log("w-out.log");
+        workers
+            .iter()
+            .all(|pid| log.contains(&format!("listening {pid}\n")))
+            .then_some(())
+    });
     // The first worker closes its listener (UNREADY from its pid) and ends; the main process,
     // waiting on it, reaps it.
     kill(Pid::from_raw(leaving), Signal::SIGTERM).expect("SIGTERM to a worker");

@@ -4,7 +4,9 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 
-use crate::protocol::model::{AppDetail, InstanceState, InstanceView, DEFAULT_NAMESPACE};
+use crate::protocol::model::{
+    AppDetail, InstanceState, InstanceView, ProbeKind, Strategy, DEFAULT_NAMESPACE,
+};
 
 pub fn instances_table(instances: &[InstanceView]) -> String {
     // pm2's namespace column, only when some app has one.
@@ -153,6 +155,13 @@ pub fn describe(app: &AppDetail) -> String {
                 .join(", "),
         );
     }
+    if let Some(found) = found_ports(app) {
+        row("ports", found);
+    }
+    row("readiness", readiness(app));
+    if let Some(at) = app.instances.iter().find_map(|i| i.created_at) {
+        row("created at", local_time(at));
+    }
     row("autorestart", spec.autorestart.to_string());
     row("max restarts", spec.max_restarts.to_string());
     row("min uptime", format!("{} ms", spec.min_uptime_ms));
@@ -170,6 +179,9 @@ pub fn describe(app: &AppDetail) -> String {
     }
     if let Some(pattern) = &spec.cron_restart {
         row("cron restart", pattern.clone());
+    }
+    if spec.watch.is_none() {
+        row("watch", "off".into());
     }
     if let Some(watch) = &spec.watch {
         let paths: Vec<String> = watch
@@ -235,6 +247,78 @@ pub fn describe(app: &AppDetail) -> String {
     out.push_str(&instances.to_string());
     out.push('\n');
     out
+}
+
+/// The ports the program bound that the daemon shares (pm2-style cluster mode with no
+/// declared port): `None` when the app declares its ports (the `listen` row says them) or is
+/// not in cluster mode.
+fn found_ports(app: &AppDetail) -> Option<String> {
+    let cluster = &app.spec.cluster;
+    if !cluster.discover || !cluster.listen.is_empty() {
+        return None;
+    }
+    let mut ports: Vec<&str> = Vec::new();
+    for port in app.instances.iter().flat_map(|i| &i.ports) {
+        if !ports.contains(&port.as_str()) {
+            ports.push(port);
+        }
+    }
+    Some(if ports.is_empty() {
+        "none yet (shared once the program binds one)".into()
+    } else {
+        format!("{} (found when the program bound it)", ports.join(", "))
+    })
+}
+
+/// What makes an instance ready (README: "Reload, readiness, scale"), and how many are.
+fn readiness(app: &AppDetail) -> String {
+    let spec = &app.spec;
+    let timeout = format!("listen_timeout {} ms", spec.listen_timeout_ms);
+    let signal = if spec.wait_ready {
+        format!(
+            "wait_ready: READY=1 on $NOTIFY_SOCKET or process.send('ready') (at most {timeout})"
+        )
+    } else if let Some(probe) = &spec.readiness {
+        let what = match &probe.probe {
+            ProbeKind::Http { path } => format!("http GET {path}"),
+            ProbeKind::Tcp => "tcp connect".into(),
+            ProbeKind::Exec { command } => format!("exec `{command}`"),
+        };
+        format!(
+            "{what} probe every {} ms (timeout {} ms)",
+            probe.interval_ms, probe.timeout_ms
+        )
+    } else if !spec.cluster.discover && spec.cluster.listen.is_empty() {
+        format!("after {timeout}")
+    } else {
+        let how = match spec.cluster.balance {
+            Strategy::RoundRobin => "listen() on the shared port",
+            Strategy::Proxy | Strategy::LeastConn => "its private $PORT answers",
+            Strategy::Shared | Strategy::Reuseport => "first use of its socket on fd 3",
+        };
+        format!("{how} (at most {timeout})")
+    };
+    let ready = app.instances.iter().filter(|i| i.ready).count();
+    format!("{ready}/{} ready · {signal}", app.instances.len())
+}
+
+/// `2026-03-04 10:20:30 (5m ago)`, local time, from ms since the Unix epoch.
+fn local_time(epoch_ms: u64) -> String {
+    let Some(at) = i64::try_from(epoch_ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+    else {
+        return "-".into();
+    };
+    let ago = chrono::Utc::now()
+        .signed_duration_since(at)
+        .num_milliseconds()
+        .max(0) as u64;
+    format!(
+        "{} ({} ago)",
+        at.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S"),
+        duration(ago)
+    )
 }
 
 #[cfg(test)]

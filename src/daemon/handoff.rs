@@ -137,6 +137,9 @@ pub struct AppHandoff {
     pub spec: AppSpec,
     pub base_env: BTreeMap<String, String>,
     pub balancer: Option<BalancerHandoff>,
+    /// Absent in records from before `describe` showed it: the time of the update.
+    #[serde(default)]
+    pub created_at: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -301,6 +301,9 @@ pub struct InstanceView {
     /// Connections dealt to this instance, and those open now (proxy) or queued (round-robin).
     pub accepted: u64,
     pub open: u64,
+    /// When the daemon took the app in, in ms since the Unix epoch (pm2's `created_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<u64>,
 }
 
 /// pm2's name for the namespace of apps that declare none.

@@ -104,7 +104,7 @@ fn a_bad_pattern_is_refused() {
     let home = Home::new();
     let err = home.fails(&["start", "sleep 1000", "--cron-restart", "61 * * * *"]);
     assert!(
-        err.contains("--cron-restart") && err.contains("not a cron pattern"),
+        err.contains("--cron-restart") && err.contains("the minute field allows 0-59, not 61"),
         "{err}"
     );
     let file = home.work().join("eco.yaml");
@@ -116,6 +116,16 @@ fn a_bad_pattern_is_refused() {
     let err = home.fails(&["start", path_str(&file)]);
     assert!(
         err.contains("eco.yaml:4") && err.contains("not a cron pattern"),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        "apps:\n  - name: a\n    script: sleep 1000\n    cron_restart: '0 25 * * *'\n",
+    )
+    .expect("write");
+    let err = home.fails(&["start", path_str(&file)]);
+    assert!(
+        err.contains("eco.yaml:4") && err.contains("the hour field allows 0-23, not 25"),
         "{err}"
     );
 }

@@ -6,6 +6,7 @@ mod harness;
 mod cluster;
 mod cron;
 mod daemon;
+mod describe;
 mod ecosystem;
 mod generated;
 mod import;

@@ -161,6 +161,7 @@ impl Supervisor {
                 spec: app.spec.clone(),
                 base_env: (*app.base_env).clone(),
                 balancer: app.balancer.as_ref().map(|b| b.export(&mut fds, &conns)),
+                created_at: Some(app.created_at),
             })
             .collect();
         let mut instances: Vec<InstanceHandoff> = self
@@ -356,6 +357,9 @@ impl Supervisor {
                 balancer,
                 cron: None,
                 watch,
+                created_at: carried
+                    .created_at
+                    .unwrap_or_else(super::state::epoch_ms_now),
             },
         );
         self.arm_cron(&name);

@@ -150,6 +150,7 @@ impl Supervisor {
                     balancer,
                     cron: None,
                     watch,
+                    created_at: super::state::epoch_ms_now(),
                 },
             );
             self.arm_cron(&name);

@@ -26,6 +26,15 @@ pub struct App {
     pub cron: Option<super::cron::CronState>,
     /// The file watcher, if the app has `watch`.
     pub watch: Option<super::watching::WatchState>,
+    /// When the daemon took the app in, in ms since the Unix epoch (pm2's `created_at`).
+    pub created_at: u64,
+}
+
+/// Now, in ms since the Unix epoch (wall clock, for people: `describe`'s created at).
+pub fn epoch_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// What should happen once an instance has fully stopped.
@@ -199,6 +208,7 @@ impl Instance {
             ready: self.ready,
             accepted,
             open,
+            created_at: Some(app.created_at),
         }
     }
 }

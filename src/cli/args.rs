@@ -99,7 +99,7 @@ pub enum Command {
     Id(EnvArgs),
     /// Print the environment a running instance's program started with (pm2's env).
     Env(EnvArgs),
-    /// Show the last lines of app logs, then follow live lines with --follow.
+    /// Show the last lines of app logs, then follow live lines until Ctrl-C (--nostream: exit).
     #[command(alias = "log")]
     Logs(LogsArgs),
     /// Check that the daemon answers (it is started if needed).
@@ -653,11 +653,11 @@ pub struct LogsArgs {
     /// How many past lines to show per file.
     #[arg(long, default_value_t = 15)]
     pub lines: usize,
-    /// Keep printing new lines as they come.
+    /// Keep printing new lines as they come: the default, as in pm2 (kept for scripts).
     #[arg(short, long)]
     pub follow: bool,
-    /// pm2's flag for what rcluster does by default: print and exit (scripts written for pm2).
-    #[arg(long, hide = true, conflicts_with = "follow")]
+    /// Print the past lines and exit, without following (pm2's flag; for scripts).
+    #[arg(long, conflicts_with = "follow")]
     pub nostream: bool,
     /// Standard output only.
     #[arg(long, conflicts_with = "err")]

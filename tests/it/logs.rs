@@ -93,7 +93,15 @@ fn a_million_lines_from_four_instances_arrive_exactly_once() {
     assert_each_line_once_in_order(&text, 4, per);
 
     // A long tail comes through in several frames, whole.
-    let tail = home.ok(&["logs", "flood", "--out", "--raw", "--lines", "300000"]);
+    let tail = home.ok(&[
+        "logs",
+        "flood",
+        "--out",
+        "--raw",
+        "--lines",
+        "300000",
+        "--nostream",
+    ]);
     let lines: Vec<&str> = tail.lines().collect();
     assert_eq!(lines.len(), 300_000);
     assert_eq!(
@@ -259,10 +267,7 @@ fn output_lands_in_files_whole_and_in_order() {
     );
     assert_eq!(home.read_log("talk-error.log"), "to stderr\n");
 
-    let tail = home.ok(&["logs", "talk", "--lines", "2", "--out", "--raw"]);
-    assert_eq!(tail, "from a grandchild\nno newline at the end\n");
-    // pm2's --nostream (print and exit) is what rcluster does anyway.
-    let pm2_style = home.ok(&[
+    let tail = home.ok(&[
         "logs",
         "talk",
         "--lines",
@@ -271,8 +276,16 @@ fn output_lands_in_files_whole_and_in_order() {
         "--raw",
         "--nostream",
     ]);
-    assert_eq!(pm2_style, tail);
-    let json = home.ok(&["logs", "talk", "--lines", "1", "--err", "--json"]);
+    assert_eq!(tail, "from a grandchild\nno newline at the end\n");
+    let json = home.ok(&[
+        "logs",
+        "talk",
+        "--lines",
+        "1",
+        "--err",
+        "--json",
+        "--nostream",
+    ]);
     let line: serde_json::Value = serde_json::from_str(json.trim()).expect("a JSON line");
     assert_eq!(line["app"], "talk");
     assert_eq!(line["stream"], "err");
@@ -415,6 +428,52 @@ fn follow_streams_live_lines_with_prefixes() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `logs` follows by default, as `pm2 logs` does, even into a pipe; `--nostream` prints and
+/// exits; a follower whose reader went away (`logs | head`) exits though the app is quiet.
+#[test]
+fn logs_follow_by_default_and_nostream_prints_and_exits() {
+    let home = Home::new();
+    let ticker = home.write_script(
+        "ticker.sh",
+        "#!/bin/sh\ni=0\nwhile true; do i=$((i+1)); echo \"tick $i\"; sleep 0.05; done\n",
+    );
+    home.ok(&["start", path_str(&ticker)]);
+    let (mut child, mut reader) = follower(&home, &["logs", "ticker", "--lines", "0"]);
+    for _ in 0..3 {
+        read_until(&mut reader, "live lines without -f", |l| {
+            l.contains("| tick ")
+        });
+    }
+    assert!(child.try_wait().expect("wait").is_none(), "still following");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let printed = home.ok(&["logs", "ticker", "--lines", "2", "--raw", "--nostream"]);
+    assert_eq!(printed.lines().count(), 2, "{printed}");
+    home.fails(&["logs", "ticker", "--nostream", "--follow"]);
+
+    // A quiet app: the follower's reader closes the pipe after one line, and the follower
+    // ends without a next line to fail on.
+    home.ok(&[
+        "start",
+        "sh",
+        "--name",
+        "quiet",
+        "--",
+        "-c",
+        "echo one; echo two; exec sleep 1000",
+    ]);
+    wait_until("quiet's lines in the file", || {
+        (home.read_log("quiet-out.log").lines().count() == 2).then_some(())
+    });
+    let (mut child, mut reader) = follower(&home, &["logs", "quiet", "--raw", "--out"]);
+    read_until(&mut reader, "a tail line", |l| l.contains("one"));
+    drop(reader);
+    wait_until("the follower ends with its reader", || {
+        child.try_wait().expect("wait").map(|_| ())
+    });
 }
 
 #[test]

@@ -191,7 +191,7 @@ fn reload_under_load(home: &Home, name: &str, port: u16) {
     // An id still names its instance after the reloads.
     let id = ids[0].to_string();
     home.ok(&["describe", &id]);
-    home.ok(&["logs", &id, "--lines", "1"]);
+    home.ok(&["logs", &id, "--lines", "1", "--nostream"]);
     stop.store(true, Ordering::Relaxed);
     let mut total = Tally::default();
     for client in clients {

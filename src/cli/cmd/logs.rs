@@ -1,7 +1,11 @@
-//! `rcluster logs`: the tail of each log file, then (with --follow) live lines as the daemon
-//! captures them, prefixed `id|name |` and coloured per app on a terminal (plain when piped).
-//! `--json` prints one JSON object per line, `--timestamp` stamps live lines with the time they
-//! arrive, `--raw` prints the lines alone.
+//! `rcluster logs`: the tail of each log file, then live lines as the daemon captures them
+//! until Ctrl-C (`--nostream`: exit after the tail), prefixed `id|name |` and coloured per app on
+//! a terminal (plain when piped). `--json` prints one JSON object per line, `--timestamp` stamps
+//! live lines with the time they arrive, `--raw` prints the lines alone.
+//!
+//! Following is the default even when stdout is a pipe, as `pm2 logs` does (`logs | grep x`
+//! is a live filter); a follower whose reader has gone (`logs | head`) exits at once, without
+//! waiting for a next line to fail on.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -26,6 +30,7 @@ struct View {
 }
 
 pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
+    let follow = !args.nostream;
     let mut client = Client::connect(home)?;
     let streams = if args.out {
         LogStreams::Out
@@ -37,10 +42,13 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
     let request = |lines| Request::Logs {
         target: args.target.as_deref().map_or(Target::All, Target::parse),
         lines,
-        follow: args.follow,
+        follow,
         streams,
     };
     client.send(&request(args.lines))?;
+    if follow {
+        exit_when_reader_leaves();
+    }
     let view = View {
         raw: args.raw,
         json: args.json,
@@ -55,7 +63,7 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
         let response = match client.next_response() {
             Ok(Some(response)) => response,
             // The daemon hung up: after `rcluster update`, its new image follows on.
-            Ok(None) if args.follow => match reconnect(home) {
+            Ok(None) if follow => match reconnect(home) {
                 Some(again) => {
                     client = again;
                     client.send(&request(0))?;
@@ -112,6 +120,46 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// When stdout is a pipe or a socket, end the command as soon as its reader closes it: a
+/// follower otherwise waits in its read from the daemon until the next line fails to print
+/// (`rcluster logs web | head` would hang on a quiet app).
+fn exit_when_reader_leaves() {
+    use std::os::fd::AsRawFd;
+    let fd = std::io::stdout().as_raw_fd();
+    // SAFETY: fstat fills a plain struct for an fd this process has open.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is valid for writing.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return;
+    }
+    let kind = stat.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFIFO && kind != libc::S_IFSOCK {
+        return;
+    }
+    let watcher = std::thread::Builder::new()
+        .name("stdout-watch".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            // No events asked: poll(2) reports POLLERR/POLLHUP only, which a pipe's write end
+            // gets once every reader is gone.
+            let mut pfd = libc::pollfd {
+                fd,
+                events: 0,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, for the duration of the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+            if n > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                std::process::exit(0);
+            }
+            if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return;
+            }
+        });
+    // Without the thread, a closed pipe is still noticed at the next line.
+    drop(watcher);
 }
 
 /// How long a follower waits for a daemon that hung up but still holds its lock.

@@ -1,8 +1,9 @@
 //! Turning what users write (command-line flags, pm2-style ecosystem files) into validated
-//! `AppSpec`s: units and counts (`units`), pm2's interpreter choice (`interpreter`), cron
+//! `AppSpec`s: the one validation and the limits (`check`), units and counts (`units`), pm2's interpreter choice (`interpreter`), cron
 //! patterns (`cron`), did-you-mean (`suggest`), cluster values (`listen`), what `watch` ignores
 //! (`watch`), and the files themselves (`ecosystem`).
 
+pub mod check;
 pub mod cron;
 pub mod ecosystem;
 pub mod interpreter;

@@ -3,12 +3,11 @@
 //! and signal names (`SIGTERM`, `TERM`, `15`). Pure functions; errors are one-line messages that
 //! callers prefix with the flag or key they came from.
 
-/// The largest instance count accepted: well above any real machine, low enough to catch a typo
-/// such as `instances: 40000` before it forks that many processes.
-pub const MAX_INSTANCES: u32 = 4096;
+use crate::config::check::{MAX_DURATION_MS, MAX_DURATION_TEXT, MAX_INSTANCES};
 
 /// Parses a duration into milliseconds. A bare number is milliseconds (pm2's convention);
 /// units: `ms`, `s`, `m`, `h`; a fraction is allowed (`1.5s`) and rounded to the millisecond.
+/// At most [`MAX_DURATION_MS`], the one limit of every duration.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     const UNITS: &str = "use a number of milliseconds, or ms, s, m or h, like 1500, 1.5s or 2m";
     let s = text.trim();
@@ -33,7 +32,12 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     };
     let value =
         scaled(number, per_unit).ok_or_else(|| format!("`{s}` is not a duration ({UNITS})"))?;
-    u64::try_from(value).map_err(|_| format!("`{s}` is too long a duration"))
+    match u64::try_from(value) {
+        Ok(ms) if ms <= MAX_DURATION_MS => Ok(ms),
+        _ => Err(format!(
+            "`{s}` is too long a duration (at most {MAX_DURATION_TEXT})"
+        )),
+    }
 }
 
 /// Parses a size in bytes the way pm2's `max_memory_restart` does: bare bytes, or a number with
@@ -85,7 +89,8 @@ pub fn available_cpus() -> u32 {
 }
 
 /// Resolves an instance count against [`available_cpus`]: `0` and `"max"` = all CPUs, `-1` = all
-/// but one (at least 1), as pm2 does.
+/// but one (at least 1), as pm2 does; at most [`MAX_INSTANCES`] (`max` on a larger machine
+/// is that many).
 pub fn resolve_instances(arg: InstancesArg<'_>) -> Result<u32, String> {
     resolve_instances_for(arg, available_cpus())
 }
@@ -94,7 +99,7 @@ pub fn resolve_instances(arg: InstancesArg<'_>) -> Result<u32, String> {
 pub fn resolve_instances_for(arg: InstancesArg<'_>, cpus: u32) -> Result<u32, String> {
     const HINT: &str =
         "use a positive number, 0 or \"max\" for all CPUs, or -1 for all CPUs but one";
-    let cpus = cpus.max(1);
+    let cpus = cpus.clamp(1, MAX_INSTANCES);
     let number = match arg {
         InstancesArg::Number(n) => n,
         InstancesArg::Text(text) => {
@@ -110,12 +115,7 @@ pub fn resolve_instances_for(arg: InstancesArg<'_>, cpus: u32) -> Result<u32, St
         0 => Ok(cpus),
         -1 => Ok(cpus.saturating_sub(1).max(1)),
         n if n < 0 => Err(format!("{n} is not an instance count ({HINT})")),
-        n => match u32::try_from(n) {
-            Ok(n) if n <= MAX_INSTANCES => Ok(n),
-            _ => Err(format!(
-                "{n} instances is too many (at most {MAX_INSTANCES})"
-            )),
-        },
+        n => crate::config::check::check_instances(n.unsigned_abs()),
     }
 }
 
@@ -241,8 +241,11 @@ mod tests {
         );
         assert_eq!(
             parse_duration_ms("99999999999999999999h"),
-            Err("`99999999999999999999h` is too long a duration".into())
+            Err("`99999999999999999999h` is too long a duration (at most 24h)".into())
         );
+        assert_eq!(parse_duration_ms("24h"), Ok(MAX_DURATION_MS));
+        assert!(parse_duration_ms("18446744073709551615").is_err());
+        assert!(parse_duration_ms("86400001").is_err());
     }
 
     #[test]
@@ -308,6 +311,7 @@ mod tests {
         );
         assert!(resolve_instances_for(Text("many"), 8).is_err());
         assert!(resolve_instances_for(Number(i64::from(MAX_INSTANCES) + 1), 8).is_err());
+        assert_eq!(resolve_instances_for(Text("max"), 5000), Ok(MAX_INSTANCES));
         assert!(resolve_instances(Text("max")).is_ok_and(|n| n >= 1));
     }
 

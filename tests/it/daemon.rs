@@ -291,7 +291,7 @@ fn a_client_of_another_version_can_still_stop_the_daemon() {
 }
 
 /// One request on a fresh raw connection (the CLI checks what it sends; other clients may not).
-fn raw_request(home: &Home, request: &Request) -> Option<Response> {
+pub fn raw_request(home: &Home, request: &Request) -> Option<Response> {
     let mut s = raw_connect(home);
     s.write_all(&encode(&Hello::ours()).expect("hello"))
         .expect("write");

@@ -531,7 +531,10 @@ fn a_namespace_names_its_apps_as_a_target() {
     }
     assert_eq!(pids(&home, "other", 1), before["other"]);
     let refused = home.fails(&["start", "sleep 1000", "--name", "x", "--namespace", "all"]);
-    assert!(refused.contains("namespace `all` is reserved"), "{refused}");
+    assert!(
+        refused.contains("namespace \"all\" is reserved"),
+        "{refused}"
+    );
 }
 
 #[test]

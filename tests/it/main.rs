@@ -19,4 +19,5 @@ mod serve;
 mod start;
 mod startup;
 mod update;
+mod validation;
 mod watch;

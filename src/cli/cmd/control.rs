@@ -183,6 +183,17 @@ pub fn reload(home: &Home, args: &ReloadArgs) -> Result<i32> {
 
 pub fn scale(home: &Home, args: &ScaleArgs) -> Result<i32> {
     let change = ScaleChange::parse(&args.count).map_err(anyhow::Error::msg)?;
+    let max = crate::config::check::MAX_INSTANCES;
+    let size = match change {
+        ScaleChange::To(n) => u64::from(n),
+        ScaleChange::By(d) => d.unsigned_abs(),
+    };
+    if size > u64::from(max) {
+        bail!(
+            "scale {}: an app has 1 to {max} instances",
+            args.count.trim()
+        );
+    }
     let mut client = Client::connect(home)?;
     client.call(&Request::Scale {
         app: args.app.clone(),

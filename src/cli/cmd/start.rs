@@ -52,7 +52,7 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
     let json = args.json;
     let attach = args.attach;
-    let spec = spec_from_args(args, &cwd_now)?;
+    let spec = checked_spec(args, &cwd_now)?;
     let name = spec.name.clone();
     let mut client = match client {
         Some(client) => client,
@@ -157,7 +157,7 @@ pub fn foreground_specs(args: StartArgs) -> Result<Vec<AppSpec>> {
         return Ok(super::ecosystem::load_file(&args.script, &options)?.apps);
     }
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(vec![spec_from_args(args, &cwd_now)?])
+    Ok(vec![checked_spec(args, &cwd_now)?])
 }
 
 pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
@@ -356,6 +356,14 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
     spec.logs.retain = args.log_retain;
     spec.logs.compress = args.log_compress;
     spec.logs.rotate_daily = args.log_rotate_daily;
+    Ok(spec)
+}
+
+/// [`spec_from_args`] and the daemon's own check: a bad flag is refused here, before a daemon
+/// is started.
+fn checked_spec(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
+    let spec = spec_from_args(args, cwd_now)?;
+    crate::config::check::check_spec(&spec).map_err(anyhow::Error::msg)?;
     Ok(spec)
 }
 

@@ -10,7 +10,8 @@ use super::keys::{self, Key};
 use super::settings::{logs, not_yet, restart_policy, watch};
 use super::tree::{Node, Pos, Value};
 use super::values::{App, Field};
-use super::{check_name, first_at, resolve, AppExtras, Ctx, LoadOptions};
+use super::{first_at, resolve, AppExtras, Ctx, LoadOptions};
+use crate::config::check::{check_label, Label};
 use crate::config::interpreter::{
     command_for, command_for_file, default_interpreter, is_command_line,
 };
@@ -50,6 +51,7 @@ pub fn app(
         );
         return None;
     };
+    let problems_before = ctx.problem_count();
     let mut app = App {
         ctx,
         label: label(entries, index),
@@ -70,7 +72,7 @@ pub fn app(
     let cwd = cwd.unwrap_or_else(|| dir.to_path_buf());
     let explicit_name = app.string(Key::Name);
     if let (Some(name), Some(f)) = (&explicit_name, app.get(Key::Name)) {
-        if let Err(e) = check_name(name) {
+        if let Err(e) = check_label(Label::AppName, name) {
             app.bad(&f, e);
         }
     }
@@ -104,7 +106,7 @@ pub fn app(
     if let Some((command, default_name)) = command {
         spec.command = command;
         if base_name.is_empty() {
-            if let Err(e) = check_name(&default_name) {
+            if let Err(e) = check_label(Label::AppName, &default_name) {
                 app.error(node.pos, format!("{e}; set `name`"));
             }
             base_name = default_name;
@@ -162,6 +164,13 @@ pub fn app(
     let depends = app.names(Key::DependsOn).unwrap_or_default();
     spec.depends_on = depends.iter().map(|(n, _)| n.clone()).collect();
     not_yet(&mut app, &mut extras);
+    // The daemon's own check, so that the file is refused here, with a position, rather than
+    // there; only for an app with no problem found yet (it would report that one again).
+    if app.ctx.problem_count() == problems_before {
+        if let Err(e) = crate::config::check::check_spec(&spec) {
+            app.ctx.error(node.pos, e);
+        }
+    }
     Some(Draft {
         extras,
         base_name,
@@ -318,13 +327,11 @@ fn default_name(script: &str, command_line: bool) -> String {
 fn var_name(app: &mut App<'_, '_>, key: Key) -> Option<String> {
     let f = app.get(key)?;
     let name = app.string_of(&f)?;
-    let ok = name.starts_with(|c: char| c == '_' || c.is_ascii_alphabetic())
-        && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
-    if !ok {
-        app.bad(
-            &f,
-            format!("`{name}` is not a variable name (letters, digits and `_`)"),
-        );
+    match crate::config::check::check_var_name(&name) {
+        Ok(()) => Some(name),
+        Err(e) => {
+            app.bad(&f, e);
+            None
+        }
     }
-    ok.then_some(name)
 }

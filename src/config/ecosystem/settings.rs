@@ -7,6 +7,7 @@ use super::keys::{self, Key};
 use super::tree::{Node, Value};
 use super::values::{whole, App, Field};
 use super::{resolve, AppExtras};
+use crate::config::check::{check_label, Label};
 use crate::config::units;
 use crate::protocol::model::AppSpec;
 
@@ -16,9 +17,18 @@ pub fn restart_policy(app: &mut App<'_, '_>, spec: &mut AppSpec) {
     let d = AppSpec::default();
     spec.autorestart = app.bool(Key::Autorestart).unwrap_or(d.autorestart);
     spec.autostart = app.bool(Key::Autostart).unwrap_or(d.autostart);
-    spec.namespace = app
-        .string(Key::Namespace)
-        .filter(|ns| ns != crate::protocol::model::DEFAULT_NAMESPACE);
+    if let Some(f) = app.get(Key::Namespace) {
+        spec.namespace = app
+            .string_of(&f)
+            .filter(|ns| ns != crate::protocol::model::DEFAULT_NAMESPACE)
+            .filter(|ns| match check_label(Label::Namespace, ns) {
+                Ok(()) => true,
+                Err(e) => {
+                    app.bad(&f, e);
+                    false
+                }
+            });
+    }
     spec.max_restarts = app.count(Key::MaxRestarts).unwrap_or(d.max_restarts);
     spec.min_uptime_ms = app.duration(Key::MinUptime).unwrap_or(d.min_uptime_ms);
     spec.restart_delay_ms = app
@@ -101,7 +111,17 @@ pub fn logs(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
         }
     }
     spec.logs.max_size = app.size(Key::LogMaxSize);
-    spec.logs.retain = app.count(Key::LogRetain);
+    spec.logs.retain =
+        app.count(Key::LogRetain)
+            .and_then(|n| match crate::config::check::check_retain(n) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    if let Some(f) = app.get(Key::LogRetain) {
+                        app.bad(&f, e);
+                    }
+                    None
+                }
+            });
     spec.logs.compress = app.bool(Key::LogCompress).unwrap_or(false);
     spec.logs.rotate_daily = app.bool(Key::LogRotateDaily).unwrap_or(false);
 }

@@ -9,6 +9,9 @@ use super::tree::{Node, Pos, Value};
 use super::Ctx;
 use crate::config::{interpreter, units};
 
+/// What a string holding `\0` is told: the OS takes paths, arguments and variables as C strings.
+const NUL: &str = "contains a NUL character (\\0), which no path, argument or variable can hold";
+
 /// One `key: value` of the file, as written.
 #[derive(Debug, Clone, Copy)]
 pub struct Field<'n> {
@@ -83,6 +86,10 @@ impl<'n> App<'_, 'n> {
                 self.error(f.pos(), format!("{} is empty", f.display()));
                 None
             }
+            Value::Str(s) if s.contains('\0') => {
+                self.bad(f, NUL);
+                None
+            }
             Value::Str(s) => Some(s.clone()),
             _ => {
                 self.wrong_type(f, "a string");
@@ -114,8 +121,9 @@ impl<'n> App<'_, 'n> {
 
     pub fn duration_of(&mut self, f: &Field<'_>) -> Option<u64> {
         let parsed = match &f.value.value {
+            Value::Int(i) if *i < 0 => Err(format!("{i} is not a duration: it is negative")),
             Value::Int(i) => {
-                u64::try_from(*i).map_err(|_| format!("{i} is not a duration: it is negative"))
+                crate::config::check::check_duration(u64::try_from(*i).unwrap_or(u64::MAX))
             }
             Value::Float(x) => units::parse_duration_ms(&x.to_string()),
             Value::Str(s) => units::parse_duration_ms(s),
@@ -156,7 +164,7 @@ impl<'n> App<'_, 'n> {
             Some(Err(_)) if whole(f.value).is_some_and(|i| i < 0) => {
                 self.bad(&f, "must not be negative")
             }
-            Some(Err(_)) => self.bad(&f, "is too large"),
+            Some(Err(_)) => self.bad(&f, format!("is too large (at most {})", u32::MAX)),
             None => self.wrong_type(&f, "a whole number"),
         }
         None
@@ -166,6 +174,10 @@ impl<'n> App<'_, 'n> {
     pub fn words(&mut self, key: Key) -> Option<Vec<String>> {
         let f = self.get(key)?;
         match &f.value.value {
+            Value::Str(s) if s.contains('\0') => {
+                self.bad(&f, NUL);
+                None
+            }
             Value::Str(s) => interpreter::split_words(s)
                 .map_err(|e| self.bad(&f, e))
                 .ok(),
@@ -226,11 +238,16 @@ impl<'n> App<'_, 'n> {
                 key_pos: key.pos,
                 value,
             };
-            let Some(text) = scalar_text(value).filter(|t| !t.contains('\0')) else {
+            let Some(text) = scalar_text(value) else {
                 self.wrong_type(&entry, "a string, number or boolean");
                 ok = false;
                 continue;
             };
+            if text.contains('\0') {
+                self.bad(&entry, NUL);
+                ok = false;
+                continue;
+            }
             if env.insert(name.to_owned(), text).is_some() {
                 self.error(key.pos, format!("{} is given twice", entry.display()));
                 ok = false;
@@ -248,6 +265,7 @@ impl<'n> App<'_, 'n> {
         let mut out = Vec::new();
         for item in items {
             match scalar_text(item) {
+                Some(text) if text.contains('\0') => self.bad(&Field { value: item, ..*f }, NUL),
                 Some(text) => out.push(text),
                 None => self.wrong_type(&Field { value: item, ..*f }, expected),
             }

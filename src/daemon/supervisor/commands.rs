@@ -113,6 +113,9 @@ impl Supervisor {
     /// with the new definition (their ids are returned). Listen addresses and balance cannot
     /// change while the app runs (`why` says what keeps them).
     fn redefine(&mut self, apps: Vec<AppSpec>, why: &str) -> Result<Vec<u32>, ErrorReply> {
+        for spec in &apps {
+            super::start::check_spec(spec)?;
+        }
         let apps: Vec<AppSpec> = apps
             .into_iter()
             .filter(|spec| self.apps.contains_key(&spec.name))
@@ -169,16 +172,25 @@ impl Supervisor {
         let mut live = self.live_slots(name);
         let current = live.len() as i64;
         let wanted = match change {
-            ScaleChange::To(n) => i64::from(n),
-            ScaleChange::By(d) => current + d,
+            ScaleChange::To(n) => Some(i64::from(n)),
+            ScaleChange::By(d) => current.checked_add(d),
         };
-        if !(1..=i64::from(super::start::MAX_INSTANCES)).contains(&wanted) {
+        let max = crate::config::check::MAX_INSTANCES;
+        let Some(wanted) = wanted.filter(|w| (1..=i64::from(max)).contains(w)) else {
+            let asked = match change {
+                ScaleChange::To(n) => n.to_string(),
+                ScaleChange::By(d) => format!(
+                    "{current} {} {}",
+                    if d < 0 { '-' } else { '+' },
+                    d.unsigned_abs()
+                ),
+            };
             let _ = reply.send(Err(ErrorReply::new(
                 ErrorKind::InvalidSpec,
-                format!("app \"{name}\" cannot have {wanted} instances (1..={}); `rcluster delete {name}` removes it", super::start::MAX_INSTANCES),
+                format!("app \"{name}\" cannot have {asked} instances: an app has 1 to {max}; `rcluster delete {name}` removes it"),
             )));
             return;
-        }
+        };
         if let Some(app) = self.apps.get_mut(name) {
             app.spec.instances = wanted as u32;
         }
@@ -215,17 +227,40 @@ impl Supervisor {
                 return;
             }
         };
+        // A saved list is a file anyone with the user's rights may have edited: each app is
+        // checked as a start request is, and one bad app does not keep the others down.
+        let mut refused = Vec::new();
         let missing: Vec<AppSpec> = specs
             .into_iter()
             .filter(|s| !self.apps.contains_key(&s.name))
+            .filter(|s| match crate::config::check::check_spec(s) {
+                Ok(()) => true,
+                Err(e) => {
+                    crate::dlog!("resurrect: refused: {}", e.escape_debug());
+                    refused.push(e);
+                    false
+                }
+            })
             .collect();
         crate::dlog!("resurrecting {} app(s)", missing.len());
         // The daemon's own environment is the base: a saved list holds declared env only.
         let base_env: BTreeMap<String, String> = std::env::vars().collect();
+        let started = missing.len();
         let answer = self
             .start_fresh(missing, base_env)
             .map(|ids| self.views(&ids, false));
-        let _ = reply.send(answer);
+        if refused.is_empty() || answer.is_err() {
+            let _ = reply.send(answer);
+            return;
+        }
+        let path = self.home.dump();
+        let message = format!(
+            "{}: {} saved app(s) refused, {started} resurrected: {}",
+            path.display(),
+            refused.len(),
+            refused.join("; ")
+        );
+        let _ = reply.send(Err(ErrorReply::new(ErrorKind::InvalidSpec, message)));
     }
 
     pub(super) fn clear_dump(&mut self) -> Result<String, ErrorReply> {

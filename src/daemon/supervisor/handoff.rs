@@ -332,6 +332,16 @@ impl Supervisor {
     fn adopt_app(&mut self, carried: AppHandoff, fds: &mut FdsIn) {
         let spec = carried.spec;
         let name = spec.name.clone();
+        // The record is one more way in: the same validation as a start. An app refused here
+        // is not adopted, and its instances are stopped (`adopt_instance`) rather than left
+        // running unsupervised.
+        if let Err(e) = crate::config::check::check_spec(&spec) {
+            crate::dlog!(
+                "update: app refused, its instances are stopped: {}",
+                e.escape_debug()
+            );
+            return;
+        }
         let balancer = carried.balancer.and_then(|b| {
             let events = self.cluster.events.clone();
             let preload = self.cluster.preload.clone();
@@ -369,9 +379,15 @@ impl Supervisor {
         let id = carried.id;
         let Some(app) = self.apps.get_mut(&carried.app) else {
             crate::dlog!(
-                "instance id {id}: its app {} was not handed over",
-                carried.app
+                "instance id {id}: its app {} was not handed over; stopping it",
+                carried.app.escape_debug()
             );
+            if let Some(pgid) = carried.pgid.filter(|p| *p > 1) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             return;
         };
         let mut inst = Instance::new(id, &carried.app, carried.index);
@@ -431,7 +447,7 @@ impl Supervisor {
             (carried.restart_in_ms, TimerKind::RestartDue),
             (carried.listen_check_in_ms, TimerKind::ListenCheck),
         ] {
-            if let Some(ms) = due_in {
+            if let Some(ms) = due_in.map(|ms| ms.min(crate::config::check::MAX_DURATION_MS)) {
                 let timer = Timer {
                     id,
                     generation: inst.generation,

@@ -5,14 +5,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::actor::Supervisor;
-use super::state::{validate_name, validate_namespace, App, Instance, Intent};
+use super::state::{App, Instance, Intent};
 use super::Reply;
 use crate::daemon::logs::writer::spawn_writer;
 use crate::protocol::model::{AppSpec, InstanceState, InstanceView};
 use crate::protocol::{ErrorKind, ErrorReply, IfRunning};
-
-/// Most instances one app may ask for (a typo guard: `-i 10000` is not a cluster).
-pub const MAX_INSTANCES: u32 = 1024;
 
 impl Supervisor {
     pub(super) fn start(
@@ -101,6 +98,10 @@ impl Supervisor {
         specs: Vec<AppSpec>,
         base_env: BTreeMap<String, String>,
     ) -> Result<Vec<u32>, ErrorReply> {
+        // Whatever the way in (a request, a saved list), nothing unchecked becomes an app.
+        for spec in &specs {
+            check_spec(spec)?;
+        }
         // Bind every app's sockets before starting anything: a port conflict starts nothing.
         let mut balancers = Vec::new();
         for spec in &specs {
@@ -184,34 +185,7 @@ impl Supervisor {
     }
 }
 
-fn check_spec(spec: &AppSpec) -> Result<(), ErrorReply> {
-    validate_name(&spec.name).map_err(|e| ErrorReply::new(ErrorKind::InvalidSpec, e))?;
-    if let Some(namespace) = &spec.namespace {
-        validate_namespace(namespace).map_err(|e| {
-            ErrorReply::new(
-                ErrorKind::InvalidSpec,
-                format!("app \"{}\": {e}", spec.name),
-            )
-        })?;
-    }
-    if spec.instances == 0 || spec.instances > MAX_INSTANCES {
-        return Err(ErrorReply::new(
-            ErrorKind::InvalidSpec,
-            format!(
-                "app \"{}\": instances must be 1..={MAX_INSTANCES}, got {}",
-                spec.name, spec.instances
-            ),
-        ));
-    }
-    if !spec.cwd.is_absolute() {
-        return Err(ErrorReply::new(
-            ErrorKind::InvalidSpec,
-            format!(
-                "app \"{}\": cwd {} is not absolute",
-                spec.name,
-                spec.cwd.display()
-            ),
-        ));
-    }
-    Ok(())
+/// The one validation (`config::check`), as the daemon answers it.
+pub(super) fn check_spec(spec: &AppSpec) -> Result<(), ErrorReply> {
+    crate::config::check::check_spec(spec).map_err(|e| ErrorReply::new(ErrorKind::InvalidSpec, e))
 }

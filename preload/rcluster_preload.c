@@ -20,6 +20,9 @@
  *         in RCLUSTER_CHANNELS nor in RCLUSTER_PRIVATE_PORTS sends a BIND request on fd N with a fresh
  *         reply socket, and waits for BOUND (a channel fd: the port becomes managed), REFUSE (bind fails
  *         with the errno given) or PASS (real bind). No usable fd N, or EOF/error: real bind.
+ *     RCLUSTER_RENDEZVOUS_NAME=NAME  (optional) the same rendezvous, reached by connecting a SEQPACKET
+ *         socket to the abstract address "\0NAME" when fd N is not inherited (npm's Node marks
+ *         inherited fds close-on-exec; other wrappers close them). Connected once per image, lazily.
  *     RCLUSTER_PRIVATE_PORTS=P1,P2  (optional) ports never shared.
  *     RCLUSTER_ACTIVATION_FD=N  (optional; shared and reuseport mode, no channels) the first touch of a
  *         LISTEN_FDS socket that listens sends READY on fd N (a socket of the rendezvous kind).
@@ -38,16 +41,22 @@
  *             the channel in this process. Also on the activation fd, for a LISTEN_FDS socket.
  *     UNREADY instance -> daemon, channel, 8 bytes: [0]=3, pid as above. The pid that sent READY
  *             closed (or shut down) its last copy of the listener.
- *     BIND    instance -> daemon, rendezvous fd, 32 bytes: [0]=4 [1]=0 [2]=sockaddr length (16 or 28)
+ *     BIND    instance -> daemon, rendezvous fd, 32 bytes: [0]=4 [1]=flags (bit0: the program's IPv6
+ *             socket is IPV6_V6ONLY) [2]=sockaddr length (16 or 28)
  *             [3]=0 [4..32]=the sockaddr the program asked for (normalised: sin_zero/sin6_flowinfo
  *             zeroed, IPv6 always 28 bytes); SCM_RIGHTS carries the reply socket.
  *     reply   daemon -> instance, reply socket, 8 bytes: [0]=5 BOUND (SCM_RIGHTS: channel fd) |
- *             6 REFUSE ([4..8] = errno, u32) | 7 PASS.
+ *             6 REFUSE ([4..8] = errno, u32) | 7 PASS | 8 ADOPT (SCM_RIGHTS: a real listening TCP
+ *             socket the daemon holds for this address; fork mode). The program's fd becomes that
+ *             socket and is left alone from then on, but for READY on the rendezvous at its listen().
  *
  * WHY EACH HOOK EXISTS
  *   bind         redirect a managed port: dup3 the channel onto the program's fd, keeping the program's
  *                CLOEXEC (per fd) and O_NONBLOCK (per description); remember the requested address.
+ *                ADOPT: dup3 the daemon's listening socket the same way, carrying over the options the
+ *                program set before bind; the kernel does the rest (accept, getsockname...).
  *   listen       return 0 on the channel (a Unix socketpair cannot listen) and send READY once per pid;
+ *                on an adopted socket, the real listen (a new backlog) and READY on the rendezvous;
  *                on a LISTEN_FDS socket, READY on the activation fd (as every hook below that calls
  *                activation_touch).
  *   accept(4)    receive one CONN message; honour SOCK_CLOEXEC (MSG_CMSG_CLOEXEC) and SOCK_NONBLOCK
@@ -69,8 +78,10 @@
  *                Programs built against glibc >= 2.28 (Node among them) import fcntl64.
  *   shutdown     on the channel: never forwarded (it would cut off every process of the instance);
  *                means "stop accepting": UNREADY.
- *   constructor  parse the environment, record channel inodes, raise the soft NOFILE limit (a passed
- *                fd that cannot be installed is lost, unlike a connection left in a listen queue).
+ *   constructor  parse the environment, record channel inodes. The soft NOFILE limit is raised once a
+ *                channel is known (a passed fd that cannot be installed is lost, unlike a connection
+ *                left in a listen queue); a fork-mode program, which is passed no connections, keeps
+ *                its own.
  *   Fallback: an unknown fd that behaves like a channel (accept/listen EINVAL, getsockname AF_UNIX,
  *   getsockopt SEQPACKET/AF_UNIX) and whose inode matches a channel, or whose name is a channel's, is
  *   adopted (copies made behind the library's back, or passed to a process that was never told of
@@ -144,7 +155,9 @@ enum {
     KIND_BOUND = 5,
     KIND_REFUSE = 6,
     KIND_PASS = 7,
+    KIND_ADOPT = 8,
 };
+#define BIND_V6ONLY 0x01
 #define CONN_MSG_LEN 32
 #define STATE_MSG_LEN 8
 #define BIND_MSG_LEN 32
@@ -158,6 +171,7 @@ enum {
 #define MAX_LISTENERS 200 /* fdtab values 1..MAX_LISTENERS name a listener record */
 #define FD_MAPPED_V6 0xFE /* dealt fd: kernel says AF_INET, program (AF_INET6) sees ::ffff:a.b.c.d */
 #define FD_UNMAPPED_V4 0xFD /* dealt fd: kernel says ::ffff:a.b.c.d, program (AF_INET) sees a.b.c.d */
+#define FD_HELD 0xFC /* a real listening socket adopted from the daemon (fork mode): READY at listen */
 #define MAX_PRIVATE 64
 #define MAX_OPTS 16
 #define CMSG_FDS 8
@@ -274,6 +288,13 @@ static int nprivate;
 static int rdv_fd = -1;
 static dev_t rdv_dev;
 static ino_t rdv_ino;
+/* The rendezvous by name: the abstract address, and this image's connection to it (rdv_lock). */
+static struct sockaddr_un rdv_name;
+static socklen_t rdv_name_len;
+static int rdv_conn = -1;
+static dev_t rdv_conn_dev;
+static ino_t rdv_conn_ino;
+static pid_t held_ready_pid; /* the process that said READY for an adopted socket */
 /* shared / reuseport: the report socket on which the LISTEN_FDS sockets' first use is announced. */
 static int act_fd = -1;
 static dev_t act_dev;
@@ -284,6 +305,8 @@ static int term_raised;
 static int debug_on;
 
 #define configured __atomic_load_n(&configured_flag, __ATOMIC_RELAXED)
+
+static void raise_nofile(void);
 
 static inline void lk(void) { pthread_mutex_lock(&table_lock); }
 static inline void ulk(void) { pthread_mutex_unlock(&table_lock); }
@@ -297,6 +320,7 @@ static inline unsigned ent(int fd)
 
 static inline int is_listener(unsigned e) { return e >= 1 && e <= MAX_LISTENERS; }
 static inline int is_dealt(unsigned e) { return e == FD_MAPPED_V6 || e == FD_UNMAPPED_V4; }
+static inline int rdv_known(void) { return rdv_fd >= 0 || rdv_name_len > 0; }
 
 static void set_ent(int fd, unsigned e)
 {
@@ -432,6 +456,8 @@ static int add_chan(unsigned short port, int fd, dev_t dev, ino_t ino)
     chans[n].nrefs = 0;
     chans[n].cloexec_done = 0;
     __atomic_store_n(&nchan, n + 1, __ATOMIC_RELEASE);
+    if (n == 0)
+        raise_nofile(); /* connections will be passed: see the constructor's note */
     return n;
 }
 
@@ -585,7 +611,7 @@ static int alloc_listener(void)
 /* fd is being closed or overwritten: drop its entry, send UNREADY if it was this pid's last copy. */
 static void forget(int fd, unsigned e)
 {
-    if (is_dealt(e)) {
+    if (is_dealt(e) || e == FD_HELD) {
         set_ent(fd, 0);
         return;
     }
@@ -699,7 +725,6 @@ static void copy_ent(int from, int to)
 static void atfork_prepare(void);
 static void atfork_parent(void);
 static void atfork_child(void);
-static void raise_nofile(void);
 
 /* From now on the hooks look at every call: a channel is known (once per process). */
 static void become_configured(void)
@@ -707,7 +732,6 @@ static void become_configured(void)
     static int done;
     if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
         return;
-    raise_nofile();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&configured_flag, 1, __ATOMIC_RELEASE);
 }
@@ -831,10 +855,52 @@ static unsigned adopt(int fd)
 }
 
 /* ---- rendezvous (port discovery) ------------------------------------------------------------- */
-/* Returns a channel index, -1 for "do the real bind", -2 for "refused" (*err set). */
-static int rendezvous(const rcl_addr *norm, socklen_t normlen, unsigned short port, int *err)
+/*
+ * The socket to talk to the daemon on, or -1: the inherited fd while it is still the one we were
+ * told of, else this image's connection to the rendezvous by name (made here, once). Caller holds
+ * rdv_lock.
+ */
+static int rdv_socket(void)
 {
-    int result = -1;
+    if (rdv_fd >= 0 && same_inode(rdv_fd, rdv_dev, rdv_ino))
+        return rdv_fd;
+    if (rdv_name_len == 0)
+        return -1;
+    if (rdv_conn >= 0 && same_inode(rdv_conn, rdv_conn_dev, rdv_conn_ino))
+        return rdv_conn;
+    rdv_conn = -1;
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    int r;
+    do {
+        r = connect(s, (const struct sockaddr *)&rdv_name, rdv_name_len);
+    } while (r < 0 && errno == EINTR);
+    struct stat st;
+    if (r < 0 || fstat(s, &st) < 0) {
+        dbg("rendezvous by name: cannot connect; errno", errno, 0);
+        REAL(close)(s);
+        return -1;
+    }
+    rdv_conn_dev = st.st_dev;
+    rdv_conn_ino = st.st_ino;
+    rdv_conn = s;
+    dbg("rendezvous by name: connected fd", s, 0);
+    return s;
+}
+
+#define RDV_REAL (-1)
+#define RDV_REFUSED (-2)
+#define RDV_ADOPT (-3)
+
+/*
+ * Ask the daemon about a bind. Returns a channel index, RDV_REAL for "do the real bind",
+ * RDV_REFUSED (*err set), or RDV_ADOPT (*adopted: the listening socket to take).
+ */
+static int rendezvous(const rcl_addr *norm, socklen_t normlen, unsigned short port, int flags,
+                      int *err, int *adopted)
+{
+    int result = RDV_REAL;
     int sv[2] = {-1, -1};
     pthread_mutex_lock(&rdv_lock);
     int c = find_chan(port); /* another thread may have asked for the same port meanwhile */
@@ -842,13 +908,15 @@ static int rendezvous(const rcl_addr *norm, socklen_t normlen, unsigned short po
         result = c;
         goto out;
     }
-    if (rdv_fd < 0 || !same_inode(rdv_fd, rdv_dev, rdv_ino))
+    int rdv = rdv_socket();
+    if (rdv < 0)
         goto out;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         goto out;
 
     unsigned char m[BIND_MSG_LEN] = {0};
     m[0] = KIND_BIND;
+    m[1] = (unsigned char)flags;
     m[2] = (unsigned char)normlen;
     memcpy(m + 4, norm, normlen);
     union {
@@ -870,7 +938,7 @@ static int rendezvous(const rcl_addr *norm, socklen_t normlen, unsigned short po
     memcpy(CMSG_DATA(ch), &sv[0], sizeof(int));
     ssize_t n;
     do {
-        n = sendmsg(rdv_fd, &mh, MSG_NOSIGNAL);
+        n = sendmsg(rdv, &mh, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     REAL(close)(sv[0]);
     sv[0] = -1;
@@ -916,11 +984,19 @@ static int rendezvous(const rcl_addr *norm, socklen_t normlen, unsigned short po
                 got = -1;
             dbg("rendezvous BOUND port", port, result);
         }
+    } else if (n == REPLY_MSG_LEN && !(mh.msg_flags & MSG_TRUNC) && r[0] == KIND_ADOPT && got >= 0) {
+        int type;
+        if (sock_int_opt(got, SOL_SOCKET, SO_TYPE, &type) == 0 && type == SOCK_STREAM) {
+            *adopted = got;
+            got = -1;
+            result = RDV_ADOPT;
+            dbg("rendezvous ADOPT port fd", port, *adopted);
+        }
     } else if (n == REPLY_MSG_LEN && !(mh.msg_flags & MSG_TRUNC) && r[0] == KIND_REFUSE) {
         uint32_t e;
         memcpy(&e, r + 4, sizeof e);
         *err = (e > 0 && e < 4096) ? (int)e : EADDRINUSE;
-        result = -2;
+        result = RDV_REFUSED;
         dbg("rendezvous REFUSE port errno", port, *err);
     } else {
         dbg("rendezvous PASS (or no answer) port", port, (long)n);
@@ -937,6 +1013,62 @@ out:
 }
 
 /* ---- bind ------------------------------------------------------------------------------------ */
+/* Carry an integer option the program set on its own socket over to the adopted one. */
+static void carry_opt(int from, int to, int level, int name)
+{
+    int v;
+    if (sock_int_opt(from, level, name, &v) == 0 && v && REAL(setsockopt))
+        REAL(setsockopt)(to, level, name, &v, sizeof v);
+}
+
+/* ADOPT: the program's fd becomes the daemon's listening socket `got` (consumed). 0, or -1 with errno. */
+static int adopt_held(int fd, int got)
+{
+    int fdfl = REAL(fcntl)(fd, F_GETFD);
+    int fl = REAL(fcntl)(fd, F_GETFL);
+    if (fdfl < 0 || fl < 0) {
+        int e = errno;
+        REAL(close)(got);
+        errno = e;
+        return -1;
+    }
+    /* Options set before bind live on the socket being replaced; accepted sockets inherit these. */
+    carry_opt(fd, got, IPPROTO_TCP, TCP_NODELAY);
+    carry_opt(fd, got, SOL_SOCKET, SO_KEEPALIVE);
+    carry_opt(fd, got, IPPROTO_TCP, TCP_USER_TIMEOUT);
+    carry_opt(fd, got, IPPROTO_TCP, TCP_DEFER_ACCEPT);
+    if (REAL(dup3)(got, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        int e = errno;
+        REAL(close)(got);
+        errno = e;
+        return -1;
+    }
+    REAL(close)(got);
+    int cur = REAL(fcntl)(fd, F_GETFL);
+    if (cur >= 0 && (cur & O_NONBLOCK) != (fl & O_NONBLOCK))
+        REAL(fcntl)(fd, F_SETFL, (cur & ~O_NONBLOCK) | (fl & O_NONBLOCK));
+    claim_fd(fd, FD_HELD);
+    dbg("bind adopted the daemon's socket on fd", fd, 0);
+    return 0;
+}
+
+/* The program listens on an adopted socket: READY on the rendezvous, once per process. */
+static void held_listening(void)
+{
+    pid_t me = getpid();
+    if (__atomic_load_n(&held_ready_pid, __ATOMIC_RELAXED) == me || !own_memory())
+        return;
+    int saved = errno;
+    pthread_mutex_lock(&rdv_lock);
+    int rdv = rdv_socket();
+    if (rdv >= 0 && held_ready_pid != me) {
+        send_state(rdv, KIND_READY);
+        __atomic_store_n(&held_ready_pid, me, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&rdv_lock);
+    errno = saved;
+}
+
 /* Put channel c on the program's fd. Returns 0, or -1 with errno, or 1 for "do the real bind". */
 static int redirect(int fd, int c, const rcl_addr *norm, socklen_t normlen, int family)
 {
@@ -1038,13 +1170,21 @@ EXPORT int bind(int fd, rcl_csa_arg addr_arg, socklen_t len)
         claim_fd(fd, 0);
     int c = find_chan(port);
     if (c < 0) {
-        if (is_private(port) || rdv_fd < 0)
+        if (is_private(port) || !rdv_known())
             goto real;
-        int err = 0;
-        c = rendezvous(&norm, normlen, port, &err);
-        if (c == -2) {
+        int err = 0, adopted = -1, flags = 0, v6only = 0;
+        if (fam == AF_INET6 && sock_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only) == 0 && v6only)
+            flags |= BIND_V6ONLY;
+        c = rendezvous(&norm, normlen, port, flags, &err, &adopted);
+        if (c == RDV_REFUSED) {
             errno = err;
             return -1;
+        }
+        if (c == RDV_ADOPT) {
+            if (adopt_held(fd, adopted) < 0)
+                return -1;
+            errno = saved;
+            return 0;
         }
         if (c < 0)
             goto real;
@@ -1131,6 +1271,8 @@ EXPORT int listen(int fd, int backlog)
     if (is_listener(e))
         return listen_managed(fd, e);
     int r = REAL(listen)(fd, backlog);
+    if (UNLIKELY(e == FD_HELD) && r == 0)
+        held_listening();
     if (UNLIKELY(r < 0 && errno == EINVAL)) {
         e = adopt(fd);
         if (is_listener(e))
@@ -1719,14 +1861,22 @@ __attribute__((constructor)) static void rcluster_preload_init(void)
     if (r && *r) {
         unsigned long fd;
         const char *p = r;
-        struct stat st;
-        if (parse_uint(&p, 0x7fffffff, &fd) == 0 && *p == '\0' && fstat((int)fd, &st) == 0 &&
-            S_ISSOCK(st.st_mode)) {
-            rdv_dev = st.st_dev;
-            rdv_ino = st.st_ino;
+        dev_t dev;
+        ino_t ino;
+        if (parse_uint(&p, 0x7fffffff, &fd) == 0 && *p == '\0' && is_seqpacket((int)fd, &dev, &ino)) {
+            rdv_dev = dev;
+            rdv_ino = ino;
             rdv_fd = (int)fd;
             dbg("rendezvous fd", (long)fd, 0);
         }
+    }
+    const char *name = getenv("RCLUSTER_RENDEZVOUS_NAME");
+    size_t name_len = name ? strlen(name) : 0;
+    if (name_len > 0 && name_len < sizeof rdv_name.sun_path) {
+        rdv_name.sun_family = AF_UNIX;
+        rdv_name.sun_path[0] = '\0'; /* abstract */
+        memcpy(rdv_name.sun_path + 1, name, name_len);
+        rdv_name_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + name_len);
     }
     /* LISTEN_PID names the process meant to take the LISTEN_FDS sockets (sd_listen_fds(3)).
      * rcluster's trampoline sets it for the program it execs, but wrappers that fork instead of
@@ -1760,7 +1910,7 @@ __attribute__((constructor)) static void rcluster_preload_init(void)
             activation_hi = 3 + (int)n;
         }
     }
-    if (__atomic_load_n(&nchan, __ATOMIC_RELAXED) > 0 || rdv_fd >= 0)
+    if (__atomic_load_n(&nchan, __ATOMIC_RELAXED) > 0 || rdv_known())
         become_configured();
     errno = saved;
 }

@@ -10,6 +10,16 @@
 //!   The daemon answers on that socket with [`encode_reply`]: BOUND (plus a channel fd, sent
 //!   with [`send_with_fd`]), REFUSE (errno) or PASS (the program binds for real).
 //! - [`ENV_PRIVATE_PORTS`] = `P1,P2` (optional): ports that are never shared.
+//! - [`ENV_RENDEZVOUS_NAME`] = `NAME` (optional): the same rendezvous, reached by connecting a
+//!   `SOCK_SEQPACKET` socket to the abstract Unix address `\0NAME`. A process that did not inherit
+//!   fd N (a wrapper such as npm, whose Node marks inherited fds close-on-exec, or one that closes
+//!   every fd it does not know) still reaches the daemon this way; the daemon checks the peer's uid.
+//!
+//! A fork-mode instance (no shared port) runs with the library and a rendezvous only: the
+//! daemon answers a BIND with ADOPT and a real listening TCP socket it created with
+//! `SO_REUSEPORT` for that address and holds (`daemon::balancer::held`). The program accepts on
+//! it directly, and the daemon keeps it open across the instance's restarts and reloads; the
+//! library says READY on the rendezvous when the program listens on it.
 //!
 //! An instance in `shared` or `reuseport` mode inherits real listening sockets (LISTEN_FDS) and
 //! runs with the library and [`ENV_ACTIVATION_FD`] = `N`: the first time the program touches one
@@ -23,7 +33,9 @@
 //! | CONN (1) | daemon → instance, channel | 32: kind, fdflags ([`FDFLAG_NONBLOCK`]), peer sockaddr length (≤ 28), 0, peer sockaddr zero padded; `SCM_RIGHTS` with exactly one fd |
 //! | READY (2) / UNREADY (3) | instance → daemon, channel (READY also on the activation fd) | 8: kind, 0, 0, 0, pid as u32 |
 //! | BIND (4) | instance → daemon, rendezvous fd | 32: kind, 0, sockaddr length (16 or 28), 0, sockaddr; `SCM_RIGHTS` with the reply socket |
-//! | BOUND (5) / REFUSE (6) / PASS (7) | daemon → instance, reply socket | 8: kind, 0, 0, 0, errno as u32 (REFUSE); BOUND carries the channel fd |
+//! | BIND (4) flags | byte 1 | [`BIND_V6ONLY`]: the program's IPv6 socket has `IPV6_V6ONLY` set |
+//! | BOUND (5) / REFUSE (6) / PASS (7) / ADOPT (8) | daemon → instance, reply socket | 8: kind, 0, 0, 0, errno as u32 (REFUSE); BOUND carries the channel fd, ADOPT a listening TCP socket |
+//! | READY (2) | instance → daemon, rendezvous | 8, as on a channel: the program listens on an adopted socket |
 //!
 //! Socket addresses are laid out exactly as the kernel's `sockaddr_in`/`sockaddr_in6` (family
 //! in native order, port and IPv4 address in network order; `sin6_flowinfo` and
@@ -48,6 +60,8 @@ pub const ENV_CHANNELS: &str = "RCLUSTER_CHANNELS";
 pub const ENV_RENDEZVOUS_FD: &str = "RCLUSTER_RENDEZVOUS_FD";
 /// Fd of the report socket on which `shared`/`reuseport` instances say READY (optional).
 pub const ENV_ACTIVATION_FD: &str = "RCLUSTER_ACTIVATION_FD";
+/// Abstract Unix name of the rendezvous, for processes that did not inherit its fd (optional).
+pub const ENV_RENDEZVOUS_NAME: &str = "RCLUSTER_RENDEZVOUS_NAME";
 /// Comma-separated ports that the library never shares (optional).
 pub const ENV_PRIVATE_PORTS: &str = "RCLUSTER_PRIVATE_PORTS";
 /// Set to `1` to make the library log its decisions on the instance's stderr (debugging aid).
@@ -67,6 +81,11 @@ pub const KIND_BOUND: u8 = 5;
 pub const KIND_REFUSE: u8 = 6;
 /// Reply to BIND: the program binds for real.
 pub const KIND_PASS: u8 = 7;
+/// Reply to BIND: the reply carries a real listening TCP socket for the address, which the
+/// program takes in place of its own (fork mode: the daemon holds the port across restarts).
+pub const KIND_ADOPT: u8 = 8;
+/// BIND byte 1, bit 0: the program's IPv6 socket is IPv6-only (`IPV6_V6ONLY`).
+pub const BIND_V6ONLY: u8 = 0x01;
 
 /// Start of a channel's name. Each channel's instance end is bound to an abstract Unix address:
 /// this prefix, one byte (the sockaddr's length, 16 or 28), the daemon's listening address as a
@@ -147,6 +166,8 @@ pub enum Reply {
     Refuse(u32),
     /// The program binds the port for real.
     Pass,
+    /// The program takes the listening socket that comes with the message.
+    Adopt,
 }
 
 impl Reply {
@@ -156,6 +177,7 @@ impl Reply {
             Reply::Bound => encode_reply(KIND_BOUND, 0),
             Reply::Refuse(errno) => encode_reply(KIND_REFUSE, errno),
             Reply::Pass => encode_reply(KIND_PASS, 0),
+            Reply::Adopt => encode_reply(KIND_ADOPT, 0),
         }
     }
 }
@@ -263,9 +285,30 @@ pub fn encode_bind_request(addr: &SocketAddr) -> [u8; BIND_LEN] {
     encode_addr_msg(KIND_BIND, 0, addr)
 }
 
+/// A BIND request with its flags byte ([`BIND_V6ONLY`]).
+pub fn encode_bind_request_with_flags(addr: &SocketAddr, flags: u8) -> [u8; BIND_LEN] {
+    encode_addr_msg(KIND_BIND, flags, addr)
+}
+
 /// Decodes a BIND request into the address the program asked to bind.
 pub fn decode_bind_request(bytes: &[u8]) -> Option<SocketAddr> {
-    decode_addr_msg(bytes, KIND_BIND).map(|(_, addr)| addr)
+    decode_bind(bytes).map(|bind| bind.addr)
+}
+
+/// A decoded BIND request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bind {
+    pub addr: SocketAddr,
+    /// The program's IPv6 socket is IPv6-only ([`BIND_V6ONLY`]).
+    pub v6only: bool,
+}
+
+/// Decodes a BIND request with its flags.
+pub fn decode_bind(bytes: &[u8]) -> Option<Bind> {
+    decode_addr_msg(bytes, KIND_BIND).map(|(flags, addr)| Bind {
+        addr,
+        v6only: flags & BIND_V6ONLY != 0,
+    })
 }
 
 /// The abstract name (without its leading NUL) of a channel for the listener at `addr`.
@@ -306,6 +349,7 @@ pub fn decode_reply(bytes: &[u8]) -> Option<Reply> {
             bytes[4..8].try_into().ok()?,
         ))),
         KIND_PASS => Some(Reply::Pass),
+        KIND_ADOPT => Some(Reply::Adopt),
         _ => None,
     }
 }
@@ -560,6 +604,19 @@ mod tests {
         );
         m[2] = 23;
         assert_eq!(decode_bind_request(&m), None);
+        // The flags byte: IPv6-only or dual stack.
+        let addr: SocketAddr = "[::]:3000".parse().expect("addr");
+        let m = encode_bind_request_with_flags(&addr, BIND_V6ONLY);
+        assert_eq!(m[1], BIND_V6ONLY);
+        assert_eq!(decode_bind(&m), Some(Bind { addr, v6only: true }));
+        let m = encode_bind_request(&addr);
+        assert_eq!(
+            decode_bind(&m),
+            Some(Bind {
+                addr,
+                v6only: false
+            })
+        );
     }
 
     #[test]
@@ -575,7 +632,7 @@ mod tests {
             decode_reply(&refuse),
             Some(Reply::Refuse(libc::EACCES as u32))
         );
-        for r in [Reply::Bound, Reply::Pass, Reply::Refuse(98)] {
+        for r in [Reply::Bound, Reply::Pass, Reply::Refuse(98), Reply::Adopt] {
             assert_eq!(decode_reply(&r.encode()), Some(r));
         }
         assert_eq!(decode_reply(&encode_reply(KIND_READY, 0)), None);

@@ -93,7 +93,7 @@ async fn supervise(home: Home, specs: Vec<AppSpec>) -> Result<i32> {
         Ok(instances) => {
             eprintln!(
                 "[rcluster] running {} instance(s) in the foreground",
-                instances.len()
+                instances.instances.len()
             );
             let ended = handle.ask(|reply| Cmd::WhenAllEnded { reply });
             tokio::select! {

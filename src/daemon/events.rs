@@ -29,10 +29,10 @@ pub enum InstanceEvent {
         app: String,
         path: std::path::PathBuf,
     },
-    /// The program binds `addr` (port discovery): answer on `reply` with its channel.
+    /// The program binds an address (the preload's rendezvous): answer on `reply`.
     BindRequest {
         id: u32,
-        addr: std::net::SocketAddr,
+        bind: crate::abi::Bind,
         reply: std::os::fd::OwnedFd,
     },
 }

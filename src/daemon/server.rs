@@ -262,7 +262,7 @@ where
                     reply,
                 })
                 .await;
-            instances_or_error(result, |instances| Response::Instances { instances })
+            instances_or_error(result, replaced)
         }
         Request::Reload {
             target,
@@ -279,16 +279,16 @@ where
                     reply,
                 })
                 .await;
-            instances_or_error(result, |instances| Response::Instances { instances })
+            instances_or_error(result, replaced)
         }
         Request::Scale { app, change } => {
             let result = handle.call(|reply| Cmd::Scale { app, change, reply }).await;
-            instances_or_error(result, |instances| Response::Instances { instances })
+            instances_or_error(result, Response::instances)
         }
         Request::Save => done(handle.call(|reply| Cmd::Save { reply }).await),
         Request::Resurrect => {
             let result = handle.call(|reply| Cmd::Resurrect { reply }).await;
-            instances_or_error(result, |instances| Response::Instances { instances })
+            instances_or_error(result, Response::instances)
         }
         Request::ClearDump => done(handle.call(|reply| Cmd::ClearDump { reply }).await),
         Request::Flush { target } => done(handle.call(|reply| Cmd::Flush { target, reply }).await),
@@ -305,7 +305,7 @@ where
         Request::Reset { target } => done(handle.call(|reply| Cmd::Reset { target, reply }).await),
         Request::List => {
             instances_or_error(handle.ask(|reply| Cmd::List { reply }).await, |instances| {
-                Response::Instances { instances }
+                Response::instances(instances)
             })
         }
         Request::Describe { target } => instances_or_error(
@@ -314,7 +314,7 @@ where
         ),
         Request::Stop { target } => instances_or_error(
             handle.call(|reply| Cmd::Stop { target, reply }).await,
-            |instances| Response::Instances { instances },
+            Response::instances,
         ),
         Request::Restart {
             target,
@@ -329,11 +329,11 @@ where
                     reply,
                 })
                 .await,
-            |instances| Response::Instances { instances },
+            Response::instances,
         ),
         Request::Delete { target } => instances_or_error(
             handle.call(|reply| Cmd::Delete { target, reply }).await,
-            |instances| Response::Instances { instances },
+            Response::instances,
         ),
         // Handled before: the connection itself goes with it.
         Request::Update { .. } => Response::Error(ErrorReply::new(
@@ -342,7 +342,7 @@ where
         )),
         Request::Kill => instances_or_error(
             handle.call(|reply| Cmd::Kill { reply }).await,
-            |instances| Response::Instances { instances },
+            Response::instances,
         ),
         Request::Logs {
             target,
@@ -471,5 +471,12 @@ where
                 return Ok(());
             }
         }
+    }
+}
+
+fn replaced(answer: crate::daemon::supervisor::Replaced) -> Response {
+    Response::Instances {
+        instances: answer.instances,
+        notes: answer.notes,
     }
 }

@@ -92,6 +92,10 @@ pub enum Response {
     },
     Instances {
         instances: Vec<InstanceView>,
+        /// One line each for what the user should know about how it was done (an instance
+        /// restarted instead of reloaded).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
     },
     Apps {
         apps: Vec<AppDetail>,
@@ -120,4 +124,14 @@ pub enum Response {
     /// The last response of a streamed answer.
     End,
     Error(ErrorReply),
+}
+
+impl Response {
+    /// Instances with no notes.
+    pub fn instances(instances: Vec<InstanceView>) -> Response {
+        Response::Instances {
+            instances,
+            notes: Vec::new(),
+        }
+    }
 }

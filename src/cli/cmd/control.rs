@@ -390,9 +390,16 @@ pub fn selected(client: &mut Client, target: &Target) -> Result<Vec<InstanceView
     Ok(target.select(all))
 }
 
+/// The instances of an answer; its notes (an instance restarted instead of reloaded) go to
+/// stderr, one line each.
 pub fn expect_instances(response: Response) -> Result<Vec<InstanceView>> {
     match response {
-        Response::Instances { instances } => Ok(instances),
+        Response::Instances { instances, notes } => {
+            for note in notes {
+                eprintln!("[rcluster] note: {note}");
+            }
+            Ok(instances)
+        }
         other => bail!("unexpected answer from the daemon: {other:?}"),
     }
 }

@@ -165,9 +165,9 @@ pub fn spawn_rendezvous_reader(
         if let Some(InstanceMsg::Ready { pid }) = decode_instance_msg(bytes) {
             return events.send(InstanceEvent::Ready { id, pid }).is_ok();
         }
-        match (crate::abi::decode_bind_request(bytes), fd) {
-            (Some(addr), Some(reply)) => events
-                .send(InstanceEvent::BindRequest { id, addr, reply })
+        match (crate::abi::decode_bind(bytes), fd) {
+            (Some(bind), Some(reply)) => events
+                .send(InstanceEvent::BindRequest { id, bind, reply })
                 .is_ok(),
             _ => true,
         }
@@ -226,4 +226,102 @@ pub fn new_rendezvous() -> Result<(OwnedFd, OwnedFd), String> {
     set_blocking(&instance_end)
         .map_err(|e| format!("cannot configure a rendezvous socket: {e}"))?;
     Ok((daemon_end, instance_end))
+}
+
+/// The rendezvous by name (`abi::ENV_RENDEZVOUS_NAME`): a listening abstract Unix socket for
+/// the processes of an instance that did not inherit its rendezvous fd. Returns the name (what
+/// follows the leading NUL) and the listener.
+pub fn new_named_rendezvous() -> Result<(String, OwnedFd), String> {
+    use nix::sys::socket::{listen, socket, Backlog};
+    let listener = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(|e| format!("cannot create a rendezvous listener: {e}"))?;
+    for _ in 0..4 {
+        let mut random = [0u8; 8];
+        // SAFETY: getrandom writes at most `random.len()` bytes into it.
+        unsafe { libc::getrandom(random.as_mut_ptr().cast(), random.len(), 0) };
+        let name = format!(
+            "rcluster-rdv-{}-{:016x}",
+            std::process::id(),
+            u64::from_ne_bytes(random)
+        );
+        let addr = UnixAddr::new_abstract(name.as_bytes())
+            .map_err(|e| format!("cannot name a rendezvous listener: {e}"))?;
+        match bind(listener.as_raw_fd(), &addr) {
+            Ok(()) => {
+                listen(&listener, Backlog::new(64).unwrap_or(Backlog::MAXCONN))
+                    .map_err(|e| format!("cannot listen for rendezvous: {e}"))?;
+                return Ok((name, listener));
+            }
+            Err(Errno::EADDRINUSE) => continue,
+            Err(e) => return Err(format!("cannot name a rendezvous listener: {e}")),
+        }
+    }
+    Err("cannot name a rendezvous listener: every name tried is taken".into())
+}
+
+/// Accept connections on an instance's named rendezvous (from processes of the same user only:
+/// the name is visible to every user in /proc/net/unix) and read each like its rendezvous fd.
+/// Aborting the task ends the readers of its connections too.
+pub fn spawn_named_rendezvous(
+    listener: OwnedFd,
+    id: u32,
+    events: UnboundedSender<InstanceEvent>,
+) -> Result<JoinHandle<()>, String> {
+    // SAFETY: the OwnedFd moves into the AsyncFd, open for exactly its lifetime.
+    let watched =
+        unsafe { AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE) }
+            .map_err(|e| format!("cannot watch a rendezvous listener: {e}"))?;
+    let me = nix::unistd::geteuid();
+    Ok(tokio::spawn(async move {
+        let mut readers = AbortOnDrop(Vec::new());
+        loop {
+            let Ok(mut guard) = watched.readable().await else {
+                return;
+            };
+            loop {
+                let accepted = nix::sys::socket::accept4(
+                    watched.get_ref().as_raw_fd(),
+                    SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+                );
+                let conn = match accepted {
+                    // SAFETY: accept4 just returned this fd; nothing else owns it.
+                    Ok(fd) => unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+                    Err(Errno::EAGAIN) => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
+                    Err(_) => return,
+                };
+                let peer =
+                    nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials);
+                let allowed = peer.is_ok_and(|c| c.uid() == me.as_raw() || c.uid() == 0);
+                if !allowed {
+                    crate::dlog!("instance id {id}: a rendezvous from another user is refused");
+                    continue;
+                }
+                readers.0.retain(|r| !r.is_finished());
+                match spawn_rendezvous_reader(conn, id, events.clone()) {
+                    Ok(reader) => readers.0.push(reader),
+                    Err(e) => crate::dlog!("instance id {id}: {e}"),
+                }
+            }
+        }
+    }))
+}
+
+/// Tasks ended with their owner.
+struct AbortOnDrop(Vec<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::deal::{Pool, Slot};
+use super::held::HeldExport;
 use super::proxy::Backend;
 use super::{channel, Balancer, HandedConn, Listener};
 use crate::abi::CONN_LEN;
@@ -30,6 +31,15 @@ pub struct BalancerHandoff {
     /// Proxied connections, handed over between two copies.
     #[serde(default)]
     proxied: Vec<ProxiedHandoff>,
+    /// A fork-mode app's balancer (`Balancer::for_fork`).
+    #[serde(default)]
+    fork: bool,
+    /// Held sockets of fork-mode instances, with their fds in order.
+    #[serde(default)]
+    held: Vec<(HeldExport, Vec<RawFd>)>,
+    /// Named rendezvous listeners of instances.
+    #[serde(default)]
+    named: Vec<(u32, RawFd)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -140,6 +150,13 @@ impl Balancer {
                 })
                 .collect(),
             declared_ports: self.declared_ports.clone(),
+            fork: self.fork,
+            held: self.held.export(|fd| fds.keep(fd)),
+            named: self
+                .named
+                .iter()
+                .map(|(id, fd)| (*id, fds.keep(fd)))
+                .collect(),
             proxied: conns
                 .iter()
                 .filter(|c| *c.app == *self.app)
@@ -170,6 +187,17 @@ impl Balancer {
         }
         let mut balancer = Balancer::around(spec, listeners, events, preload);
         balancer.declared_ports = handoff.declared_ports;
+        balancer.fork = handoff.fork;
+        for (export, carried) in handoff.held {
+            let mut own = Vec::new();
+            for fd in carried {
+                own.push(fds.take(fd)?);
+            }
+            balancer.held.adopt(export, own);
+        }
+        for (id, fd) in handoff.named {
+            balancer.watch_named_rendezvous(id, fds.take(fd)?)?;
+        }
         for carried in handoff.pools {
             let mut slots = Vec::new();
             for slot in carried.slots {

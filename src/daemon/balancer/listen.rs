@@ -71,6 +71,17 @@ pub fn bind_discovered(addr: std::net::SocketAddr) -> nix::Result<OwnedFd> {
     bind_tcp(addr, false, true, false)
 }
 
+/// A fork-mode app's held socket (`held`): bound with SO_REUSEPORT so that a reload's new
+/// instance gets one of its own on the same address, not yet listening (it joins the port's
+/// reuseport group when it listens, which the caller times).
+pub fn bind_held(addr: std::net::SocketAddr, v6only: bool) -> nix::Result<OwnedFd> {
+    bind_tcp(addr, true, false, v6only)
+}
+
+pub fn start_listening(fd: &OwnedFd) -> nix::Result<()> {
+    listen(fd, Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN))
+}
+
 fn bind_unix(path: &Path) -> nix::Result<OwnedFd> {
     let fd = socket(
         AddressFamily::Unix,

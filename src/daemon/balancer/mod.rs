@@ -6,17 +6,23 @@
 //! - `reuseport`: one SO_REUSEPORT socket per instance slot, held by the daemon;
 //! - `proxy` / `least-conn`: L4 proxy to per-instance private ports (`proxy`).
 //!
+//! A fork-mode app (nothing shared) has a balancer too, with no listeners: it holds the ports
+//! its instances bind (`held`), so that a reload swaps sockets instead of closing the port.
+//!
 //! The supervisor owns one `Balancer` per cluster app and calls it around each instance's life:
 //! `prepare` before spawning, `started` after, `detach` before a stop and after an exit.
 
+mod bind;
 mod channel;
 mod deal;
 pub mod elf;
 pub mod handoff;
+mod held;
 mod listen;
 mod proxy;
 mod pump;
 
+pub use bind::BindAnswer;
 pub use deal::{pause_dealers, resume_dealers};
 pub use proxy::{freeze_workers, Frozen};
 pub use pump::{HandedConn, HANDOVER as PROXY_HANDOVER};
@@ -34,6 +40,7 @@ use std::net::SocketAddr;
 
 use crate::abi::{
     format_channels, ENV_ACTIVATION_FD, ENV_CHANNELS, ENV_PRIVATE_PORTS, ENV_RENDEZVOUS_FD,
+    ENV_RENDEZVOUS_NAME,
 };
 use crate::daemon::events::InstanceEvent;
 use crate::daemon::process::conns::Served;
@@ -77,6 +84,11 @@ pub struct Balancer {
     declared_ports: Vec<u16>,
     discover: bool,
     private_ports: Vec<u16>,
+    /// A fork-mode app: nothing is shared, the ports its instances bind are held.
+    fork: bool,
+    held: held::Held,
+    /// Each instance's named rendezvous listener (a copy, for a handover).
+    named: HashMap<u32, OwnedFd>,
 }
 
 impl Balancer {
@@ -151,6 +163,9 @@ impl Balancer {
             declared_ports: Vec::new(),
             discover: spec.cluster.discover,
             private_ports: spec.cluster.private_ports.clone(),
+            fork: false,
+            held: held::Held::new(),
+            named: HashMap::new(),
         }
     }
 
@@ -203,9 +218,11 @@ impl Balancer {
         !self.listeners.is_empty()
     }
 
-    /// The app's addresses with real port numbers.
+    /// The app's addresses with real port numbers (a fork app's: those its instances hold).
     pub fn addresses(&self) -> Vec<String> {
-        self.listeners.iter().map(|l| l.addr.to_string()).collect()
+        let mut all: Vec<String> = self.listeners.iter().map(|l| l.addr.to_string()).collect();
+        all.extend(self.held.addresses());
+        all
     }
 
     fn first_port(&self) -> Option<u16> {
@@ -221,7 +238,8 @@ impl Balancer {
     }
 
     /// An instance → daemon socket (rendezvous or activation fd): watched here, its instance
-    /// end the child's next fd, named to the library by `env`.
+    /// end the child's next fd, named to the library by `env`. A rendezvous can also be reached
+    /// by name, from processes of the instance that did not inherit the fd (wrappers).
     fn add_report_socket(
         &mut self,
         id: u32,
@@ -233,11 +251,19 @@ impl Balancer {
         let fd = 3 + prepared.fds.len();
         prepared.fds.push(instance_end);
         prepared.env.push((env.into(), fd.to_string()));
+        if env == ENV_RENDEZVOUS_FD {
+            let (name, listener) = channel::new_named_rendezvous()?;
+            self.watch_named_rendezvous(id, listener)?;
+            prepared.env.push((ENV_RENDEZVOUS_NAME.into(), name));
+        }
         Ok(())
     }
 
     pub fn prepare(&mut self, id: u32, index: u32) -> Result<Prepared, String> {
         let mut prepared = Prepared::default();
+        if self.fork {
+            return self.prepare_fork(id, prepared);
+        }
         // Sockets for sd_listen_fds(3): the declared listeners, first, at 3...
         let mut listen_fds = 0;
         match self.strategy {
@@ -271,15 +297,15 @@ impl Balancer {
                     }
                 }
                 self.readers.insert(id, readers);
-                if self.discover {
-                    self.add_report_socket(id, &mut prepared, ENV_RENDEZVOUS_FD)?;
-                    if !self.private_ports.is_empty() {
-                        let list: Vec<String> =
-                            self.private_ports.iter().map(u16::to_string).collect();
-                        prepared
-                            .env
-                            .push((ENV_PRIVATE_PORTS.into(), list.join(",")));
-                    }
+                // Declared ports too: a process behind a wrapper that did not pass its
+                // channels on asks for them there.
+                self.add_report_socket(id, &mut prepared, ENV_RENDEZVOUS_FD)?;
+                if !self.private_ports.is_empty() {
+                    let list: Vec<String> =
+                        self.private_ports.iter().map(u16::to_string).collect();
+                    prepared
+                        .env
+                        .push((ENV_PRIVATE_PORTS.into(), list.join(",")));
                 }
                 prepared
                     .env
@@ -351,7 +377,7 @@ impl Balancer {
 
     /// Port discovery: the instance binds `addr` itself; create (or reuse) the daemon's listener
     /// for that port and give the instance its channel. Err is the errno its bind() gets.
-    pub fn bind_discovered(&mut self, id: u32, addr: SocketAddr) -> Result<OwnedFd, i32> {
+    fn bind_discovered(&mut self, id: u32, addr: SocketAddr) -> Result<OwnedFd, i32> {
         if !self.discover
             || self.strategy != Strategy::RoundRobin
             || self.private_ports.contains(&addr.port())
@@ -420,6 +446,7 @@ impl Balancer {
 
     /// Into the rotation: the instance gets new connections (and what was parked).
     pub fn admit(&mut self, id: u32) {
+        self.held.admit(id);
         for pool in self.pools.values() {
             if let Some(slot) = pool.slot(id) {
                 slot.ready.store(true, Ordering::Release);
@@ -433,6 +460,8 @@ impl Balancer {
 
     /// Out of rotation: no new connections; what waits in its queue goes to the others.
     pub fn detach(&mut self, id: u32) {
+        self.held.detach(id);
+        self.named.remove(&id);
         for pool in self.pools.values() {
             if let Some(slot) = pool.remove(id) {
                 pool.drain(&slot);
@@ -467,6 +496,7 @@ impl Balancer {
         if let Some(backend) = self.backends.get(id) {
             served.ports.push(backend.port);
         }
+        served.ports.extend(self.held.ports_of(id));
         served
     }
 

@@ -24,7 +24,7 @@ impl Supervisor {
         apps: Vec<AppSpec>,
         parallel: u32,
         base_env: Option<BTreeMap<String, String>>,
-        reply: Reply<Vec<InstanceView>>,
+        reply: Reply<super::Replaced>,
         report: Vec<u32>,
     ) {
         let ids = match self.resolve(target) {

@@ -93,7 +93,12 @@ impl Supervisor {
     /// instances by a rolling graceful reload when `graceful`, otherwise by a restart; instances
     /// that ended by themselves start again; those stopped with `stop` stay stopped.
     pub(super) fn restart_for_trigger(&mut self, name: &str, graceful: bool) {
-        let graceful = graceful && self.apps.get(name).is_some_and(|a| a.balancer.is_some());
+        let graceful = graceful
+            && self
+                .apps
+                .get(name)
+                .and_then(|a| a.balancer.as_ref())
+                .is_some_and(|b| !b.is_fork());
         let mut live = Vec::new();
         let mut ended = Vec::new();
         for id in self.ids_of(name) {

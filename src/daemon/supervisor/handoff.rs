@@ -353,6 +353,15 @@ impl Supervisor {
                 })
                 .ok()
         });
+        // A fork-mode app handed over by an image that held no ports gets its balancer now,
+        // for the instances it starts from here on.
+        let balancer = match balancer {
+            Some(balancer) => Some(balancer),
+            None if spec.cluster.listen.is_empty() && !spec.cluster.discover => {
+                self.bind_cluster(&spec).ok().flatten()
+            }
+            None => None,
+        };
         let watch = self.open_watch(&spec).unwrap_or_else(|e| {
             crate::dlog!("app {name}: {e}");
             None

@@ -186,6 +186,7 @@ impl Supervisor {
         if let (Some(balancer), Err(_)) = (app.balancer.as_mut(), &spawned) {
             balancer.detach(id);
             balancer.release(id);
+            balancer.retire(id, None);
         }
         match spawned {
             Ok(spawned) => {

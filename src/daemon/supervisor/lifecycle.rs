@@ -145,6 +145,14 @@ impl Supervisor {
 
     /// While draining: signal once its connections are done or the wait is over.
     fn on_drain_check(&mut self, timer: Timer, now: Instant) {
+        // Connections still queued in a held socket it is leaving (a fork app's reload) are
+        // its to accept: nothing else would.
+        let queued = self
+            .instances
+            .get(&timer.id)
+            .and_then(|inst| self.apps.get(&inst.app))
+            .and_then(|app| app.balancer.as_ref())
+            .map_or(0, |b| b.pending(timer.id));
         let Some(inst) = self.instances.get_mut(&timer.id) else {
             return;
         };
@@ -152,13 +160,13 @@ impl Supervisor {
             return;
         };
         let left = drain(pgid, &draining.served).unwrap_or_default();
-        let done = left.is_done();
+        let done = left.is_done() && queued == 0;
         // Done twice in a row, a check apart: a connection the program was accepting during
         // the first look shows up by the second.
         if (done && draining.done_seen) || now >= draining.deadline {
             if !done {
                 crate::dlog!(
-                    "app {}: instance {} (id {}) still had {} connection(s) open, {} busy, at kill_timeout: signalling it anyway",
+                    "app {}: instance {} (id {}) still had {} connection(s) open, {} busy, {queued} queued, at kill_timeout: signalling it anyway",
                     inst.app,
                     inst.index,
                     timer.id,
@@ -178,6 +186,7 @@ impl Supervisor {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
+        let restarting = inst.intent == Intent::Restart;
         if let Some(balancer) = self
             .apps
             .get_mut(&inst.app)
@@ -185,6 +194,13 @@ impl Supervisor {
         {
             balancer.release(id);
         }
+        // A restart keeps its held ports: connections wait for the next run.
+        if !restarting {
+            self.retire_ports(id);
+        }
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
         inst.generation += 1;
         inst.pid = None;
         inst.pgid = None;
@@ -275,12 +291,20 @@ impl Supervisor {
             // A reload's new instance: no restart; the reload sees it and stops.
             inst.state = InstanceState::Errored;
             inst.reason = Some(format!("{exit} before it was ready"));
+            self.retire_ports(id);
             return;
         }
         let Some(app) = self.apps.get(&inst.app) else {
             return;
         };
-        match decide(&app.spec, &mut inst.counters, exit, uptime) {
+        let decision = decide(&app.spec, &mut inst.counters, exit, uptime);
+        if !matches!(decision, Decision::Restart { .. }) {
+            self.retire_ports(id);
+        }
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        match decision {
             Decision::Restart { delay_ms: 0 } => {
                 inst.restarts += 1;
                 self.spawn_instance(id);
@@ -310,6 +334,33 @@ impl Supervisor {
                 inst.state = InstanceState::Errored;
                 inst.reason = Some(reason);
             }
+        }
+    }
+
+    /// Instance `id` will not run again by itself (stopped, errored, removed): the ports it
+    /// holds close, as they would have without rcluster — unless a live instance of the same
+    /// slot (a reload's new one, still coming up) takes them over.
+    pub(super) fn retire_ports(&mut self, id: u32) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let successor = self
+            .instances
+            .values()
+            .find(|i| {
+                i.app == inst.app
+                    && i.index == inst.index
+                    && i.id != id
+                    && i.intent == Intent::None
+                    && i.pid.is_some()
+            })
+            .map(|i| i.id);
+        if let Some(balancer) = self
+            .apps
+            .get_mut(&inst.app)
+            .and_then(|a| a.balancer.as_mut())
+        {
+            balancer.retire(id, successor);
         }
     }
 

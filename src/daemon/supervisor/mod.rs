@@ -34,6 +34,23 @@ use crate::protocol::{ErrorReply, IfRunning, ScaleChange, Target};
 
 pub type Reply<T> = oneshot::Sender<Result<T, ErrorReply>>;
 
+/// What `start` and `reload` answer: the instances, and a line for each one that was
+/// restarted instead of reloaded (no zero-downtime path for it).
+#[derive(Debug, Default)]
+pub struct Replaced {
+    pub instances: Vec<InstanceView>,
+    pub notes: Vec<String>,
+}
+
+impl From<Vec<InstanceView>> for Replaced {
+    fn from(instances: Vec<InstanceView>) -> Replaced {
+        Replaced {
+            instances,
+            notes: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PingInfo {
     pub uptime_ms: u64,
@@ -57,14 +74,14 @@ pub enum Cmd {
         apps: Vec<AppSpec>,
         base_env: BTreeMap<String, String>,
         if_running: IfRunning,
-        reply: Reply<Vec<InstanceView>>,
+        reply: Reply<Replaced>,
     },
     Reload {
         target: Target,
         apps: Vec<AppSpec>,
         parallel: u32,
         base_env: Option<BTreeMap<String, String>>,
-        reply: Reply<Vec<InstanceView>>,
+        reply: Reply<Replaced>,
     },
     Scale {
         app: String,

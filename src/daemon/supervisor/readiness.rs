@@ -96,7 +96,7 @@ impl Supervisor {
                     self.mark_ready(id, "reported READY=1");
                 }
             }
-            InstanceEvent::BindRequest { id, addr, reply } => self.on_bind_request(id, addr, reply),
+            InstanceEvent::BindRequest { id, bind, reply } => self.on_bind_request(id, bind, reply),
             InstanceEvent::FileChanged { app, path } => self.on_file_changed(&app, &path),
             InstanceEvent::ProbeRoute { id, port, reply } => {
                 let route = self

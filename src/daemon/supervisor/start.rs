@@ -8,7 +8,7 @@ use super::actor::Supervisor;
 use super::state::{App, Instance, Intent};
 use super::Reply;
 use crate::daemon::logs::writer::spawn_writer;
-use crate::protocol::model::{AppSpec, InstanceState, InstanceView};
+use crate::protocol::model::{AppSpec, InstanceState};
 use crate::protocol::{ErrorKind, ErrorReply, IfRunning};
 
 impl Supervisor {
@@ -17,7 +17,7 @@ impl Supervisor {
         specs: Vec<AppSpec>,
         base_env: BTreeMap<String, String>,
         if_running: IfRunning,
-        reply: Reply<Vec<InstanceView>>,
+        reply: Reply<super::Replaced>,
     ) {
         let mut fresh = Vec::new();
         let mut to_reload = Vec::new();
@@ -78,7 +78,7 @@ impl Supervisor {
         }
         if to_reload.is_empty() {
             let views = self.views(&report, false);
-            let _ = reply.send(Ok(views));
+            let _ = reply.send(Ok(views.into()));
             return;
         }
         let names: Vec<String> = to_reload.iter().map(|s| s.name.clone()).collect();

@@ -937,9 +937,20 @@ static int rendezvous(const rcl_addr *norm, socklen_t normlen, unsigned short po
     ch->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(ch), &sv[0], sizeof(int));
     ssize_t n;
-    do {
-        n = sendmsg(rdv, &mh, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
+    for (int attempt = 0;; attempt++) {
+        do {
+            n = sendmsg(rdv, &mh, MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        /* A connection by name outlives the daemon image that accepted it (`rcluster update`):
+         * connect again, once. */
+        if (n >= 0 || attempt > 0 || rdv != rdv_conn)
+            break;
+        REAL(close)(rdv_conn);
+        rdv_conn = -1;
+        rdv = rdv_socket();
+        if (rdv < 0)
+            break;
+    }
     REAL(close)(sv[0]);
     sv[0] = -1;
     if (n != (ssize_t)sizeof m)

@@ -363,3 +363,23 @@ pub fn have(program: &str) -> bool {
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false)
 }
+
+/// A node_modules folder with Express 5 in it, if there is one: `RCLUSTER_TEST_NODE_PATH`,
+/// the entries of `NODE_PATH`, or `target/test-node/node_modules` (where `.ci/run` installs it).
+/// Tests that need it skip with a printed reason otherwise.
+pub fn express_modules() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    for var in ["RCLUSTER_TEST_NODE_PATH", "NODE_PATH"] {
+        if let Some(paths) = std::env::var_os(var) {
+            candidates.extend(std::env::split_paths(&paths));
+        }
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-node/node_modules"));
+    candidates.into_iter().find(|dir| {
+        std::fs::read_to_string(dir.join("express/package.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|pkg| pkg["version"].as_str().map(|v| v.starts_with("5.")))
+            .unwrap_or(false)
+    })
+}

@@ -14,12 +14,12 @@ use rcluster::protocol::model::InstanceState;
 use crate::harness::{fixture, free_port, have, http_get, path_str, wait_until, Home};
 
 #[derive(Debug, Default)]
-struct Tally {
-    ok: u64,
-    refused: u64,
-    failed: u64,
+pub struct Tally {
+    pub ok: u64,
+    pub refused: u64,
+    pub failed: u64,
     /// What the first failures were, for the assertion message.
-    failures: Vec<String>,
+    pub failures: Vec<String>,
 }
 
 impl Tally {
@@ -43,7 +43,7 @@ impl Tally {
 }
 
 /// Requests with `Connection: close`, one connection each, until told to stop.
-fn close_client(port: u16, stop: Arc<AtomicBool>) -> JoinHandle<Tally> {
+pub fn close_client(port: u16, stop: Arc<AtomicBool>) -> JoinHandle<Tally> {
     std::thread::spawn(move || {
         let mut tally = Tally::default();
         while !stop.load(Ordering::Relaxed) {
@@ -60,7 +60,7 @@ fn close_client(port: u16, stop: Arc<AtomicBool>) -> JoinHandle<Tally> {
 /// One keep-alive connection reused for request after request. As every HTTP client does, a
 /// request that finds its idle connection closed before any byte of an answer is sent again on
 /// a new connection; anything else is a failure.
-fn keepalive_client(port: u16, stop: Arc<AtomicBool>) -> JoinHandle<Tally> {
+pub fn keepalive_client(port: u16, stop: Arc<AtomicBool>) -> JoinHandle<Tally> {
     std::thread::spawn(move || {
         let mut tally = Tally::default();
         let mut conn: Option<BufReader<TcpStream>> = None;

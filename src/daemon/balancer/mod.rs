@@ -301,8 +301,7 @@ impl Balancer {
                 // channels on asks for them there.
                 self.add_report_socket(id, &mut prepared, ENV_RENDEZVOUS_FD)?;
                 if !self.private_ports.is_empty() {
-                    let list: Vec<String> =
-                        self.private_ports.iter().map(u16::to_string).collect();
+                    let list: Vec<String> = self.private_ports.iter().map(u16::to_string).collect();
                     prepared
                         .env
                         .push((ENV_PRIVATE_PORTS.into(), list.join(",")));

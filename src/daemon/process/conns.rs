@@ -234,6 +234,45 @@ fn gone_or_unknown() -> Inspected {
     }
 }
 
+/// The addresses of the TCP sockets group `pgid` listens on itself (not the daemon's channels,
+/// which are Unix sockets): a program of a cluster app that the preload did not reach binds
+/// the app's port on its own, outside the shared one. Empty when /proc cannot tell.
+pub fn listening_tcp(pgid: i32) -> Vec<std::net::SocketAddr> {
+    use nix::sys::socket::{getsockname, getsockopt, sockopt, SockaddrStorage};
+    let mut found = Vec::new();
+    for (pid, fd) in socket_fds(pgid).unwrap_or_default() {
+        // SAFETY: plain syscalls on integers; the fds they return are owned and closed here.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+        if pidfd < 0 {
+            continue;
+        }
+        // SAFETY: as above.
+        let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) } as i32;
+        // SAFETY: pidfd is ours.
+        unsafe { libc::close(pidfd) };
+        if copy < 0 {
+            continue;
+        }
+        // SAFETY: `copy` is a fd pidfd_getfd just gave us; OwnedFd closes it.
+        let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+        if !getsockopt(&copy, sockopt::AcceptConn).unwrap_or(false) || tcp_info(&copy).is_none() {
+            continue;
+        }
+        let Ok(addr) = getsockname::<SockaddrStorage>(copy.as_raw_fd()) else {
+            continue;
+        };
+        let addr = match (addr.as_sockaddr_in(), addr.as_sockaddr_in6()) {
+            (Some(v4), _) => std::net::SocketAddr::from((v4.ip(), v4.port())),
+            (_, Some(v6)) => std::net::SocketAddr::from((v6.ip(), v6.port())),
+            _ => continue,
+        };
+        if !found.contains(&addr) {
+            found.push(addr);
+        }
+    }
+    found
+}
+
 /// (pid, fd) of every socket fd in the group.
 fn socket_fds(pgid: i32) -> Option<Vec<(i32, i32)>> {
     let mut out = Vec::new();

@@ -194,11 +194,33 @@ impl Supervisor {
             return;
         };
         let timeout = app.spec.listen_timeout_ms;
+        // A round-robin instance that took no channel but listens on a port itself: the preload
+        // did not reach the process that bound it, so it serves outside the shared port.
+        let bypass = match (&app.balancer, inst.listening, inst.pgid) {
+            (Some(b), false, Some(pgid))
+                if !b.is_fork() && b.strategy() == Strategy::RoundRobin =>
+            {
+                crate::daemon::process::conns::listening_tcp(pgid)
+            }
+            _ => Vec::new(),
+        };
+        let bypass = (!bypass.is_empty()).then(|| {
+            let addrs: Vec<String> = bypass.iter().map(ToString::to_string).collect();
+            format!(
+                "listens on {} itself, outside the shared port: the preload library did not reach the process that bound it (a statically linked program, or a wrapper that clears LD_PRELOAD); run the program directly, or declare --port and use --balance shared or proxy",
+                addrs.join(", ")
+            )
+        });
         if mode == ReadyMode::Timeout {
+            if let Some(why) = bypass {
+                crate::dlog!("app {}: instance {} (id {id}) {why}", inst.app, inst.index);
+                inst.reason = Some(why);
+            }
             self.mark_ready(id, "listen_timeout elapsed");
             return;
         }
         let reason = match mode {
+            ReadyMode::Listen if bypass.is_some() => bypass.unwrap_or_default(),
             ReadyMode::Listen => {
                 let ports = app
                     .balancer

@@ -73,15 +73,6 @@ fn ready_pid(home: &Home, name: &str) -> Option<u32> {
 fn reloads_under_load(home: &Home, name: &str, port: u16, rounds: usize) {
     let first = wait_until("ready", || ready_pid(home, name));
     wait_until("serving", || serving_pid(port).filter(|p| *p == first));
-    let app = home.app(name);
-    assert_eq!(app[0].mode, "fork", "{app:?}");
-    assert!(
-        app[0]
-            .ports
-            .iter()
-            .any(|a| a.ends_with(&format!(":{port}"))),
-        "list shows the port it holds: {app:?}"
-    );
     let load = Load::start(&[port]);
     let mut before = first;
     for round in 0..rounds {
@@ -103,6 +94,15 @@ fn reloads_under_load(home: &Home, name: &str, port: u16, rounds: usize) {
         (0, 0),
         "{total:?}\ndaemon log:\n{}",
         home.daemon_log()
+    );
+    let app = home.app(name);
+    assert_eq!(app[0].mode, "fork", "{app:?}");
+    assert!(
+        app[0]
+            .ports
+            .iter()
+            .any(|a| a.ends_with(&format!(":{port}"))),
+        "list shows the port it holds: {app:?}"
     );
 }
 

@@ -126,8 +126,8 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l wait-ready -
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l time -d 'Prefix every log line with a timestamp (pm2\'s format, `YYYY-MM-DDTHH:mm:ss`, local time)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-compress -d 'gzip rotated log files'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-rotate-daily -d 'Also rotate log files at the first write after local midnight'
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`) instead of one per app'
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l merge-logs -d 'pm2\'s flag for one log file per app, which is rcluster\'s default (scripts written for pm2)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`): the default with -i or --exec-mode cluster, as in pm2'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l merge-logs -d 'One log file per app for all its instances (pm2\'s --merge-logs)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s f -l force
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-vizion
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-pmx
@@ -198,8 +198,8 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l wait-ready -d 
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l time -d 'Prefix every log line with a timestamp (pm2\'s format, `YYYY-MM-DDTHH:mm:ss`, local time)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-compress -d 'gzip rotated log files'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-rotate-daily -d 'Also rotate log files at the first write after local midnight'
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`) instead of one per app'
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l merge-logs -d 'pm2\'s flag for one log file per app, which is rcluster\'s default (scripts written for pm2)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`): the default with -i or --exec-mode cluster, as in pm2'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l merge-logs -d 'One log file per app for all its instances (pm2\'s --merge-logs)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s f -l force
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-vizion
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-pmx

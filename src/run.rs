@@ -69,9 +69,11 @@ async fn supervise(home: Home, specs: Vec<AppSpec>) -> Result<i32> {
         trampoline: std::env::current_exe().context("cannot find the rcluster executable")?,
         handoff_fds: None,
     };
+    let mut supervisor = Supervisor::new(home, followers, cluster);
+    let lifecycle = tokio::spawn(print_lifecycle(supervisor.lifecycle_feed()));
     let supervisor = tokio::spawn(async move {
         let (mut cmd_rx, mut reaped_rx, mut events_rx) = (cmd_rx, reaped_rx, events_rx);
-        Supervisor::new(home, followers, cluster)
+        supervisor
             .run(&mut cmd_rx, &mut reaped_rx, &mut events_rx)
             .await;
     });
@@ -114,7 +116,19 @@ async fn supervise(home: Home, specs: Vec<AppSpec>) -> Result<i32> {
     let _ = supervisor.await;
     // The printer ends when the last writer is gone; bound the wait for late lines.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer).await;
+    let _ = lifecycle.await;
     Ok(code)
+}
+
+/// Lifecycle records on stderr, as `logs` shows them (pm2-runtime prints its `PM2 log:` lines).
+async fn print_lifecycle(mut events: crate::daemon::supervisor::EventFeed) {
+    loop {
+        match events.recv().await {
+            Ok(event) => eprintln!("{:<12}| {}", "rcluster", event.message()),
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 async fn report_errored(handle: &SupervisorHandle) {

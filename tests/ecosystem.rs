@@ -113,6 +113,14 @@ fn base(name: &str, command: CommandSpec) -> AppSpec {
     }
 }
 
+/// An app with `instances` or in cluster mode writes one file per instance, as in pm2.
+fn split_logs() -> LogSpec {
+    LogSpec {
+        merge_logs: false,
+        ..AppSpec::default().logs
+    }
+}
+
 fn extras(mode: ExecMode) -> AppExtras {
     AppExtras {
         exec_mode: mode,
@@ -144,6 +152,7 @@ fn pm2_documented_yaml_example() {
     let loaded = ok("pm2-example.yaml", &LoadOptions::default());
     let api = shares_ports(AppSpec {
         instances: 4,
+        logs: split_logs(),
         ..base("api-app", exec("node", &[&abs_str("api.js")]))
     });
     let worker = AppSpec {
@@ -257,6 +266,7 @@ fn every_key_at_once() {
     };
     let statik = shares_ports(AppSpec {
         instances: 2,
+        logs: split_logs(),
         cron_restart: Some("@daily".into()),
         ..base("static", exec("python3", &["-m", "http.server", "8000"]))
     });
@@ -301,6 +311,7 @@ fn json_with_string_instances_and_deploy() {
     let api = shares_ports(AppSpec {
         env: env(&[("PORT", "3000"), ("VERBOSE", "true")]),
         instances: 2,
+        logs: split_logs(),
         ..base(
             "api",
             exec("node", &["--max-old-space-size=256", &abs_str("api.js")]),
@@ -329,6 +340,7 @@ fn top_level_json_array() {
     let loaded = ok("array.json", &LoadOptions::default());
     let worker = shares_ports(AppSpec {
         instances: available_cpus().saturating_sub(1).max(1),
+        logs: split_logs(),
         ..base("worker", exec("node", &[&abs_str("worker.js")]))
     });
     let shell = AppSpec {
@@ -348,6 +360,7 @@ fn fork_mode_with_increment_var() {
     let shards = AppSpec {
         env: env(&[("NODE_ENV", "development"), ("PORT", "4000")]),
         instances: 3,
+        logs: split_logs(),
         increment_var: Some("PORT".into()),
         ..base("shards", exec("node", &[&abs_str("api.js")]))
     };
@@ -429,6 +442,7 @@ fn ecosystem_config_js() {
     let api = shares_ports(AppSpec {
         env: env(&[("NODE_ENV", "development"), ("PORT", "3000")]),
         instances: available_cpus(),
+        logs: split_logs(),
         ..base("js-api", exec("node", &[&abs_str("api.js")]))
     });
     // `path.join(__dirname, ...)`: node reports the file's real directory.

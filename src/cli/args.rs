@@ -388,12 +388,13 @@ pub struct StartArgs {
     #[arg(long)]
     pub log_rotate_daily: bool,
 
-    /// One log file per instance (`<name>-out-<i>.log`) instead of one per app.
+    /// One log file per instance (`<name>-out-<i>.log`): the default with -i or --exec-mode
+    /// cluster, as in pm2.
     #[arg(long)]
     pub no_merge_logs: bool,
 
-    /// pm2's flag for one log file per app, which is rcluster's default (scripts written for pm2).
-    #[arg(long, hide = true, conflicts_with = "no_merge_logs")]
+    /// One log file per app for all its instances (pm2's --merge-logs).
+    #[arg(long, conflicts_with = "no_merge_logs")]
     pub merge_logs: bool,
 
     #[command(flatten)]

@@ -381,7 +381,16 @@ where
     };
     // Lines published after this are ours: the base for counting what a lagging reader missed.
     let mut next_line = writer::feed_position();
-    for (app, stream, file) in &sources.files {
+    // Lifecycle records go with both streams, as pm2's `PM2 |` lines do (not with --out/--err).
+    let with_events = streams == crate::protocol::LogStreams::Both;
+    if with_events {
+        let skip = sources.history.len().saturating_sub(lines);
+        for event in sources.history.drain(..).skip(skip) {
+            write_frame(tx, &Response::Lifecycle((*event).clone())).await?;
+        }
+    }
+    for source in &sources.files {
+        let (app, stream, file) = (&source.app, &source.stream, &source.path);
         if !stream.wanted(streams) {
             continue;
         }
@@ -407,6 +416,8 @@ where
                 stream: *stream,
                 file: file.clone(),
                 lines,
+                id: source.id,
+                stamped: source.stamped,
             };
             write_frame(tx, &frame).await?;
         }
@@ -416,6 +427,8 @@ where
                 stream: *stream,
                 file: file.clone(),
                 lines: Vec::new(),
+                id: source.id,
+                stamped: source.stamped,
             };
             write_frame(tx, &frame).await?;
         }
@@ -438,10 +451,7 @@ where
                     }
                     next_line = next_line.max(record.seq + record.lines);
                     let wanted = record.stream.wanted(streams)
-                        && (sources.apps.is_empty() || sources.apps.contains(&*record.app))
-                        && sources.instance.as_ref().is_none_or(|(app, index)| {
-                            **app == *record.app && *index == record.index
-                        });
+                        && sources.wants(&record.app, record.index);
                     if !wanted {
                         continue;
                     }
@@ -453,14 +463,31 @@ where
                             tail::display_line(line.strip_suffix(b"\r").unwrap_or(line))
                         })
                         .collect();
+                    let at_ms = record
+                        .at
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
                     write_frame(tx, &Response::LogLines {
                         id: record.id,
                         app: record.app.to_string(),
                         stream: record.stream,
                         lines,
+                        at_ms,
                     }).await?;
                 }
                 Err(RecvError::Lagged(_)) => lagged = true,
+                Err(RecvError::Closed) => {
+                    return write_frame(tx, &Response::End).await;
+                }
+            },
+            event = sources.events.recv(), if with_events => match event {
+                Ok(event) if sources.wants(&event.app, event.instance) => {
+                    write_frame(tx, &Response::Lifecycle((*event).clone())).await?;
+                }
+                Ok(_) => {}
+                // A follower this far behind is told about lines (above); records skipped
+                // are in the daemon log.
+                Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => {
                     return write_frame(tx, &Response::End).await;
                 }

@@ -2,6 +2,7 @@
 //! each way first, then requests and responses. Serde only: no tokio types, no daemon types, so
 //! both sides (and tests speaking raw bytes) share one definition.
 
+pub mod event;
 pub mod frame;
 pub mod model;
 pub mod request;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::event::LifecycleEvent;
 use super::model::{AppDetail, InstanceView};
 use super::request::LogStreams;
 
@@ -106,6 +107,12 @@ pub enum Response {
         stream: Stream,
         file: PathBuf,
         lines: Vec<String>,
+        /// The instance whose lines the file holds, when it holds one instance's only.
+        #[serde(default)]
+        id: Option<u32>,
+        /// Its lines start with a timestamp and `: ` (`--time`, `log_date_format`).
+        #[serde(default)]
+        stamped: bool,
     },
     /// Live lines of one instance.
     LogLines {
@@ -113,7 +120,12 @@ pub enum Response {
         app: String,
         stream: Stream,
         lines: Vec<String>,
+        /// When the daemon read them (milliseconds since the Unix epoch).
+        #[serde(default)]
+        at_ms: u64,
     },
+    /// What happened to an instance (started, exited, restarting...), past or live.
+    Lifecycle(LifecycleEvent),
     /// A follower fell behind: this many records were skipped (the files have them).
     LogsDropped {
         records: u64,

@@ -673,7 +673,16 @@ fn workers_that_are_new_programs_take_the_listener_passed_to_them() {
     for (name, declared) in [("found", false), ("declared", true)] {
         let port = free_port();
         let (port_arg, listen) = (port.to_string(), format!("127.0.0.1:{port}"));
-        let mut args = vec!["start", "python3", "--name", name, "-i", "2"];
+        // --merge-logs: one file to read both instances' workers from.
+        let mut args = vec![
+            "start",
+            "python3",
+            "--name",
+            name,
+            "-i",
+            "2",
+            "--merge-logs",
+        ];
         if declared {
             args.extend(["--listen", &listen]);
         }

@@ -41,6 +41,8 @@ fn start_writers(home: &Home, name: &str, instances: u32, per: u64, extra: &[&st
         "-i",
         &instances,
         "--no-autorestart",
+        // One file for all instances: the writer interleaves them, lines whole.
+        "--merge-logs",
         "--env-var",
         &per,
     ];
@@ -613,7 +615,6 @@ fn per_instance_combined_and_discarded_files() {
         "split",
         "-i",
         "2",
-        "--no-merge-logs",
         "--log",
         path_str(&combined),
         "--no-autorestart",
@@ -654,7 +655,7 @@ fn per_instance_combined_and_discarded_files() {
     wait_stopped(&home, "quiet");
     assert!(!home.log_file("quiet-out.log").exists());
 
-    // pm2's --merge-logs: one file for the app's instances, rcluster's default anyway.
+    // pm2's --merge-logs: one file for the app's instances.
     home.ok(&[
         "start",
         "sh",
@@ -676,6 +677,33 @@ fn per_instance_combined_and_discarded_files() {
         assert!(merged.lines().any(|l| l == line), "{merged}");
     }
     assert!(!home.log_file("merged-out-0.log").exists());
+
+    // Ecosystem files as pm2 reads them: `instances` (or cluster mode) splits, `merge_logs`
+    // merges, an app with neither has one file.
+    let eco = home.work().join("eco.json");
+    let app = |name: &str, extra: &str| {
+        format!(
+            r#"{{"name": "{name}", "script": "sh", "args": ["-c", "echo $RCLUSTER_INSTANCE"], "autorestart": false{extra}}}"#
+        )
+    };
+    std::fs::write(
+        &eco,
+        format!(
+            r#"{{"apps": [{}, {}, {}, {}]}}"#,
+            app("e1", r#", "instances": 1"#),
+            app("e2", r#", "instances": 2, "merge_logs": true"#),
+            app("e3", ""),
+            app("e4", r#", "exec_mode": "cluster""#),
+        ),
+    )
+    .expect("write eco.json");
+    home.ok(&["start", path_str(&eco)]);
+    for file in ["e1-out-0.log", "e2-out.log", "e3-out.log", "e4-out-0.log"] {
+        wait_until(file, || (!home.read_log(file).is_empty()).then_some(()));
+    }
+    for absent in ["e1-out.log", "e2-out-0.log", "e3-out-0.log", "e4-out.log"] {
+        assert!(!home.log_file(absent).exists(), "{absent}");
+    }
 }
 
 fn ticks(text: &str) -> Vec<u64> {

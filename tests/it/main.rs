@@ -11,6 +11,7 @@ mod ecosystem;
 mod fork_reload;
 mod generated;
 mod import;
+mod log_events;
 mod logs;
 mod processes;
 mod reload;

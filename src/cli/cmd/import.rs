@@ -345,6 +345,9 @@ fn convert_app(
         app.push(("log_date_format", Value::from(format)));
     }
     let per_instance = entry.get("merge_logs") != Some(&Value::Bool(true));
+    if !per_instance {
+        app.push(("merge_logs", Value::Bool(true)));
+    }
     for (pm2_key, key) in [
         ("pm_out_log_path", "out_file"),
         ("pm_err_log_path", "error_file"),

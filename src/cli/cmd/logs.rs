@@ -12,22 +12,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::json;
 
+use super::log_view::{Origin, View};
 use crate::cli::args::LogsArgs;
 use crate::cli::client::{Client, DaemonError};
 use crate::paths::Home;
-use crate::protocol::response::Stream;
 use crate::protocol::{LogStreams, Request, Response, Target};
-
-const PALETTE: [u8; 6] = [36, 33, 35, 32, 34, 31];
-
-struct View {
-    raw: bool,
-    json: bool,
-    timestamp: bool,
-    colour: bool,
-}
 
 pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
     let follow = !args.nostream;
@@ -80,21 +70,25 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
                 stream,
                 file,
                 lines,
+                id,
+                stamped,
             } => {
                 let mut result = Ok(());
-                if !view.raw && !view.json && header.as_ref() != Some(&file) {
-                    let which = if stream == Stream::Err {
-                        "error"
-                    } else {
-                        "out"
-                    };
-                    result = writeln!(out, "==> {} ({which}) <==", file.display());
+                if header.as_ref() != Some(&file) {
+                    result = view.header(&mut out, &file, stream);
                 }
                 header = Some(file);
+                let origin = Origin {
+                    app: &app,
+                    stream,
+                    id,
+                    at_ms: None,
+                    stamped,
+                };
                 result.and_then(|()| {
                     lines
                         .iter()
-                        .try_for_each(|line| view.line(&mut out, None, &app, stream, line))
+                        .try_for_each(|line| view.line(&mut out, &origin, line))
                 })
             }
             Response::LogLines {
@@ -102,9 +96,21 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<i32> {
                 app,
                 stream,
                 lines,
-            } => lines
-                .iter()
-                .try_for_each(|line| view.line(&mut out, Some(id), &app, stream, line)),
+                at_ms,
+            } => {
+                let origin = Origin {
+                    app: &app,
+                    stream,
+                    id: Some(id),
+                    // A daemon of this version always says when; 0 would be one that did not.
+                    at_ms: Some(at_ms).filter(|ms| *ms > 0).or_else(|| Some(now_ms())),
+                    stamped: false,
+                };
+                lines
+                    .iter()
+                    .try_for_each(|line| view.line(&mut out, &origin, line))
+            }
+            Response::Lifecycle(event) => view.event(&mut out, &event),
             // The field counts lines (daemons of this version number the live feed).
             Response::LogsDropped { records } => view.dropped(&mut out, records),
             Response::End => break,
@@ -179,95 +185,8 @@ fn reconnect(home: &Home) -> Option<Client> {
     None
 }
 
-impl View {
-    /// One line: `id` is `Some` for live lines, `None` for lines from a file's tail.
-    fn line(
-        &self,
-        out: &mut impl Write,
-        id: Option<u32>,
-        app: &str,
-        stream: Stream,
-        line: &str,
-    ) -> std::io::Result<()> {
-        let received = (id.is_some() && (self.timestamp || self.json)).then(local_now);
-        if self.json {
-            // A line of a `log_type: json` app is a JSON object already: pass it on.
-            if line.starts_with('{')
-                && serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v.is_object())
-            {
-                return writeln!(out, "{line}");
-            }
-            let mut object = json!({
-                "app": app,
-                "stream": match stream { Stream::Out => "out", Stream::Err => "err" },
-                "message": line,
-            });
-            if let (Some(id), Some(map)) = (id, object.as_object_mut()) {
-                map.insert("id".into(), json!(id));
-                if let Some(at) = received {
-                    map.insert("timestamp".into(), json!(at));
-                }
-            }
-            return writeln!(out, "{object}");
-        }
-        let stamp = match (&received, self.timestamp) {
-            (Some(at), true) => format!("{at} "),
-            _ => String::new(),
-        };
-        if self.raw {
-            return writeln!(out, "{stamp}{line}");
-        }
-        let prefix = match id {
-            Some(id) => format!("{id}|{app:<10}|"),
-            None => format!("{app:<12}|"),
-        };
-        if self.colour {
-            let hue = PALETTE[app
-                .bytes()
-                .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
-                % PALETTE.len()];
-            writeln!(out, "\x1b[{hue}m{prefix}\x1b[0m {stamp}{line}")
-        } else {
-            writeln!(out, "{prefix} {stamp}{line}")
-        }
-    }
-
-    fn dropped(&self, out: &mut impl Write, lines: u64) -> std::io::Result<()> {
-        if self.json {
-            return writeln!(out, "{}", json!({ "dropped": lines }));
-        }
-        writeln!(
-            out,
-            "[rcluster] {lines} lines dropped: this reader fell behind (the log files have them)"
-        )
-    }
-}
-
-/// Now, local time: `2024-03-05T08:08:09.123+01:00` (`localtime_r`, so `TZ` applies).
-fn local_now() -> String {
-    let now = std::time::SystemTime::now()
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as libc::time_t;
-    // SAFETY: `tm` is plain data (zeroed is valid); localtime_r only writes into it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call.
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-        return format!("{}.{:03}", now.as_secs(), now.subsec_millis());
-    }
-    let offset = tm.tm_gmtoff;
-    let sign = if offset < 0 { '-' } else { '+' };
-    let abs = offset.unsigned_abs();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{sign}{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        now.subsec_millis(),
-        abs / 3600,
-        abs % 3600 / 60
-    )
+        .map_or(0, |d| d.as_millis() as u64)
 }

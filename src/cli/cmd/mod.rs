@@ -3,6 +3,7 @@
 mod control;
 mod ecosystem;
 mod import;
+mod log_view;
 mod logs;
 mod monit;
 mod pm2_verbs;

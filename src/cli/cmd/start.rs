@@ -335,7 +335,14 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
             parse_strategy(name).map_err(|e| anyhow::anyhow!("--balance: {e}"))?;
     }
     spec.logs.time = args.time;
-    spec.logs.merge_logs = !args.no_merge_logs;
+    // pm2 (Common.js, God.js): with an instance count or in cluster mode, one file per
+    // instance unless --merge-logs.
+    let per_instance = args.instances.is_some()
+        || args
+            .exec_mode
+            .as_deref()
+            .is_some_and(|m| m.starts_with("cluster"));
+    spec.logs.merge_logs = args.merge_logs || (!args.no_merge_logs && !per_instance);
     spec.logs.out_file = args.out_file.map(|p| absolute(&cwd, &p));
     spec.logs.error_file = args.error_file.map(|p| absolute(&cwd, &p));
     spec.logs.log_file = args.log_file.map(|p| absolute(&cwd, &p));

@@ -97,7 +97,13 @@ pub fn logs(app: &mut App<'_, '_>, spec: &mut AppSpec, cwd: &Path) {
         spec.logs.error_file = Some(PathBuf::from("/dev/null"));
         spec.logs.log_file = None;
     }
-    spec.logs.merge_logs = app.bool(Key::MergeLogs).unwrap_or(spec.logs.merge_logs);
+    // pm2 (Common.js prepareAppConf, God.js): an app with `instances`, or in cluster mode,
+    // writes one file per instance unless `merge_logs` says otherwise.
+    let cluster_mode = app
+        .get(Key::ExecMode)
+        .is_some_and(|f| matches!(&f.value.value, Value::Str(s) if s.starts_with("cluster")));
+    let per_instance = app.get(Key::Instances).is_some() || cluster_mode;
+    spec.logs.merge_logs = app.bool(Key::MergeLogs).unwrap_or(!per_instance);
     spec.logs.time = app.bool(Key::Time).unwrap_or(false);
     spec.logs.date_format = app.string(Key::LogDateFormat);
     if let Some(f) = app.get(Key::LogType) {

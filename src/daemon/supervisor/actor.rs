@@ -10,15 +10,18 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::time::Instant;
 
 use super::handoff::PendingUpdate;
+use super::journal::What;
 use super::reload::Reload;
 use super::state::{App, Instance, Intent};
 use super::timers::Timers;
-use super::{Cmd, LogSources, PingInfo, Reply};
+use super::{Cmd, LogFile, LogSources, PingInfo, Reply};
 use crate::daemon::events::InstanceEvent;
+use crate::daemon::logs::log_path;
 use crate::daemon::logs::writer::{files_of, Followers};
 use crate::daemon::process::reaper::Reaped;
 use crate::paths::Home;
-use crate::protocol::model::{AppDetail, InstanceView, DEFAULT_NAMESPACE};
+use crate::protocol::event::{Cause, EventKind};
+use crate::protocol::model::{AppDetail, InstanceState, InstanceView, DEFAULT_NAMESPACE};
 use crate::protocol::{ErrorKind, ErrorReply, Target};
 
 /// How often an update waiting for the output streams looks again.
@@ -54,6 +57,8 @@ pub struct Supervisor {
     pub(super) reloads: Vec<Reload>,
     end_waiters: Vec<tokio::sync::oneshot::Sender<bool>>,
     pub(super) followers: Followers,
+    /// Lifecycle records (`journal`): the daemon log, recent history, live subscribers.
+    pub(super) journal: super::journal::Journal,
     pub(super) cluster: ClusterContext,
     pub(super) started: Instant,
     pub(super) exiting: bool,
@@ -86,6 +91,7 @@ impl Supervisor {
             reloads: Vec::new(),
             end_waiters: Vec::new(),
             followers,
+            journal: super::journal::Journal::default(),
             cluster,
             started: Instant::now(),
             exiting: false,
@@ -231,23 +237,38 @@ impl Supervisor {
             if let Some(inst) = self.instances.get(id) {
                 if apps.insert(inst.app.clone()) {
                     if let Some(app) = self.apps.get(&inst.app) {
+                        let all: Vec<(u32, u32)> = self
+                            .instances
+                            .values()
+                            .filter(|i| i.app == inst.app)
+                            .map(|i| (i.index, i.public_id))
+                            .collect();
                         let indexes: Vec<u32> = match target {
                             Target::Id(_) => vec![inst.index],
-                            _ => self
-                                .instances
-                                .values()
-                                .filter(|i| i.app == inst.app)
-                                .map(|i| i.index)
-                                .collect(),
+                            _ => all.iter().map(|(index, _)| *index).collect(),
                         };
                         for (stream, path) in files_of(&self.home, &app.spec, &indexes) {
-                            files.push((inst.app.clone(), stream, path));
+                            // The id of the one instance whose lines the file holds, if so.
+                            let mut writers = all.iter().filter(|(index, _)| {
+                                log_path(&self.home, &app.spec, stream, *index).as_ref()
+                                    == Some(&path)
+                            });
+                            let first = writers.next().map(|(_, id)| *id);
+                            let id = first.filter(|id| writers.all(|(_, other)| other == id));
+                            let logs = &app.spec.logs;
+                            files.push(LogFile {
+                                app: inst.app.clone(),
+                                stream,
+                                path,
+                                id,
+                                stamped: !logs.json && (logs.time || logs.date_format.is_some()),
+                            });
                         }
                     }
                 }
             }
         }
-        Ok(LogSources {
+        let mut sources = LogSources {
             files,
             apps: if matches!(target, Target::All) {
                 HashSet::new()
@@ -264,7 +285,13 @@ impl Supervisor {
                 _ => None,
             },
             live: self.followers.subscribe(),
-        })
+            history: Vec::new(),
+            events: self.journal.subscribe(),
+        };
+        sources.history = self
+            .journal
+            .history(|event| sources.wants(&event.app, event.instance));
+        Ok(sources)
     }
 
     /// Instance ids a target names; an unknown name or id is an error.
@@ -386,6 +413,22 @@ impl Supervisor {
             reply,
         });
         for id in ids {
+            let running = self.instances.get(&id).is_some_and(|i| {
+                matches!(
+                    i.state,
+                    InstanceState::Online
+                        | InstanceState::Launching
+                        | InstanceState::WaitingRestart
+                )
+            });
+            let event = match kind {
+                OpKind::Restart => Some(EventKind::Restart),
+                OpKind::Delete => Some(EventKind::Delete),
+                OpKind::Stop | OpKind::Kill => running.then_some(EventKind::Stop),
+            };
+            if let Some(event) = event {
+                self.emit(id, event, What::cause(Cause::Command));
+            }
             self.begin_stop(id, intent);
         }
     }

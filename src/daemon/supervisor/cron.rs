@@ -11,9 +11,11 @@ use chrono::{DateTime, Local};
 use tokio::time::Instant;
 
 use super::actor::Supervisor;
+use super::journal::What;
 use super::state::Intent;
 use super::timers::{Timer, TimerKind};
 use crate::config::cron::CronPattern;
+use crate::protocol::event::{Cause, EventKind};
 use crate::protocol::model::InstanceState;
 
 pub struct CronState {
@@ -84,7 +86,7 @@ impl Supervisor {
             "app {name}: cron_restart `{}` is due: restarting",
             pattern.unwrap_or_default()
         );
-        self.restart_for_trigger(&name, true);
+        self.restart_for_trigger(&name, true, Cause::Cron);
         // From the due time, not from now: a tick is never taken twice.
         self.arm_cron_after(&name, due.max(Local::now()));
     }
@@ -92,7 +94,7 @@ impl Supervisor {
     /// Replace the app's instances for a trigger (cron_restart, watch): a cluster app's live
     /// instances by a rolling graceful reload when `graceful`, otherwise by a restart; instances
     /// that ended by themselves start again; those stopped with `stop` stay stopped.
-    pub(super) fn restart_for_trigger(&mut self, name: &str, graceful: bool) {
+    pub(super) fn restart_for_trigger(&mut self, name: &str, graceful: bool, cause: Cause) {
         let graceful = graceful
             && self
                 .apps
@@ -114,6 +116,9 @@ impl Supervisor {
                 InstanceState::Stopped | InstanceState::Errored => ended.push(id),
                 _ => {}
             }
+        }
+        for id in live.iter().chain(&ended) {
+            self.emit(*id, EventKind::Restart, What::cause(cause));
         }
         if graceful && !live.is_empty() {
             self.begin_reload(live, 1, None, Vec::new());

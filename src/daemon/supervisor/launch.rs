@@ -9,11 +9,13 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::actor::Supervisor;
+use super::journal::What;
 use super::node_channel;
 use super::readiness::{open_notify, ready_mode, spawn_probe, ReadyMode};
 use crate::daemon::balancer::Prepared;
 use crate::daemon::logs::capture::{spawn_capture, CaptureSpec};
 use crate::daemon::process::spawn::{runs_node, spawn, InstanceContext, Spawned};
+use crate::protocol::event::{Cause, EventKind};
 use crate::protocol::model::{AppSpec, InstanceState};
 use crate::protocol::response::Stream;
 
@@ -232,26 +234,18 @@ impl Supervisor {
                     };
                     spawn_capture(fd, spec, app.log_tx.clone());
                 }
-                crate::dlog!(
-                    "app {}: instance {} (id {id}) started, pid {}",
-                    inst.app,
-                    inst.index,
-                    spawned.pid
-                );
+                self.emit(id, EventKind::Start, What::default());
                 self.arm_listen_check(id);
                 self.arm_memory_check(id);
             }
             Err(reason) => {
-                crate::dlog!(
-                    "app {}: instance {} (id {id}) cannot start: {reason}",
-                    inst.app,
-                    inst.index
-                );
                 inst.end_run();
                 inst.state = InstanceState::Errored;
-                inst.reason = Some(reason);
+                inst.reason = Some(reason.clone());
                 inst.pid = None;
                 inst.pgid = None;
+                let what = What::cause(Cause::Spawn).detail(format!("cannot start: {reason}"));
+                self.emit(id, EventKind::Errored, what);
             }
         }
     }

@@ -7,13 +7,20 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::actor::Supervisor;
+use super::journal::What;
 use super::restart::{decide, Counters, Decision};
 use super::state::{Draining, Intent};
 use super::timers::{Timer, TimerKind};
 use crate::daemon::process::conns::drain;
 use crate::daemon::process::kill::{group_alive, parse_signal, signal_group};
 use crate::daemon::process::reaper::{ExitKind, Reaped};
+use crate::protocol::event::{Cause, EventKind};
 use crate::protocol::model::InstanceState;
+
+/// `SIGKILL` for 9 (the number when the name is unknown).
+fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_owned())
+}
 
 /// How often an instance with max_memory_restart has its memory read (pm2: 30 s).
 const MEMORY_CHECK: Duration = Duration::from_secs(5);
@@ -108,12 +115,9 @@ impl Supervisor {
         };
         let rss = crate::daemon::process::stats::read(pid).map_or(0, |(_, rss)| rss);
         if rss > limit && !inst.candidate && inst.intent == Intent::None {
-            crate::dlog!(
-                "app {}: instance {} (id {}) uses {rss} bytes, over max_memory_restart {limit}: reloading it",
-                inst.app,
-                inst.index,
-                timer.id
-            );
+            let what = What::cause(Cause::Memory)
+                .detail(format!("uses {rss} bytes, over max_memory_restart {limit}"));
+            self.emit(timer.id, EventKind::Restart, what);
             self.begin_reload(vec![timer.id], 1, None, Vec::new());
         } else {
             self.timers.arm(now + MEMORY_CHECK, timer);
@@ -225,7 +229,7 @@ impl Supervisor {
                 if !self.instances.values().any(|i| i.app == app) {
                     // Dropping the App drops its log sender; the writer ends after the captures.
                     self.apps.remove(&app);
-                    crate::dlog!("app {app}: deleted");
+                    crate::dlog!("app {}: deleted", app.escape_debug());
                     // Give the freed buffers of its instances back to the system: an idle
                     // daemon should not keep the peak of its busiest moment.
                     // SAFETY: malloc_trim only walks the allocator's own free lists.
@@ -244,6 +248,21 @@ impl Supervisor {
     }
 
     fn on_main_exit(&mut self, id: u32, exit: ExitKind) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let uptime = inst.started_at.map_or(Duration::ZERO, |at| at.elapsed());
+        let (code, signal) = match exit {
+            ExitKind::Code(code) => (Some(code), None),
+            ExitKind::Signal(sig) => (None, Some(signal_name(sig))),
+        };
+        let what = What {
+            code,
+            signal,
+            uptime_ms: Some(uptime.as_millis() as u64),
+            ..What::default()
+        };
+        self.emit(id, EventKind::Exit, what);
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -258,13 +277,6 @@ impl Supervisor {
             balancer.detach(id);
             balancer.release(id);
         }
-        let uptime = inst.started_at.map_or(Duration::ZERO, |at| at.elapsed());
-        crate::dlog!(
-            "app {}: instance {} (id {id}) {exit} after {} ms",
-            inst.app,
-            inst.index,
-            uptime.as_millis()
-        );
         let pgid = inst.pgid;
         if inst.state == InstanceState::Stopping {
             match pgid {
@@ -297,6 +309,7 @@ impl Supervisor {
         let Some(app) = self.apps.get(&inst.app) else {
             return;
         };
+        let max_restarts = app.spec.max_restarts;
         let decision = decide(&app.spec, &mut inst.counters, exit, uptime);
         if !matches!(decision, Decision::Restart { .. }) {
             self.retire_ports(id);
@@ -307,6 +320,7 @@ impl Supervisor {
         match decision {
             Decision::Restart { delay_ms: 0 } => {
                 inst.restarts += 1;
+                self.emit(id, EventKind::Restart, What::cause(Cause::Crash));
                 self.spawn_instance(id);
             }
             Decision::Restart { delay_ms } => {
@@ -320,19 +334,22 @@ impl Supervisor {
                 };
                 self.timers
                     .arm(Instant::now() + Duration::from_millis(delay_ms), timer);
+                let what = What::cause(Cause::Crash).detail(format!("in {delay_ms} ms"));
+                self.emit(id, EventKind::Restart, what);
             }
             Decision::Stop { reason } => {
                 inst.state = InstanceState::Stopped;
                 inst.reason = Some(reason);
             }
             Decision::Errored { reason } => {
-                crate::dlog!(
-                    "app {}: instance {} (id {id}) errored: {reason}",
-                    inst.app,
-                    inst.index
-                );
+                let cause = if inst.counters.unstable > max_restarts {
+                    Cause::Unstable
+                } else {
+                    Cause::Spawn
+                };
                 inst.state = InstanceState::Errored;
-                inst.reason = Some(reason);
+                inst.reason = Some(reason.clone());
+                self.emit(id, EventKind::Errored, What::cause(cause).detail(reason));
             }
         }
     }

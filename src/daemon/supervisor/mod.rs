@@ -7,6 +7,7 @@ mod cluster;
 mod commands;
 mod cron;
 mod handoff;
+mod journal;
 mod launch;
 mod lifecycle;
 mod node_channel;
@@ -26,8 +27,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use actor::{ClusterContext, Supervisor};
 pub use handoff::HandoffFds;
+pub use journal::EventFeed;
 
 use crate::daemon::logs::LogRecord;
+use crate::protocol::event::LifecycleEvent;
 use crate::protocol::model::{AppDetail, AppSpec, InstanceView};
 use crate::protocol::response::Stream;
 use crate::protocol::{ErrorReply, IfRunning, ScaleChange, Target};
@@ -58,12 +61,37 @@ pub struct PingInfo {
     pub instances: usize,
 }
 
-/// What `logs` reads: the files to tail, and a subscription to live records with its filter.
+/// What `logs` reads: the files to tail (with the id of the one instance a file holds, if so),
+/// the recent lifecycle records, and subscriptions to live lines and records with their filter.
 pub struct LogSources {
-    pub files: Vec<(String, Stream, PathBuf)>,
+    pub files: Vec<LogFile>,
     pub apps: HashSet<String>,
     pub instance: Option<(String, u32)>,
     pub live: broadcast::Receiver<Arc<LogRecord>>,
+    pub history: Vec<Arc<LifecycleEvent>>,
+    pub events: EventFeed,
+}
+
+/// A file `logs` tails.
+pub struct LogFile {
+    pub app: String,
+    pub stream: Stream,
+    pub path: PathBuf,
+    /// The instance whose lines the file holds, when it holds one instance's only.
+    pub id: Option<u32>,
+    /// Its lines start with a timestamp and `: ` (`--time`, `log_date_format`).
+    pub stamped: bool,
+}
+
+impl LogSources {
+    /// Whether a line or record of `app`'s instance `index` is the target's.
+    pub fn wants(&self, app: &str, index: u32) -> bool {
+        (self.apps.is_empty() || self.apps.contains(app))
+            && self
+                .instance
+                .as_ref()
+                .is_none_or(|(a, i)| a == app && *i == index)
+    }
 }
 
 pub enum Cmd {

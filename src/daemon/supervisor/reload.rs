@@ -14,8 +14,10 @@ use std::collections::VecDeque;
 
 use super::actor::Supervisor;
 use super::cluster::static_program;
+use super::journal::What;
 use super::state::{Instance, Intent};
 use super::{Replaced, Reply};
+use crate::protocol::event::{Cause, EventKind};
 use crate::protocol::model::InstanceState;
 use crate::protocol::{ErrorKind, ErrorReply};
 
@@ -175,6 +177,7 @@ impl Supervisor {
                             if let Some(inst) = self.instances.get_mut(&new) {
                                 inst.candidate = false;
                             }
+                            self.emit_reload_ready(old, new);
                             self.begin_stop(old, Intent::Delete);
                         }
                         CandidateStatus::Failed(reason) => {
@@ -212,8 +215,9 @@ impl Supervisor {
                 "app \"{}\" instance {}: restarted (stop, then start), as pm2 reloads a fork app: {why}",
                 inst.app, inst.index
             );
-            crate::dlog!("{note}");
             reload.notes.push(note);
+            let what = What::cause(Cause::Reload).detail(format!("no zero-downtime path: {why}"));
+            self.emit(old, EventKind::Restart, what);
             self.begin_stop(old, Intent::Restart);
             return Some(Step::Restart { id: old });
         }
@@ -284,15 +288,17 @@ impl Supervisor {
         // pm2 counts a reload as a restart of the id (↺ + 1).
         fresh.restarts = restarts.saturating_add(1);
         self.instances.insert(id, fresh);
-        crate::dlog!("app {app}: reloading instance {index}: id {old} -> id {id}");
+        let old_pid = self.instances.get(&old).and_then(|i| i.pid);
+        let what = What::default().detail(match old_pid {
+            Some(pid) => format!("it replaces pid {pid} once ready"),
+            None => "it replaces a stopped instance".to_owned(),
+        });
+        self.emit(id, EventKind::ReloadStart, what);
         self.spawn_instance(id);
         Some(id)
     }
 
     fn abandon_candidates(&mut self, reload: &Reload) {
-        if let Some(reason) = &reload.failed {
-            crate::dlog!("{reason}");
-        }
         for step in &reload.active {
             if let Step::Swap {
                 old,
@@ -300,12 +306,23 @@ impl Supervisor {
                 promoted: false,
             } = *step
             {
+                let reason = reload.failed.clone().unwrap_or_default();
+                let what = What::cause(Cause::Reload).detail(reason);
+                self.emit(new, EventKind::ReloadFailed, what);
                 self.begin_stop(new, Intent::Delete);
                 if reload.on_failure == OnFailure::Restart {
                     self.begin_stop(old, Intent::Restart);
                 }
             }
         }
+    }
+
+    fn emit_reload_ready(&mut self, old: u32, new: u32) {
+        let detail = match self.instances.get(&old).and_then(|i| i.pid) {
+            Some(pid) => format!("pid {pid} leaves"),
+            None => "the old instance is gone".to_owned(),
+        };
+        self.emit(new, EventKind::ReloadReady, What::default().detail(detail));
     }
 
     fn finish_reload(&mut self, reload: Reload) {

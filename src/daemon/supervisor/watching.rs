@@ -101,6 +101,6 @@ impl Supervisor {
         }) else {
             return; // re-watched or deleted since
         };
-        self.restart_for_trigger(&name, false);
+        self.restart_for_trigger(&name, false, crate::protocol::event::Cause::Watch);
     }
 }

@@ -107,6 +107,7 @@ fn tcp(addr: &str) -> ListenAddr {
 fn base(name: &str, command: CommandSpec) -> AppSpec {
     AppSpec {
         name: name.to_owned(),
+        script: script_of(&command),
         command,
         cwd: abs(""),
         ..AppSpec::default()
@@ -119,6 +120,18 @@ fn split_logs() -> LogSpec {
         merge_logs: false,
         ..AppSpec::default().logs
     }
+}
+
+/// The script file a fixture app runs (pm2's pm_exec_path): its program or first argument
+/// that is a fixture file.
+fn script_of(command: &CommandSpec) -> Option<PathBuf> {
+    let CommandSpec::Exec { program, args } = command else {
+        return None;
+    };
+    std::iter::once(program)
+        .chain(args)
+        .map(PathBuf::from)
+        .find(|p| p.starts_with(abs("")) && p.is_file())
 }
 
 fn extras(mode: ExecMode) -> AppExtras {

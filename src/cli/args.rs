@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
     about = "A process manager for programs in any language: restarts, logs, and cluster mode on one port",
     long_about = None,
     propagate_version = true,
-    after_help = "Targets: an instance id, an app name, `all`, or an ecosystem file (ecosystem.yaml, *.json, *.config.js). The daemon starts on first use; its home is $RCLUSTER_HOME (default: the platform state directory)."
+    after_help = "Targets: an instance id, an app name, a namespace, `all`, the script an app was started from (app.js), /regex/ over app names, or an ecosystem file (ecosystem.yaml, *.json, *.config.js). The daemon starts on first use; its home is $RCLUSTER_HOME (default: the platform state directory)."
 )]
 pub struct Cli {
     /// Print error causes in full.
@@ -48,9 +48,10 @@ pub enum Command {
     /// List every instance (a table, or JSON for scripts).
     #[command(visible_aliases = ["ls", "ps", "status"], alias = "l")]
     List(ListArgs),
-    /// The same as `list --json` (pm2's jlist).
+    /// Every instance as pm2's jlist shows it (pm2's keys and rcluster's), one JSON array; the
+    /// same as `list --json`.
     Jlist,
-    /// `list --json`, indented (pm2's prettylist).
+    /// What jlist prints, in Node's object notation, as pm2's prettylist prints it.
     Prettylist,
     /// Watch CPU and memory of every instance live (the list, refreshed; Ctrl-C to quit).
     Monit(MonitArgs),
@@ -159,7 +160,12 @@ impl Command {
 // that flattens it, as deferred subcommands are built after their own about.)
 #[derive(Debug, Clone, Default, Args)]
 pub struct Pm2OnlyFlags {
-    #[arg(short = 'f', long, hide = true)]
+    // pm2's -f (see `cmd::start`).
+    #[arg(
+        short = 'f',
+        long,
+        help = "Start another copy of a script that runs already (pm2's -f; the copy is named <name>-2)"
+    )]
     pub force: bool,
     #[arg(long, hide = true)]
     pub no_vizion: bool,
@@ -197,7 +203,6 @@ impl Pm2OnlyFlags {
     /// (flag, the ecosystem key it stands for) of each flag given.
     pub fn used(&self) -> Vec<(&'static str, &'static str)> {
         [
-            (self.force, "force", "force"),
             (self.no_vizion, "no-vizion", "vizion"),
             (self.no_pmx, "no-pmx", "pmx"),
             (self.no_automation, "no-automation", "automation"),
@@ -239,9 +244,13 @@ impl Pm2OnlyFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct StartArgs {
-    /// A program (`node`), a script (`app.js`, `./worker.sh`) or a quoted command line
-    /// (`"python3 -m http.server 8000"`).
+    /// A program (`node`), a script (`app.js`, `./worker.sh`), a quoted command line
+    /// (`"python3 -m http.server 8000"`), a known app, or an ecosystem file.
     pub script: String,
+
+    /// More scripts: one app each, as `pm2 start a.js b.js` does.
+    #[arg(value_name = "SCRIPT")]
+    pub more_scripts: Vec<String>,
 
     /// Arguments for the program, after `--`.
     #[arg(last = true)]
@@ -483,7 +492,7 @@ pub struct FileArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// JSON array, one object per instance.
+    /// pm2's jlist: a JSON array, one object per instance (docs/jlist.md).
     #[arg(long)]
     pub json: bool,
     /// pm2's compact list: `key : value` lines per instance, no table.

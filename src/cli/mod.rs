@@ -6,7 +6,10 @@ pub mod args;
 pub mod autostart;
 pub mod client;
 pub mod cmd;
+pub mod inspect;
+pub mod pm2_list;
 pub mod render;
+pub mod target;
 
 pub use args::{Cli, Command};
 

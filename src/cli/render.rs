@@ -159,7 +159,14 @@ pub fn describe(app: &AppDetail) -> String {
         row("ports", found);
     }
     row("readiness", readiness(app));
-    if let Some(at) = app.instances.iter().find_map(|i| i.created_at) {
+    // pm2's created_at is per instance (a restart renews it): the oldest of them.
+    if let Some(at) = app
+        .instances
+        .iter()
+        .map(|i| i.created_at)
+        .filter(|at| *at > 0)
+        .min()
+    {
         row("created at", local_time(at));
     }
     row("autorestart", spec.autorestart.to_string());

@@ -113,8 +113,8 @@ pub fn resolve_instances_for(arg: InstancesArg<'_>, cpus: u32) -> Result<u32, St
     };
     match number {
         0 => Ok(cpus),
-        -1 => Ok(cpus.saturating_sub(1).max(1)),
-        n if n < 0 => Err(format!("{n} is not an instance count ({HINT})")),
+        // pm2: all CPUs but |n|, and at least one (`-i -100` on 8 CPUs is 1).
+        n if n < 0 => Ok(u32::try_from(i64::from(cpus) + n).unwrap_or(0).max(1)),
         n => crate::config::check::check_instances(n.unsigned_abs()),
     }
 }
@@ -301,14 +301,9 @@ mod tests {
         assert_eq!(resolve_instances_for(Number(-1), 1), Ok(1));
         assert_eq!(resolve_instances_for(Text("2"), 8), Ok(2));
         assert_eq!(resolve_instances_for(Text("-1"), 4), Ok(3));
-        assert_eq!(
-            resolve_instances_for(Number(-3), 8),
-            Err(
-                "-3 is not an instance count (use a positive number, 0 or \"max\" for all CPUs, \
-                 or -1 for all CPUs but one)"
-                    .into()
-            )
-        );
+        assert_eq!(resolve_instances_for(Number(-3), 8), Ok(5));
+        assert_eq!(resolve_instances_for(Text("-100"), 8), Ok(1));
+        assert_eq!(resolve_instances_for(Number(i64::MIN), 8), Ok(1));
         assert!(resolve_instances_for(Text("many"), 8).is_err());
         assert!(resolve_instances_for(Number(i64::from(MAX_INSTANCES) + 1), 8).is_err());
         assert_eq!(resolve_instances_for(Text("max"), 5000), Ok(MAX_INSTANCES));

@@ -154,6 +154,11 @@ pub struct InstanceHandoff {
     pub pid: Option<i32>,
     pub pgid: Option<i32>,
     pub uptime_ms: Option<u64>,
+    /// Wall-clock creation and last start (ms since the epoch); absent in older records.
+    #[serde(default)]
+    pub created_ms: Option<u64>,
+    #[serde(default)]
+    pub started_ms: Option<u64>,
     pub restarts: u32,
     pub unstable: u32,
     pub backoff_ms: u64,

@@ -172,6 +172,11 @@ pub struct AppSpec {
     /// app of namespace `api`, unless an app is called `api`). None is pm2's `default`.
     pub namespace: Option<String>,
     pub command: CommandSpec,
+    /// The script file the command runs (absolute), when the app was started from one
+    /// (`app.js`, `./server.py`, `script:` in a file); pm2's `pm_exec_path`. A target may name
+    /// the app by it (`rcluster stop app.js`). None for a program on PATH or a command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<PathBuf>,
     /// Absolute working directory.
     pub cwd: PathBuf,
     /// The app's declared environment (from `env`, `env_<profile>`, `--env-var`); saved as is.
@@ -218,6 +223,7 @@ impl Default for AppSpec {
                 program: String::new(),
                 args: Vec::new(),
             },
+            script: None,
             cwd: PathBuf::from("/"),
             env: BTreeMap::new(),
             instances: 1,
@@ -282,10 +288,24 @@ pub struct InstanceView {
     #[serde(default = "default_namespace")]
     pub namespace: String,
     pub instance: u32,
+    /// `jlist` writes pm2's 0 for "no process"; read back as None.
+    #[serde(default, deserialize_with = "pid_or_zero")]
     pub pid: Option<u32>,
     pub status: InstanceState,
     pub restarts: u32,
     pub uptime_ms: u64,
+    /// Restarts in a row whose previous run was shorter than min_uptime (pm2's
+    /// `unstable_restarts`); at `max_restarts` the instance is errored.
+    #[serde(default)]
+    pub unstable_restarts: u32,
+    /// When the instance was created, or last restarted by a command (pm2's `created_at`), in
+    /// milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub created_at: u64,
+    /// When its program last started (pm2's `pm_uptime`), in milliseconds since the Unix epoch;
+    /// kept after it stops; 0 before the first start.
+    #[serde(default)]
+    pub started_at: u64,
     pub cpu: f64,
     pub memory: u64,
     pub reason: Option<String>,
@@ -301,9 +321,11 @@ pub struct InstanceView {
     /// Connections dealt to this instance, and those open now (proxy) or queued (round-robin).
     pub accepted: u64,
     pub open: u64,
-    /// When the daemon took the app in, in ms since the Unix epoch (pm2's `created_at`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<u64>,
+}
+
+/// `pid`: a number, null, or pm2's 0 for "no process".
+fn pid_or_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.filter(|pid| *pid != 0))
 }
 
 /// pm2's name for the namespace of apps that declare none.

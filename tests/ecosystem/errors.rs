@@ -54,7 +54,6 @@ const BAD_FILES: &[(&str, ErrorKind, &[&str])] = &[
         ":9:17: app \"worker\": `readiness.interval`: must be more than 0",
     ]),
     ("bad-instances.yaml", ErrorKind::Invalid, &[
-        ":4:16: app \"api\": `instances`: -3 is not an instance count (use a positive number, 0 or \"max\" for all CPUs, or -1 for all CPUs but one)",
         ":7:16: app \"web\": `instances`: `many` is not an instance count (use a positive number, 0 or \"max\" for all CPUs, or -1 for all CPUs but one)",
     ]),
     ("bad-type.yaml", ErrorKind::Invalid, &[

@@ -202,9 +202,11 @@ fn pm2s_deploy_verbs_start_what_is_missing_and_replace_what_runs() {
     let out = home.ok(&["dump"]);
     assert!(out.contains("saved"), "{out}");
     let pretty = home.ok(&["prettylist"]);
-    let listed: Vec<serde_json::Value> = serde_json::from_str(&pretty).expect("JSON");
-    assert_eq!(listed.len(), 2);
-    assert!(pretty.lines().count() > 10, "indented: {pretty}");
+    assert_eq!(pretty.matches("\n    pm2_env: {\n").count(), 2, "{pretty}");
+    assert!(
+        pretty.contains("status: 'online'"),
+        "pm2's notation: {pretty}"
+    );
 }
 
 #[test]
@@ -368,9 +370,16 @@ fn invalid_file_reports_every_problem_and_starts_nothing() {
         )),
         "{err}"
     );
-    let err = home.fails(&["start", path_str(&file), "-i", "2", "--name", "x"]);
+    let err = home.fails(&[
+        "start",
+        path_str(&file),
+        "--cwd",
+        "/",
+        "--interpreter",
+        "node",
+    ]);
     assert!(
-        err.contains("--name, --instances cannot be used with an ecosystem file"),
+        err.contains("--cwd, --interpreter cannot be used with an ecosystem file"),
         "{err}"
     );
 }

@@ -107,8 +107,17 @@ fn a_crashing_node_app_shows_start_exit_restart_and_errored() {
     assert_eq!(up["app_name"], "crashy");
     assert_eq!(up["process_id"], 0);
 
-    // A program that cannot start: errored at once, and why.
-    home.fails(&["start", "/surely/not/there", "--name", "ghost"]);
+    // A program that cannot start (its interpreter is missing; a missing script is refused
+    // before anything is added): errored at once, and why.
+    home.write_script("ghost.py", "print('never')\n");
+    home.fails(&[
+        "start",
+        "ghost.py",
+        "--interpreter",
+        "/surely/not/there",
+        "--name",
+        "ghost",
+    ]);
     let history = json_history(&home, "ghost");
     assert!(has_event(&history, "errored", Some("spawn")), "{history:?}");
     // --out/--err show the stream alone, as pm2 does.

@@ -34,7 +34,21 @@ fn a_killed_instance_is_replaced_with_a_new_pid() {
 #[test]
 fn a_missing_program_is_errored_at_once_without_restarts() {
     let home = Home::new();
+    // Neither a file nor a program on PATH: refused before anything is added (pm2's "Script
+    // not found").
     let err = home.fails(&["start", "surely-not-a-program-rcluster", "--name", "ghost"]);
+    assert!(err.contains("script not found"), "{err}");
+    assert!(home.app("ghost").is_empty());
+    // A script whose interpreter is missing gets as far as the daemon: errored at once.
+    home.write_script("ghost.py", "print('never')\n");
+    let err = home.fails(&[
+        "start",
+        "ghost.py",
+        "--interpreter",
+        "surely-not-a-program-rcluster",
+        "--name",
+        "ghost",
+    ]);
     assert!(err.contains("no such file"), "{err}");
     let app = home.app("ghost");
     assert_eq!(app[0].status, InstanceState::Errored);

@@ -1,5 +1,6 @@
-//! Verbs that query or act on running apps: list, describe, stop, restart, delete, ping, kill.
-//! Targets that name ecosystem files are handed to `ecosystem.rs`.
+//! Verbs that act on running apps: stop, restart, delete, reload, scale, signal, reset, pid,
+//! id, env, ping, kill, update (`list.rs` shows them). Targets that name ecosystem files are
+//! handed to `ecosystem.rs`, the others resolved as pm2 takes them (`cli::target`).
 
 use std::time::Duration;
 
@@ -9,99 +10,32 @@ use crate::cli::args::{ReloadArgs, ScaleArgs, TargetArgs};
 use crate::cli::client::{Client, DaemonError};
 use crate::cli::cmd::ecosystem;
 use crate::cli::render;
+use crate::cli::target::Resolver;
 use crate::paths::Home;
 use crate::protocol::model::InstanceView;
 use crate::protocol::{ErrorKind, Request, Response, ScaleChange, Target};
-
-/// How `list` prints JSON: one line (jlist, for scripts) or indented (prettylist).
-pub enum Json {
-    Compact,
-    Pretty,
-}
-
-/// How `list` prints: a table, pm2's mini list, or JSON.
-pub enum ListForm {
-    Table,
-    Mini,
-    Json(Json),
-}
-
-pub fn list(home: &Home, form: ListForm, sort: Option<&str>) -> Result<i32> {
-    let order = sort.map(sort_order).transpose()?;
-    let mut client = Client::connect(home)?;
-    let mut instances = expect_instances(client.call(&Request::List)?)?;
-    if let Some((field, descending)) = order {
-        instances.sort_by(|a, b| {
-            let ordering = compare(field, a, b);
-            if descending {
-                ordering.reverse()
-            } else {
-                ordering
-            }
-        });
-    }
-    match form {
-        ListForm::Table => println!("{}", render::instances_table(&instances)),
-        ListForm::Mini => print!("{}", render::instances_mini(&instances)),
-        ListForm::Json(Json::Compact) => println!("{}", serde_json::to_string(&instances)?),
-        ListForm::Json(Json::Pretty) => println!("{}", serde_json::to_string_pretty(&instances)?),
-    }
-    Ok(0)
-}
-
-/// `list --sort FIELD[:asc|desc]`: the field and whether descending.
-fn sort_order(text: &str) -> Result<(&str, bool)> {
-    const FIELDS: &[&str] = &[
-        "name", "id", "pid", "cpu", "memory", "uptime", "restarts", "status",
-    ];
-    let (field, order) = text.split_once(':').unwrap_or((text, "asc"));
-    let descending = match order {
-        "asc" => false,
-        "desc" => true,
-        other => bail!("--sort {text}: the order is asc or desc, not `{other}`"),
-    };
-    match FIELDS.iter().find(|f| **f == field) {
-        Some(field) => Ok((field, descending)),
-        None => bail!("--sort {text}: sort by one of {}", FIELDS.join(", ")),
-    }
-}
-
-fn compare(field: &str, a: &InstanceView, b: &InstanceView) -> std::cmp::Ordering {
-    match field {
-        "name" => a.name.cmp(&b.name).then(a.id.cmp(&b.id)),
-        "pid" => a.pid.cmp(&b.pid),
-        "cpu" => a.cpu.total_cmp(&b.cpu),
-        "memory" => a.memory.cmp(&b.memory),
-        "uptime" => a.uptime_ms.cmp(&b.uptime_ms),
-        "restarts" => a.restarts.cmp(&b.restarts),
-        "status" => format!("{:?}", a.status).cmp(&format!("{:?}", b.status)),
-        _ => a.id.cmp(&b.id),
-    }
-}
-
-pub fn describe(home: &Home, target: &str, json: bool) -> Result<i32> {
-    let mut client = Client::connect(home)?;
-    let response = client.call(&Request::Describe {
-        target: Target::parse(target),
-    })?;
-    let Response::Apps { apps } = response else {
-        bail!("unexpected answer from the daemon: {response:?}");
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&apps)?);
-    } else {
-        for app in &apps {
-            print!("{}", render::describe(app));
-        }
-    }
-    Ok(0)
-}
 
 #[derive(Debug, Clone, Copy)]
 pub enum Verb {
     Stop,
     Restart,
     Delete,
+}
+
+impl Verb {
+    fn name(self) -> &'static str {
+        match self {
+            Verb::Stop => "stop",
+            Verb::Restart => "restart",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// `stop|restart|reload|delete all` with no app: pm2 warns "No process found" and exits 1, so
+/// a deploy script that expected apps learns that there were none.
+fn no_process_found(verb: &str) -> Result<()> {
+    bail!("no process found: `{verb} all` found no app (`rcluster ls` is empty)")
 }
 
 /// The client's environment, when the command asks for it to become the apps' base.
@@ -114,13 +48,17 @@ pub fn act(home: &Home, verb: Verb, args: &TargetArgs, new_env: bool) -> Result<
     opts.check_used(args.targets.iter())?;
     let files = ecosystem::load_targets(&args.targets, &opts)?;
     let mut client = Client::connect(home)?;
+    let mut resolver = Resolver::new()?;
     let mut affected = Vec::new();
     for (text, file) in args.targets.iter().zip(&files) {
         if let Some(loaded) = file {
             affected.extend(ecosystem::act(&mut client, verb, text, loaded, new_env)?);
             continue;
         }
-        let target = Target::parse(text);
+        let target = resolver.resolve(&mut client, text)?;
+        if target == Target::All && selected(&mut client, &target)?.is_empty() {
+            no_process_found(verb.name())?;
+        }
         let request = match verb {
             Verb::Stop => Request::Stop { target },
             Verb::Restart => Request::Restart {
@@ -153,6 +91,7 @@ pub fn reload(home: &Home, args: &ReloadArgs) -> Result<i32> {
     opts.check_used(args.targets.iter())?;
     let files = ecosystem::load_targets(&args.targets, &opts)?;
     let mut client = Client::connect(home)?;
+    let mut resolver = Resolver::new()?;
     let mut replaced = Vec::new();
     for (text, file) in args.targets.iter().zip(&files) {
         if let Some(loaded) = file {
@@ -164,8 +103,12 @@ pub fn reload(home: &Home, args: &ReloadArgs) -> Result<i32> {
             )?);
             continue;
         }
+        let target = resolver.resolve(&mut client, text)?;
+        if target == Target::All && selected(&mut client, &target)?.is_empty() {
+            no_process_found("reload")?;
+        }
         let request = Request::Reload {
-            target: Target::parse(text),
+            target,
             apps: Vec::new(),
             parallel: args.parallel,
             base_env: update_env(args.update_env),
@@ -223,15 +166,27 @@ pub fn each_target(
     request: impl Fn(Target) -> Request,
 ) -> Result<i32> {
     let files = ecosystem::load_targets(targets, &ecosystem::FileOptions::default())?;
-    let resolved = targets.iter().zip(files).map(|(text, file)| match file {
-        Some(loaded) => Target::Names(loaded.apps.into_iter().map(|a| a.name).collect()),
-        None => Target::parse(text),
-    });
-    each_request(home, resolved.map(request).collect::<Vec<_>>())
+    let mut client = Client::connect(home)?;
+    let mut resolver = Resolver::new()?;
+    let mut requests = Vec::new();
+    for (text, file) in targets.iter().zip(files) {
+        let target = match file {
+            Some(loaded) => Target::Names(loaded.apps.into_iter().map(|a| a.name).collect()),
+            None => resolver.resolve(&mut client, text)?,
+        };
+        requests.push(request(target));
+    }
+    each_request_on(&mut client, requests)
 }
 
 fn each_request(home: &Home, requests: impl IntoIterator<Item = Request>) -> Result<i32> {
-    let mut client = Client::connect(home)?;
+    each_request_on(&mut Client::connect(home)?, requests)
+}
+
+fn each_request_on(
+    client: &mut Client,
+    requests: impl IntoIterator<Item = Request>,
+) -> Result<i32> {
     for request in requests {
         match client.call(&request)? {
             Response::Done { message } => println!("{message}"),
@@ -244,7 +199,10 @@ fn each_request(home: &Home, requests: impl IntoIterator<Item = Request>) -> Res
 /// pm2's `pid [app]`: the pids of the running instances of an app, an instance, or all.
 pub fn pids(home: &Home, target: Option<&str>) -> Result<i32> {
     let mut client = Client::connect(home)?;
-    let target = target.map_or(Target::All, Target::parse);
+    let target = match target {
+        Some(text) => Resolver::new()?.resolve(&mut client, text)?,
+        None => Target::All,
+    };
     let chosen = selected(&mut client, &target)?;
     if chosen.is_empty() && target != Target::All {
         bail!("no app or instance {target}");
@@ -258,7 +216,8 @@ pub fn pids(home: &Home, target: Option<&str>) -> Result<i32> {
 /// pm2's `id <name>`: the ids of the app's instances, printed as pm2 prints them (`[ 0, 1 ]`).
 pub fn ids(home: &Home, target: &str) -> Result<i32> {
     let mut client = Client::connect(home)?;
-    let chosen = selected(&mut client, &Target::parse(target))?;
+    let target = Resolver::new()?.resolve(&mut client, target)?;
+    let chosen = selected(&mut client, &target)?;
     let ids: Vec<String> = chosen.iter().map(|i| i.id.to_string()).collect();
     if ids.is_empty() {
         println!("[]");
@@ -273,7 +232,7 @@ pub fn ids(home: &Home, target: &str) -> Result<i32> {
 pub fn env(home: &Home, target: &str) -> Result<i32> {
     use std::io::Write;
     let mut client = Client::connect(home)?;
-    let target = Target::parse(target);
+    let target = Resolver::new()?.resolve(&mut client, target)?;
     let chosen = selected(&mut client, &target)?;
     let instance = match chosen.as_slice() {
         [] => bail!("no app or instance {target}"),

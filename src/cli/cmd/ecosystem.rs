@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use crate::cli::args::{EcosystemArgs, StartArgs};
 use crate::cli::client::Client;
 use crate::cli::cmd::control::{expect_instances, Verb};
+use crate::cli::cmd::start_flags;
 use crate::cli::render;
 use crate::config::ecosystem::{self, ErrorKind, LoadOptions, Loaded};
 use crate::paths::Home;
@@ -100,20 +101,36 @@ pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
     Ok(loaded)
 }
 
-/// `rcluster start <file>` (see the module doc): flags that define one app have no place here,
-/// the file does that. Exit code 1 when an instance ended `errored`.
+/// `rcluster start <file>` (see the module doc). Flags given beside the file override its
+/// values for the apps acted on (`start eco.json -i 2 --only api`), as pm2 means them to; those
+/// that change the command itself are the file's to say. Exit code 1 when an instance ended
+/// `errored`.
 pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
-    let given = per_app_flags(args);
+    let given = start_flags::command_flags(args);
     if !given.is_empty() {
         bail!(
-            "{} cannot be used with an ecosystem file: set it in {} (or use --only and --env)",
+            "{} cannot be used with an ecosystem file: set it in {} (the file defines what runs)",
             given.join(", "),
             args.script
         );
     }
     let opts = FileOptions::default_from(&args.file.only, &args.file.profile);
     // Validate before starting a daemon: an invalid file changes nothing.
-    let loaded = load_file(&args.script, &opts)?;
+    let mut loaded = load_file(&args.script, &opts)?;
+    if args.name.is_some() && loaded.apps.len() > 1 {
+        bail!(
+            "--name names one app, and {} has {} ({}): pick one with --only",
+            args.script,
+            loaded.apps.len(),
+            names(&loaded.apps).join(", ")
+        );
+    }
+    let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
+    for app in &mut loaded.apps {
+        start_flags::apply_flags(app, args, &cwd_now)
+            .and_then(|()| crate::config::check::check_spec(app).map_err(anyhow::Error::msg))
+            .with_context(|| format!("app \"{}\" of {}", app.name, args.script))?;
+    }
     let mut client = Client::connect(home)?;
     let shown = start_apps(&mut client, &loaded.apps, Mode::Start)?;
     eprintln!(
@@ -122,25 +139,6 @@ pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
         names(&loaded.apps).join(", ")
     );
     report(&shown, args.json)
-}
-
-/// The flags of `start` that define one app (given on the command line).
-fn per_app_flags(args: &StartArgs) -> Vec<&'static str> {
-    [
-        (args.name.is_some(), "--name"),
-        (args.instances.is_some(), "--instances"),
-        (args.cwd.is_some(), "--cwd"),
-        (!args.env_vars.is_empty(), "--env-var"),
-        (args.interpreter.is_some(), "--interpreter"),
-        (args.interpreter_args.is_some(), "--interpreter-args"),
-        (!args.ports.is_empty(), "--port"),
-        (!args.listen.is_empty(), "--listen"),
-        (args.balance.is_some(), "--balance"),
-        (!args.args.is_empty(), "arguments after --"),
-    ]
-    .into_iter()
-    .filter_map(|(set, flag)| set.then_some(flag))
-    .collect()
 }
 
 /// Loads the targets that name files, before anything is done: one invalid file and nothing

@@ -3,12 +3,14 @@
 mod control;
 mod ecosystem;
 mod import;
+mod list;
 mod log_view;
 mod logs;
 mod monit;
 mod pm2_verbs;
 pub mod serve;
 pub mod start;
+pub mod start_flags;
 mod startup;
 
 use std::io::Write;
@@ -27,20 +29,16 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Run(args) => start::foreground_specs(*args).map(|_| 0),
         Command::List(args) => {
             let form = match (args.json, args.mini) {
-                (true, _) => control::ListForm::Json(control::Json::Compact),
-                (false, true) => control::ListForm::Mini,
-                (false, false) => control::ListForm::Table,
+                (true, _) => list::ListForm::Json(list::Json::Compact),
+                (false, true) => list::ListForm::Mini,
+                (false, false) => list::ListForm::Table,
             };
-            control::list(home, form, args.sort.as_deref())
+            list::list(home, form, args.sort.as_deref())
         }
-        Command::Jlist => {
-            control::list(home, control::ListForm::Json(control::Json::Compact), None)
-        }
-        Command::Prettylist => {
-            control::list(home, control::ListForm::Json(control::Json::Pretty), None)
-        }
+        Command::Jlist => list::list(home, list::ListForm::Json(list::Json::Compact), None),
+        Command::Prettylist => list::list(home, list::ListForm::Json(list::Json::Pretty), None),
         Command::Monit(args) => monit::run(home, &args),
-        Command::Describe(args) => control::describe(home, &args.target, args.json),
+        Command::Describe(args) => list::describe(home, &args.target, args.json),
         Command::Stop(args) => control::act(home, control::Verb::Stop, &args, false),
         Command::Restart(args) => {
             control::act(home, control::Verb::Restart, &args.target, args.update_env)

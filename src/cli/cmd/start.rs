@@ -1,23 +1,21 @@
-//! `rcluster start`: turn the command line into a validated `AppSpec` (same rules as ecosystem
-//! files: pm2's interpreter choice, units, instance counts) and ask the daemon to run it.
+//! `rcluster start`: scripts, programs and command lines become apps (`start_flags` makes the
+//! `AppSpec`), as pm2's `start` does: several scripts at once, a known app started again, a
+//! script that runs already refused unless `-f`, a missing script refused before anything is
+//! added. Ecosystem files go to `ecosystem.rs`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use super::start_flags::{self, spec_from_args};
 use crate::cli::args::{Cli, Command, LogsArgs, StartArgs};
 use crate::cli::client::Client;
 use crate::cli::cmd::control::{expect_instances, selected};
 use crate::cli::render;
-use crate::config::interpreter::{command_for, command_for_file, split_words};
-use crate::config::units::{parse_duration_ms, parse_signal, resolve_instances, InstancesArg};
+use crate::config::interpreter::{find_on_path, is_command_line};
 use crate::paths::Home;
-use std::net::SocketAddr;
-
-use crate::config::{parse_listen, parse_strategy};
-use crate::protocol::model::{AppSpec, InstanceState, ListenAddr};
-use crate::protocol::{IfRunning, Request, Target};
+use crate::protocol::model::{AppSpec, InstanceState};
+use crate::protocol::{IfRunning, Request, Response, Target};
 
 pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     for (flag, key) in args.pm2_only.used() {
@@ -29,6 +27,33 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     if args.uid.is_some() || args.gid.is_some() {
         bail!("--uid/--gid: running an app as another user is not supported yet; run rcluster as that user");
     }
+    if args.more_scripts.is_empty() {
+        return run_one(home, args);
+    }
+    // pm2's `start a.js b.js c.js`: one app per script, in order; the first failure stops.
+    let scripts: Vec<String> = std::iter::once(args.script.clone())
+        .chain(args.more_scripts.iter().cloned())
+        .collect();
+    if args.name.is_some() {
+        bail!(
+            "--name names one app, and {} scripts were given: start them one at a time to name each",
+            scripts.len()
+        );
+    }
+    if args.attach {
+        bail!("--attach follows one app's logs: start one script with it");
+    }
+    let mut code = 0;
+    for script in scripts {
+        let mut one = args.clone();
+        one.script = script;
+        one.more_scripts.clear();
+        code = code.max(run_one(home, one)?);
+    }
+    Ok(code)
+}
+
+fn run_one(home: &Home, args: StartArgs) -> Result<i32> {
     if super::ecosystem::is_ecosystem_file(&args.script) {
         return super::ecosystem::start_from_args(home, &args);
     }
@@ -44,20 +69,39 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     let mut client = None;
     if bare(&args) {
         let mut known = Client::connect(home)?;
-        if let Some(code) = start_existing(home, &mut known, &args)? {
-            return Ok(code);
+        let target = Target::parse(&args.script);
+        if !selected(&mut known, &target)?.is_empty() {
+            return start_existing(home, &mut known, &args, target);
         }
         client = Some(known);
     }
     let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
-    let json = args.json;
-    let attach = args.attach;
-    let spec = checked_spec(args, &cwd_now)?;
-    let name = spec.name.clone();
+    let mut spec = checked_spec(args.clone(), &cwd_now)?;
     let mut client = match client {
         Some(client) => client,
         None => Client::connect(home)?,
     };
+    if spec.script.is_none() && !runnable(&args) {
+        // Not a file, not a program: unless it names a known app (whose flags are for a new
+        // one, so the daemon says the name is taken), there is nothing to start.
+        if selected(&mut client, &Target::parse(&args.script))?.is_empty() {
+            let cwd = args
+                .cwd
+                .as_deref()
+                .map_or(cwd_now.clone(), |dir| start_flags::absolute(&cwd_now, dir));
+            bail!(
+                "script not found: {} (no such file, and no program `{}` on PATH)",
+                start_flags::script_file(&cwd, &args.script).display(),
+                args.script.trim()
+            );
+        }
+    }
+    if let Some(code) = same_script(home, &mut client, &args, &mut spec)? {
+        return Ok(code);
+    }
+    let json = args.json;
+    let attach = args.attach;
+    let name = spec.name.clone();
     let started = expect_instances(client.call(&Request::Start {
         apps: vec![spec],
         base_env: std::env::vars().collect(),
@@ -89,6 +133,71 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// A script that is no file can still run: a command line (the shell finds its program) or a
+/// program on PATH (`start node -- app.js`).
+fn runnable(args: &StartArgs) -> bool {
+    let script = args.script.trim();
+    is_command_line(script, args.interpreter.as_deref())
+        || (!script.contains('/') && find_on_path(script).is_some())
+}
+
+/// pm2's check before starting a script: an app of the same name that runs the same file is
+/// started again when it is stopped or errored; when it runs, the start is refused unless `-f`
+/// asks for another copy (which rcluster names `<name>-2`, names being unique here). `Some`:
+/// done, with this exit code.
+fn same_script(
+    home: &Home,
+    client: &mut Client,
+    args: &StartArgs,
+    spec: &mut AppSpec,
+) -> Result<Option<i32>> {
+    let Some(file) = &spec.script else {
+        return Ok(None);
+    };
+    let response = client.call(&Request::Describe {
+        target: Target::All,
+    })?;
+    let Response::Apps { apps } = response else {
+        bail!("unexpected answer from the daemon: {response:?}");
+    };
+    let Some(same) = apps
+        .iter()
+        .find(|a| a.spec.name == spec.name && a.spec.script.as_ref() == Some(file))
+    else {
+        return Ok(None);
+    };
+    let settled = same.instances.iter().all(|i| {
+        matches!(
+            i.status,
+            InstanceState::Stopped | InstanceState::Stopping | InstanceState::Errored
+        )
+    });
+    if settled {
+        let target = Target::Name(spec.name.clone());
+        return start_existing(home, client, args, target).map(Some);
+    }
+    if !args.pm2_only.force {
+        bail!(
+            "script already launched: app \"{}\" runs {} (add -f to start another copy, as in pm2, or `rcluster restart {}`)",
+            spec.name,
+            file.display(),
+            spec.name
+        );
+    }
+    let taken = |name: &str| apps.iter().any(|a| a.spec.name == name);
+    let copy = (2..)
+        .map(|n| format!("{}-{n}", spec.name))
+        .find(|name| !taken(name))
+        .unwrap_or_default();
+    eprintln!(
+        "[rcluster] -f: another copy of {} named \"{copy}\" (pm2 gives copies the same name; rcluster's names are unique, and `rcluster stop {}` acts on every copy)",
+        file.display(),
+        args.script.trim()
+    );
+    spec.name = copy;
+    Ok(None)
+}
+
 /// pm2's --attach: the app's logs, recent lines then live ones, until Ctrl-C.
 fn follow_logs(app: String) -> LogsArgs {
     LogsArgs {
@@ -107,11 +216,12 @@ fn follow_logs(app: String) -> LogsArgs {
 /// pm2's `start <name|id|all>` of apps the daemon has: a restart, which starts stopped
 /// instances (`stop api` then `start api`). Only for a bare target (see `bare`): with any flag
 /// that defines an app, or arguments, it is a new app (and a name already taken is an error).
-fn start_existing(home: &Home, client: &mut Client, args: &StartArgs) -> Result<Option<i32>> {
-    let target = Target::parse(&args.script);
-    if selected(client, &target)?.is_empty() {
-        return Ok(None);
-    }
+fn start_existing(
+    home: &Home,
+    client: &mut Client,
+    args: &StartArgs,
+    target: Target,
+) -> Result<i32> {
     let restarted = expect_instances(client.call(&Request::Restart {
         target,
         apps: Vec::new(),
@@ -124,9 +234,9 @@ fn start_existing(home: &Home, client: &mut Client, args: &StartArgs) -> Result<
         println!("{}", render::instances_table(&restarted));
     }
     if args.attach {
-        return super::logs::run(home, &follow_logs(args.script.clone())).map(Some);
+        return super::logs::run(home, &follow_logs(args.script.clone()));
     }
-    Ok(Some(0))
+    Ok(0)
 }
 
 /// Whether `start` was given its script and nothing that defines an app (the spec is the one a
@@ -149,223 +259,6 @@ fn bare(args: &StartArgs) -> bool {
     }
 }
 
-/// The apps `rcluster run` supervises: an ecosystem file's, or one from the command line.
-pub fn foreground_specs(args: StartArgs) -> Result<Vec<AppSpec>> {
-    if super::ecosystem::is_ecosystem_file(&args.script) {
-        let options =
-            super::ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile);
-        return Ok(super::ecosystem::load_file(&args.script, &options)?.apps);
-    }
-    let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(vec![checked_spec(args, &cwd_now)?])
-}
-
-pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
-    let defaults = AppSpec::default();
-    let cwd = match &args.cwd {
-        Some(dir) => absolute(cwd_now, dir),
-        None => cwd_now.to_path_buf(),
-    };
-    let interpreter_args = match &args.interpreter_args {
-        Some(text) => {
-            split_words(text).map_err(|e| anyhow::anyhow!("--interpreter-args `{text}`: {e}"))?
-        }
-        None => Vec::new(),
-    };
-    // A script that names a file (relative to the app's cwd) is that file, as under pm2 and in
-    // ecosystem files: `start server` runs ./server before any `server` on PATH.
-    let file: PathBuf = absolute(&cwd, Path::new(args.script.trim()))
-        .components()
-        .filter(|c| *c != std::path::Component::CurDir)
-        .collect();
-    let command = match file.to_str().filter(|_| file.is_file()) {
-        Some(path) => command_for_file(
-            path,
-            args.args.clone(),
-            args.interpreter.as_deref(),
-            interpreter_args,
-            Vec::new(),
-        ),
-        None => command_for(
-            &args.script,
-            args.args.clone(),
-            args.interpreter.as_deref(),
-            interpreter_args,
-            Vec::new(),
-        ),
-    };
-    let name = match args.name {
-        Some(name) => name,
-        None => default_name(&args.script),
-    };
-    let instances = match &args.instances {
-        Some(text) => resolve_instances(InstancesArg::Text(text)).map_err(anyhow::Error::msg)?,
-        None => 1,
-    };
-    let mut env = BTreeMap::new();
-    for pair in &args.env_vars {
-        let Some((key, value)) = pair.split_once('=') else {
-            bail!("--env-var `{pair}`: expected KEY=VALUE");
-        };
-        if key.is_empty() {
-            bail!("--env-var `{pair}`: the name is empty");
-        }
-        env.insert(key.to_owned(), value.to_owned());
-    }
-    let duration = |flag: &str, value: &Option<String>, default: u64| -> Result<u64> {
-        match value {
-            Some(text) => parse_duration_ms(text).map_err(|e| anyhow::anyhow!("--{flag}: {e}")),
-            None => Ok(default),
-        }
-    };
-    let mut spec = AppSpec {
-        name,
-        command,
-        cwd: cwd.clone(),
-        env,
-        instances,
-        autorestart: !args.no_autorestart,
-        autostart: !args.no_autostart,
-        max_restarts: args.max_restarts.unwrap_or(defaults.max_restarts),
-        min_uptime_ms: duration("min-uptime", &args.min_uptime, defaults.min_uptime_ms)?,
-        restart_delay_ms: duration(
-            "restart-delay",
-            &args.restart_delay,
-            defaults.restart_delay_ms,
-        )?,
-        exp_backoff_restart_delay_ms: match &args.exp_backoff_restart_delay {
-            Some(_) => Some(duration(
-                "exp-backoff-restart-delay",
-                &args.exp_backoff_restart_delay,
-                0,
-            )?),
-            None => None,
-        },
-        stop_exit_codes: args.stop_exit_codes.clone(),
-        kill_timeout_ms: duration("kill-timeout", &args.kill_timeout, defaults.kill_timeout_ms)?,
-        ..defaults
-    };
-    if let Some(signal) = &args.kill_signal {
-        spec.kill_signal =
-            parse_signal(signal).map_err(|e| anyhow::anyhow!("--kill-signal: {e}"))?;
-    }
-    spec.wait_ready = args.wait_ready;
-    spec.namespace = args
-        .namespace
-        .clone()
-        .filter(|ns| ns != crate::protocol::model::DEFAULT_NAMESPACE);
-    if let Some(size) = &args.max_memory_restart {
-        spec.max_memory_restart = Some(
-            crate::config::units::parse_size(size)
-                .map_err(|e| anyhow::anyhow!("--max-memory-restart: {e}"))?,
-        );
-    }
-    if let Some(pattern) = args
-        .cron_restart
-        .filter(|p| !crate::config::cron::is_off(p))
-    {
-        crate::config::cron::CronPattern::parse(&pattern)
-            .map_err(|e| anyhow::anyhow!("--cron-restart: {e}"))?;
-        spec.cron_restart = Some(pattern);
-    }
-    if let Some(paths) = &args.watch {
-        let paths = paths
-            .iter()
-            .filter(|p| !p.is_empty())
-            .map(|p| spec.cwd.join(p))
-            .collect();
-        let ignore = (!args.ignore_watch.is_empty()).then(|| {
-            let globs = args
-                .ignore_watch
-                .iter()
-                .flat_map(|p| p.split_whitespace())
-                .map(str::to_owned)
-                .collect();
-            (globs, Vec::new())
-        });
-        let delay_ms = match &args.watch_delay {
-            Some(text) => crate::config::units::parse_duration_ms(text)
-                .map_err(|e| anyhow::anyhow!("--watch-delay: {e}"))?,
-            None => 0,
-        };
-        let mut watch = crate::config::watch::watch_spec(&spec.cwd, paths, ignore, delay_ms);
-        watch.extensions = args
-            .ext
-            .iter()
-            .flat_map(|list| list.split([',', ' ']))
-            .map(|e| e.trim().trim_start_matches("*.").trim_start_matches('.'))
-            .filter(|e| !e.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect();
-        spec.watch = Some(watch);
-    } else if !args.ignore_watch.is_empty() || args.watch_delay.is_some() {
-        anyhow::bail!("--ignore-watch and --watch-delay go with --watch");
-    }
-    if let Some(var) = args.instance_var {
-        spec.instance_var = var;
-    }
-    if let Some(text) = &args.listen_timeout {
-        spec.listen_timeout_ms =
-            parse_duration_ms(text).map_err(|e| anyhow::anyhow!("--listen-timeout: {e}"))?;
-    }
-    for port in &args.ports {
-        spec.cluster
-            .listen
-            .push(ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], *port))));
-    }
-    for text in &args.listen {
-        spec.cluster
-            .listen
-            .push(parse_listen(text, &cwd).map_err(|e| anyhow::anyhow!("--listen: {e}"))?);
-    }
-    let cluster_mode = match args.exec_mode.as_deref() {
-        None => instances > 1,
-        Some("cluster" | "cluster_mode") => true,
-        Some("fork" | "fork_mode") => false,
-        Some(other) => bail!("--exec-mode: `{other}` is not an exec mode (use fork or cluster)"),
-    };
-    if !cluster_mode && !spec.cluster.listen.is_empty() && args.exec_mode.is_some() {
-        bail!("--port/--listen share sockets between instances, which needs cluster mode, not --exec-mode fork");
-    }
-    // pm2's cluster mode with no declared port: share what the program binds.
-    spec.cluster.discover = cluster_mode && spec.cluster.listen.is_empty();
-    spec.cluster.private_ports = args.private_ports.clone();
-    if let Some(name) = &args.balance {
-        spec.cluster.balance =
-            parse_strategy(name).map_err(|e| anyhow::anyhow!("--balance: {e}"))?;
-    }
-    spec.logs.time = args.time;
-    // pm2 (Common.js, God.js): with an instance count or in cluster mode, one file per
-    // instance unless --merge-logs.
-    let per_instance = args.instances.is_some()
-        || args
-            .exec_mode
-            .as_deref()
-            .is_some_and(|m| m.starts_with("cluster"));
-    spec.logs.merge_logs = args.merge_logs || (!args.no_merge_logs && !per_instance);
-    spec.logs.out_file = args.out_file.map(|p| absolute(&cwd, &p));
-    spec.logs.error_file = args.error_file.map(|p| absolute(&cwd, &p));
-    spec.logs.log_file = args.log_file.map(|p| absolute(&cwd, &p));
-    if args.disable_logs {
-        spec.logs.out_file = Some(PathBuf::from("/dev/null"));
-        spec.logs.error_file = Some(PathBuf::from("/dev/null"));
-    }
-    spec.logs.date_format = args.log_date_format;
-    spec.logs.json = args.log_type.as_deref() == Some("json");
-    if let Some(text) = &args.log_max_size {
-        let size = crate::config::units::parse_size(text)
-            .map_err(|e| anyhow::anyhow!("--log-max-size: {e}"))?;
-        if size == 0 {
-            bail!("--log-max-size: must be more than 0");
-        }
-        spec.logs.max_size = Some(size);
-    }
-    spec.logs.retain = args.log_retain;
-    spec.logs.compress = args.log_compress;
-    spec.logs.rotate_daily = args.log_rotate_daily;
-    Ok(spec)
-}
-
 /// [`spec_from_args`] and the daemon's own check: a bad flag is refused here, before a daemon
 /// is started.
 fn checked_spec(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
@@ -374,33 +267,22 @@ fn checked_spec(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
     Ok(spec)
 }
 
-fn absolute(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
+/// The apps `rcluster run` supervises: an ecosystem file's, or one per script given.
+pub fn foreground_specs(args: StartArgs) -> Result<Vec<AppSpec>> {
+    let cwd_now = std::env::current_dir().context("cannot read the current directory")?;
+    let mut apps = Vec::new();
+    let scripts = std::iter::once(args.script.clone()).chain(args.more_scripts.iter().cloned());
+    for script in scripts.collect::<Vec<_>>() {
+        let mut one = args.clone();
+        one.script = script;
+        one.more_scripts.clear();
+        if super::ecosystem::is_ecosystem_file(&one.script) {
+            let options =
+                super::ecosystem::FileOptions::default_from(&one.file.only, &one.file.profile);
+            apps.extend(super::ecosystem::load_file(&one.script, &options)?.apps);
+        } else {
+            apps.push(checked_spec(one, &cwd_now)?);
+        }
     }
-}
-
-/// pm2's default name: the script's file name without extension (`app.js` → `app`,
-/// `"python3 -m http.server"` → `python3`).
-fn default_name(script: &str) -> String {
-    let first = script.split_whitespace().next().unwrap_or(script);
-    Path::new(first)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "app".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_default_like_pm2() {
-        assert_eq!(default_name("app.js"), "app");
-        assert_eq!(default_name("./worker.sh"), "worker");
-        assert_eq!(default_name("python3 -m http.server 8000"), "python3");
-    }
+    Ok(apps)
 }

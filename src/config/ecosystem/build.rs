@@ -86,6 +86,11 @@ pub fn app(
             None
         }
     };
+    // pm2's pm_exec_path: targets may name the app by its file (`stop app.js`).
+    let script_file = script
+        .as_ref()
+        .map(|(s, _)| resolve(&cwd, s.trim()))
+        .filter(|p| p.is_file());
     let command = script.and_then(|(s, f)| {
         command(
             &mut app,
@@ -100,6 +105,7 @@ pub fn app(
 
     let mut spec = AppSpec {
         cwd: cwd.clone(),
+        script: script_file,
         ..AppSpec::default()
     };
     let mut base_name = explicit_name.unwrap_or_default();

@@ -405,7 +405,7 @@ pub(super) fn resolve(base: &Path, written: &str) -> PathBuf {
 }
 
 /// `.` and `..` removed lexically.
-pub(super) fn normalise(path: &Path) -> PathBuf {
+pub fn normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {

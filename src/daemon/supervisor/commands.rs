@@ -336,6 +336,8 @@ impl Supervisor {
             if let Some(inst) = self.instances.get_mut(id) {
                 inst.restarts = 0;
                 inst.counters = Counters::default();
+                // pm2's reset starts the unstable-restart window over from now.
+                inst.created_ms = super::state::epoch_ms_now();
             }
         }
         Ok(format!(

@@ -277,6 +277,8 @@ impl Supervisor {
             pid: inst.pid,
             pgid: inst.pgid,
             uptime_ms: inst.started_at.map(|at| at.elapsed().as_millis() as u64),
+            created_ms: Some(inst.created_ms),
+            started_ms: Some(inst.started_ms),
             restarts: inst.restarts,
             unstable: inst.counters.unstable,
             backoff_ms: inst.counters.backoff_ms,
@@ -407,6 +409,10 @@ impl Supervisor {
         inst.started_at = carried
             .uptime_ms
             .and_then(|ms| Instant::now().checked_sub(Duration::from_millis(ms)));
+        let now_ms = super::state::epoch_ms_now();
+        let since_start = carried.uptime_ms.map(|ms| now_ms.saturating_sub(ms));
+        inst.started_ms = carried.started_ms.or(since_start).unwrap_or(0);
+        inst.created_ms = carried.created_ms.or(since_start).unwrap_or(now_ms);
         inst.restarts = carried.restarts;
         inst.counters = Counters {
             unstable: carried.unstable,

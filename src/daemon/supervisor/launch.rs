@@ -195,6 +195,7 @@ impl Supervisor {
                 inst.pid = Some(spawned.pid);
                 inst.pgid = Some(spawned.pid);
                 inst.started_at = Some(Instant::now());
+                inst.started_ms = super::state::epoch_ms_now();
                 // Apps with an explicit readiness signal, and a reload's new instances, are
                 // `launching` until ready; the others are online at once, as in pm2.
                 inst.state =

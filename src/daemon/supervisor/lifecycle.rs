@@ -206,6 +206,9 @@ impl Supervisor {
             return;
         };
         inst.generation += 1;
+        // A restart of an instance that was not running (stopped, errored, waiting to restart:
+        // `begin_stop` came straight here) starts it: pm2 does not count that.
+        let was_running = inst.state == InstanceState::Stopping;
         inst.pid = None;
         inst.pgid = None;
         let intent = std::mem::replace(&mut inst.intent, Intent::None);
@@ -215,7 +218,10 @@ impl Supervisor {
                 inst.stopped_by_command = intent == Intent::Stop;
             }
             Intent::Restart => {
-                inst.restarts += 1;
+                if was_running {
+                    inst.restarts += 1;
+                }
+                inst.created_ms = super::state::epoch_ms_now();
                 inst.counters = Counters::default();
                 self.spawn_instance(id);
             }

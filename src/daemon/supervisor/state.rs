@@ -60,6 +60,10 @@ pub struct Instance {
     /// The process group, while any member may be alive.
     pub pgid: Option<i32>,
     pub started_at: Option<Instant>,
+    /// Wall-clock times for `jlist` (ms since the epoch): pm2's `created_at` (creation, or the
+    /// last restart by a command) and `pm_uptime` (the program's last start; 0 before any).
+    pub created_ms: u64,
+    pub started_ms: u64,
     pub restarts: u32,
     pub counters: Counters,
     pub reason: Option<String>,
@@ -110,6 +114,8 @@ impl Instance {
             pid: None,
             pgid: None,
             started_at: None,
+            created_ms: epoch_ms_now(),
+            started_ms: 0,
             restarts: 0,
             counters: Counters::default(),
             reason: None,
@@ -193,6 +199,13 @@ impl Instance {
                 (true, Some(at)) => at.elapsed().as_millis() as u64,
                 _ => 0,
             },
+            unstable_restarts: match self.state {
+                // The last unstable exit was not followed by a restart.
+                InstanceState::Errored => self.counters.unstable.saturating_sub(1),
+                _ => self.counters.unstable,
+            },
+            created_at: self.created_ms,
+            started_at: self.started_ms,
             cpu: self.cpu,
             memory: self.memory,
             reason: self.reason.clone(),
@@ -208,7 +221,6 @@ impl Instance {
             ready: self.ready,
             accepted,
             open,
-            created_at: Some(app.created_at),
         }
     }
 }

@@ -6,8 +6,8 @@
 //! `request` reads HTTP/1.1 requests, `files` answers them: GET and HEAD, keep-alive, ETag,
 //! one byte range, pm2's SPA fallback, basic auth.
 
-mod files;
-mod request;
+pub(crate) mod files;
+pub(crate) mod request;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;

@@ -197,13 +197,57 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, EcosystemError> {
             return Err(fail(ErrorKind::Format, None, None, message.into()));
         }
     };
-    let root = parsed.map_err(|e| {
-        let (line, column) = (e.pos.map(|p| p.line), e.pos.map(|p| p.column));
-        fail(ErrorKind::Syntax, line, column, e.message)
-    })?;
+    let root = parsed.map_err(|e| syntax_error(&file, e))?;
+    check_tree(file, &root, read_as_js, &dir, opts)
+}
 
+/// The formats [`load_text`] reads: the ones that need no program to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    Yaml,
+    Json,
+}
+
+/// Validates an ecosystem document given as text, as [`load`] does a file of that format in
+/// `dir` (named `file` in messages). Strict JSON only: `load` alone hands other `.json` text to
+/// node. The fuzz targets (`crate::fuzzing`) come in here.
+pub fn load_text(
+    file: &str,
+    text: &str,
+    format: TextFormat,
+    dir: &Path,
+    opts: &LoadOptions,
+) -> Result<Loaded, EcosystemError> {
+    let parsed = match format {
+        TextFormat::Yaml => tree::parse_yaml(text),
+        TextFormat::Json => json::parse_json(text.strip_prefix('\u{feff}').unwrap_or(text), true),
+    };
+    let root = parsed.map_err(|e| syntax_error(file, e))?;
+    check_tree(file.to_owned(), &root, false, dir, opts)
+}
+
+fn syntax_error(file: &str, e: tree::SyntaxError) -> EcosystemError {
+    EcosystemError {
+        kind: ErrorKind::Syntax,
+        problems: vec![Diagnostic {
+            file: file.to_owned(),
+            line: e.pos.map(|p| p.line),
+            column: e.pos.map(|p| p.column),
+            message: e.message,
+        }],
+    }
+}
+
+/// A parsed document's apps, checked one by one and across, resolved against `dir`.
+fn check_tree(
+    file: String,
+    root: &Node,
+    read_as_js: bool,
+    dir: &Path,
+    opts: &LoadOptions,
+) -> Result<Loaded, EcosystemError> {
     let mut ctx = Ctx {
-        file: file.clone(),
+        file,
         problems: Vec::new(),
         notes: Vec::new(),
     };
@@ -213,11 +257,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, EcosystemError> {
             "not strict JSON (comments, trailing commas or unquoted keys): read as JavaScript, as pm2 does",
         );
     }
-    let app_nodes = top_level(&mut ctx, &root);
+    let app_nodes = top_level(&mut ctx, root);
     let drafts: Vec<build::Draft> = app_nodes
         .iter()
         .enumerate()
-        .filter_map(|(index, node)| build::app(&mut ctx, node, index, opts, &dir))
+        .filter_map(|(index, node)| build::app(&mut ctx, node, index, opts, dir))
         .collect();
     across::check_across(&mut ctx, &drafts, opts);
     sort(&mut ctx.problems);

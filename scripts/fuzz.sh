@@ -12,7 +12,8 @@
 # where); the seeds in fuzz/corpus/<target>/seed-* are read, never written. Limits per input: 10 s
 # (a hang), 256 MiB in one allocation and 2 GiB in all (an allocation that grows with a number in
 # the input). A finding stops the script with exit 1 and its reproducer in fuzz/artifacts/<target>/:
-# replay it with `cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>`.
+# replay it with `cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>`. The C preload
+# target (preload_c) runs when clang is installed (FUZZ_CLANG names it), and is skipped otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,17 +29,33 @@ if [[ -n $missing ]]; then
     exit 0
 fi
 
+# preload_c compiles the C preload library with clang (libFuzzer's coverage of C is clang's).
+features=()
+clang=${FUZZ_CLANG:-}
+if [[ -z $clang ]]; then
+    for c in clang clang-{21..14}; do
+        if command -v "$c" >/dev/null 2>&1; then clang=$c; break; fi
+    done
+fi
+if [[ -n $clang ]]; then
+    export FUZZ_CLANG=$clang
+    features=(--features preload-c)
+else
+    echo "fuzz.sh: preload_c skipped: it needs clang (apt-get install clang)"
+fi
+
 echo "fuzz.sh: building the fuzz targets (cargo +nightly fuzz build)"
-cargo +nightly fuzz build -O
+cargo +nightly fuzz build -O "${features[@]}"
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/rcluster-fuzz.XXXXXX")
 [[ ${FUZZ_KEEP:-} == 1 ]] || trap 'rm -rf "$scratch"' EXIT
 status=0
 for target in $(cargo +nightly fuzz list); do
+    [[ $target != preload_c || -n $clang ]] || continue
     mkdir -p "$scratch/$target" "fuzz/artifacts/$target"
     log=$scratch/$target.log
     echo "fuzz.sh: $target for ${secs}s"
-    if ! cargo +nightly fuzz run -O "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
+    if ! cargo +nightly fuzz run -O "${features[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
         -max_total_time="$secs" -timeout=10 -malloc_limit_mb=256 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$log" 2>&1; then
         tail -n 60 "$log"

@@ -14,13 +14,15 @@ use std::sync::OnceLock;
 use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use crate::abi;
+use crate::config::check::check_spec;
 use crate::config::ecosystem::{self, LoadOptions, TextFormat};
 use crate::protocol::frame::{decode, encode, read_frame_blocking, FrameError, MAX_FRAME};
 use crate::protocol::{Hello, Request, Response};
 use crate::serve::{files, request, Config};
 
 /// The control socket as the daemon reads it (`daemon/server.rs`): frames from a byte stream, a
-/// `Hello` first, then requests, stopping at the first bad frame. Every frame is also read as
+/// `Hello` first, then requests, stopping at the first bad frame; the apps a request carries go
+/// through the daemon's one validation (`config::check::check_spec`). Every frame is also read as
 /// the CLI reads the daemon's answers. Promises: no frame allocates past `MAX_FRAME`; a request
 /// the daemon accepts encodes again (the dump and the `update` record are made that way) and
 /// reads back to the same bytes.
@@ -58,6 +60,14 @@ pub fn control_stream(data: &[u8]) {
 
 fn request_round_trip(request: &Request) {
     let _ = request.verb();
+    if let Request::Start { apps, .. }
+    | Request::Restart { apps, .. }
+    | Request::Reload { apps, .. } = request
+    {
+        for app in apps {
+            let _ = check_spec(app);
+        }
+    }
     let bytes = match encode(request) {
         Ok(bytes) => bytes,
         // Numbers written short (`1e9`) are longer once written out: refused, not cut.
@@ -71,8 +81,8 @@ fn request_round_trip(request: &Request) {
 }
 
 /// An ecosystem file's text, YAML or JSON, through the whole check the CLI runs before it starts
-/// anything. Promises: every app of a valid file has a name that can be a file name and a
-/// target, and its spec crosses the control socket (encodes and decodes).
+/// anything. Promises: every app of a valid file passes the daemon's validation (so the file is
+/// never refused later, by the daemon), and its spec crosses the control socket.
 pub fn ecosystem_text(data: &[u8], format: TextFormat) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -87,8 +97,8 @@ pub fn ecosystem_text(data: &[u8], format: TextFormat) {
         }
     };
     for app in &loaded.apps {
-        if let Err(e) = ecosystem::check_name(&app.name) {
-            panic!("a valid file gave an app a bad name: {e}");
+        if let Err(e) = check_spec(app) {
+            panic!("a valid file gave an app the daemon refuses: {e}");
         }
         let bytes = encode(app).unwrap_or_else(|e| panic!("an app spec does not encode: {e}"));
         let _: crate::protocol::model::AppSpec =

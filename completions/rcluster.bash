@@ -1116,7 +1116,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__run)
-            opts="-v -s -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --silent --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
+            opts="-v -s -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --silent --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --pid --disable-logs --attach --update-env --no-daemon --filter-env --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1246,11 +1246,11 @@ _rcluster() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --filter-env)
+                --pid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --pid)
+                --filter-env)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1430,7 +1430,7 @@ _rcluster() {
             return 0
             ;;
         rcluster__subcmd__start)
-            opts="-v -s -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --silent --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --filter-env --pid --disable-logs --attach --update-env --no-daemon --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
+            opts="-v -s -n -i -k -c -f -x -a -o -e -l -p -h -V --verbose --no-color --silent --name --namespace --instances --cwd --env-var --interpreter --node-args --interpreter-args --no-autorestart --no-autostart --max-restarts --min-uptime --restart-delay --exp-backoff-restart-delay --stop-exit-codes --kill-signal --kill-timeout --wait-ready --max-memory-restart --cron --cron-restart --watch --ignore-watch --ext --watch-delay --instance-var --time --log-date-format --log-type --log-max-size --log-retain --log-compress --log-rotate-daily --no-merge-logs --merge-logs --force --no-vizion --no-pmx --no-automation --no-treekill --disable-trace --source-map-support --disable-source-map-support --shutdown-with-message --execute-command --trace --v8 --event-loop-inspector --deep-monitoring --pid --disable-logs --attach --update-env --no-daemon --filter-env --uid --gid --output --error --log --port --listen --exec-mode --private-port --balance --listen-timeout --only --env --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1560,11 +1560,11 @@ _rcluster() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --filter-env)
+                --pid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --pid)
+                --filter-env)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -55,7 +55,7 @@ complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "scale" -d 'Set th
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "save" -d 'Save the process list, to be restored by `resurrect` (and at boot, see `startup`)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "dump" -d 'Save the process list, to be restored by `resurrect` (and at boot, see `startup`)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "resurrect" -d 'Start the saved apps that do not run'
-complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "cleardump" -d 'Remove the saved process list'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "cleardump" -d 'Empty the saved process list (the previous one is kept as dump.pm2.bak)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "flush" -d 'Empty the log files of apps'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "reloadLogs" -d 'Reopen every log file (after an external logrotate moved them)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "reload-logs" -d 'Reopen every log file (after an external logrotate moved them)'
@@ -102,8 +102,8 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-date-for
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-max-size -d 'Rotate a log file before it grows past this size (e.g. 10M)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-retain -d 'Rotated files kept per log file (default 10 when rotation is on)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l filter-env -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l pid -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l filter-env -d 'Leave out the variables of this shell whose names contain NAME (repeatable; pm2\'s --filter-env): the app does not see them, and `save` does not keep them' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l uid -d 'pm2\'s uid/gid: refused with the reason (run rcluster as that user)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l gid -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s o -l output -d 'File for standard output (`/dev/null` discards)' -r -F
@@ -174,8 +174,8 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-date-forma
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-type -d '`json`: write each log line as a JSON object (timestamp, app, id, instance, stream, message)' -r -f -a "json\t''"
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-max-size -d 'Rotate a log file before it grows past this size (e.g. 10M)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-retain -d 'Rotated files kept per log file (default 10 when rotation is on)' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l filter-env -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l pid -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l filter-env -d 'Leave out the variables of this shell whose names contain NAME (repeatable; pm2\'s --filter-env): the app does not see them, and `save` does not keep them' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l uid -d 'pm2\'s uid/gid: refused with the reason (run rcluster as that user)' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l gid -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s o -l output -d 'File for standard output (`/dev/null` discards)' -r -F
@@ -390,13 +390,13 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand scale" -s V -l version
 complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand save" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s s -l silent -d 'Nothing on stdout from commands that change things (pm2\'s -s); what a command is asked to show (list, logs, describe, pid...) still prints, and errors go to stderr'
-complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s f -l force -d 'pm2\'s flag to save an empty list; rcluster always saves what runs'
+complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s f -l force -d 'Save even when no app runs (an empty list over the saved one), as pm2\'s --force'
 complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand save" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s s -l silent -d 'Nothing on stdout from commands that change things (pm2\'s -s); what a command is asked to show (list, logs, describe, pid...) still prints, and errors go to stderr'
-complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s f -l force -d 'pm2\'s flag to save an empty list; rcluster always saves what runs'
+complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s f -l force -d 'Save even when no app runs (an empty list over the saved one), as pm2\'s --force'
 complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand dump" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand resurrect" -s v -l verbose -d 'Print error causes in full'
@@ -547,7 +547,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_s
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "scale" -d 'Set the number of instances of an app: N, +N or -N (removals drain like a reload)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "save" -d 'Save the process list, to be restored by `resurrect` (and at boot, see `startup`)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "resurrect" -d 'Start the saved apps that do not run'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "cleardump" -d 'Remove the saved process list'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "cleardump" -d 'Empty the saved process list (the previous one is kept as dump.pm2.bak)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "flush" -d 'Empty the log files of apps'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "reloadLogs" -d 'Reopen every log file (after an external logrotate moved them)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "signal" -d 'Send a signal to the main process of running instances (pm2\'s sendSignal)'

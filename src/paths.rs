@@ -67,8 +67,20 @@ impl Home {
         self.root.join("lib")
     }
 
+    /// The saved process list, in pm2's format and under pm2's name (`save`, `resurrect`).
     pub fn dump(&self) -> PathBuf {
+        self.root.join("dump.pm2")
+    }
+
+    /// The saved list of rcluster before 0.2 (read by `resurrect` when there is no dump.pm2).
+    pub fn legacy_dump(&self) -> PathBuf {
         self.root.join("dump.json")
+    }
+
+    /// Present while a daemon runs: found at start, it says the previous one did not stop
+    /// cleanly (`daemon::previous_run`).
+    pub fn run_marker(&self) -> PathBuf {
+        self.root.join("daemon.run")
     }
 
     /// Whether a daemon holds this home's lock (it may be starting, serving or shutting down).

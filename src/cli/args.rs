@@ -82,7 +82,7 @@ pub enum Command {
     Save(SaveArgs),
     /// Start the saved apps that do not run.
     Resurrect,
-    /// Remove the saved process list.
+    /// Empty the saved process list (the previous one is kept as dump.pm2.bak).
     Cleardump,
     /// Empty the log files of apps.
     Flush(OptionalTargetArgs),
@@ -193,8 +193,6 @@ pub struct Pm2OnlyFlags {
     pub event_loop_inspector: bool,
     #[arg(long, hide = true)]
     pub deep_monitoring: bool,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "", value_name = "ENVS")]
-    pub filter_env: Option<String>,
     #[arg(long = "pid", hide = true, value_name = "FILE")]
     pub pid_file: Option<String>,
 }
@@ -232,7 +230,6 @@ impl Pm2OnlyFlags {
                 "event_loop_inspector",
             ),
             (self.deep_monitoring, "deep-monitoring", "deep_monitoring"),
-            (self.filter_env.is_some(), "filter-env", "filter_env"),
             (self.pid_file.is_some(), "pid", "pid_file"),
         ]
         .into_iter()
@@ -425,6 +422,11 @@ pub struct StartArgs {
     /// container form: `CMD rcluster start app.js --no-daemon`).
     #[arg(long)]
     pub no_daemon: bool,
+
+    /// Leave out the variables of this shell whose names contain NAME (repeatable; pm2's
+    /// --filter-env): the app does not see them, and `save` does not keep them.
+    #[arg(long = "filter-env", value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub filter_env: Vec<String>,
 
     /// pm2's uid/gid: refused with the reason (run rcluster as that user).
     #[arg(long, hide = true, value_name = "UID")]
@@ -718,8 +720,8 @@ pub struct StartupArgs {
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// pm2's flag to save an empty list; rcluster always saves what runs.
-    #[arg(short = 'f', long, hide = true)]
+    /// Save even when no app runs (an empty list over the saved one), as pm2's --force.
+    #[arg(short = 'f', long)]
     pub force: bool,
 }
 

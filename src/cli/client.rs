@@ -108,14 +108,19 @@ impl Client {
         Ok(())
     }
 
-    /// The next response; `None` when the daemon hung up.
+    /// The next response; `None` when the daemon hung up. Notices ahead of it go to stderr.
     pub fn next_response(&mut self) -> Result<Option<Response>> {
         self.read_hello()?;
-        match read_frame_blocking(&mut self.stream).context("cannot read the daemon's answer")? {
-            Some(body) => Ok(Some(
-                decode(&body).context("malformed answer from the daemon")?,
-            )),
-            None => Ok(None),
+        loop {
+            let Some(body) =
+                read_frame_blocking(&mut self.stream).context("cannot read the daemon's answer")?
+            else {
+                return Ok(None);
+            };
+            match decode(&body).context("malformed answer from the daemon")? {
+                Response::Notice { message } => eprintln!("[rcluster] {message}"),
+                response => return Ok(Some(response)),
+            }
         }
     }
 

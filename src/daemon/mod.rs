@@ -8,6 +8,7 @@ pub mod handoff;
 pub mod log;
 pub mod logs;
 pub mod persist;
+pub mod previous_run;
 pub mod process;
 mod server;
 mod signals;
@@ -85,16 +86,29 @@ pub fn main(home: Home) -> Result<i32> {
         std::process::id(),
         home.root().display()
     );
+    // Not in the new image of an `update`: the run goes on.
+    let previous = match handoff {
+        Some(_) => None,
+        None => previous_run::begin(&home),
+    };
+    if let Some(previous) = &previous {
+        crate::dlog!(
+            "the previous daemon (pid {}) did not stop cleanly: killed or crashed",
+            previous.pid
+        );
+    }
+    persist::remove_stale_temps(&home);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(home.clone(), lock_fd, handoff, carried));
+    let result = runtime.block_on(serve(home.clone(), lock_fd, handoff, carried, previous));
     drop(runtime);
     // Lines still queued when the apps stopped reach the files before we exit.
     logs::writer::wait_for_writers(Duration::from_secs(2));
     let _ = std::fs::remove_file(home.socket());
+    previous_run::end(&home);
     crate::dlog!("daemon stopped");
     drop(lock);
     result.map(|()| 0)
@@ -107,6 +121,7 @@ async fn serve(
     lock_fd: RawFd,
     handoff: Option<handoff::Handoff>,
     mut carried: handoff::FdsIn,
+    previous: Option<previous_run::PreviousRun>,
 ) -> Result<()> {
     let (reaped_tx, mut reaped_rx) = mpsc::unbounded_channel();
     // The first reaping also takes the children that ended while a previous image exec'd.
@@ -130,6 +145,7 @@ async fn serve(
         }),
     };
     let mut supervisor = Supervisor::new(home.clone(), followers, cluster);
+    supervisor.set_previous_run(previous);
     // At boot (the systemd unit of `rcluster startup`), bring the saved list back; not in the
     // new image of an `update`, whose environment still says so but which runs what it was
     // handed.
@@ -165,7 +181,9 @@ async fn serve(
                 .call(|reply| supervisor::Cmd::Resurrect { reply })
                 .await
             {
-                Ok(started) => crate::dlog!("resurrected {} instance(s) at start", started.len()),
+                Ok((started, _notes)) => {
+                    crate::dlog!("resurrected {} instance(s) at start", started.len())
+                }
                 Err(e) => crate::dlog!("resurrect at start: {}", e.message),
             }
         });

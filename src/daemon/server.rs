@@ -285,11 +285,11 @@ where
             let result = handle.call(|reply| Cmd::Scale { app, change, reply }).await;
             instances_or_error(result, Response::instances)
         }
-        Request::Save => done(handle.call(|reply| Cmd::Save { reply }).await),
-        Request::Resurrect => {
-            let result = handle.call(|reply| Cmd::Resurrect { reply }).await;
-            instances_or_error(result, Response::instances)
-        }
+        Request::Save { force } => done(handle.call(|reply| Cmd::Save { force, reply }).await),
+        Request::Resurrect => match handle.call(|reply| Cmd::Resurrect { reply }).await {
+            Ok((instances, notes)) => Response::Instances { instances, notes },
+            Err(e) => Response::Error(e),
+        },
         Request::ClearDump => done(handle.call(|reply| Cmd::ClearDump { reply }).await),
         Request::Flush { target } => done(handle.call(|reply| Cmd::Flush { target, reply }).await),
         Request::ReloadLogs => done(handle.call(|reply| Cmd::ReloadLogs { reply }).await),
@@ -304,6 +304,9 @@ where
         ),
         Request::Reset { target } => done(handle.call(|reply| Cmd::Reset { target, reply }).await),
         Request::List => {
+            if let Ok(Some(message)) = handle.ask(|reply| Cmd::Notice { reply }).await {
+                write_frame(tx, &Response::Notice { message }).await?;
+            }
             instances_or_error(handle.ask(|reply| Cmd::List { reply }).await, |instances| {
                 Response::instances(instances)
             })

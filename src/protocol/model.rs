@@ -212,6 +212,16 @@ pub struct AppSpec {
     pub depends_on: Vec<String>,
     pub logs: LogSpec,
     pub cluster: ClusterSpec,
+    /// pm2's `filter_env` (`--filter-env`): variables of the starting shell whose names contain
+    /// one of these are not passed on (nor saved); `""` matches every name (`filter_env: true`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filter_env: Vec<String>,
+    /// pm2's `uid`/`gid`: run the app as this user and group (a name or a number); the daemon
+    /// must run as root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Default for AppSpec {
@@ -250,6 +260,9 @@ impl Default for AppSpec {
                 ..LogSpec::default()
             },
             cluster: ClusterSpec::default(),
+            filter_env: Vec::new(),
+            user: None,
+            group: None,
         }
     }
 }

@@ -177,8 +177,12 @@ pub enum Request {
         app: String,
         change: ScaleChange,
     },
-    /// Write the process list (every app's declared spec) to the dump file.
-    Save,
+    /// Write the process list (every app's spec and environment) to the dump file; `force`
+    /// writes an empty list over a saved one.
+    Save {
+        #[serde(default)]
+        force: bool,
+    },
     /// Start the apps of the dump file that do not run.
     Resurrect,
     /// Remove the dump file.
@@ -223,7 +227,7 @@ impl Request {
             Request::Logs { .. } => "logs",
             Request::Reload { .. } => "reload",
             Request::Scale { .. } => "scale",
-            Request::Save => "save",
+            Request::Save { .. } => "save",
             Request::Resurrect => "resurrect",
             Request::ClearDump => "cleardump",
             Request::Flush { .. } => "flush",

@@ -133,6 +133,11 @@ pub enum Response {
     Done {
         message: String,
     },
+    /// Something the user should know, ahead of the answer (the CLI prints it on stderr and
+    /// reads on).
+    Notice {
+        message: String,
+    },
     /// The last response of a streamed answer.
     End,
     Error(ErrorReply),

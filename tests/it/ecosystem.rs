@@ -483,12 +483,14 @@ fn save_kill_resurrect_loses_nothing() {
         out.contains(" 200 ").then_some(out)
     });
     assert!(body.ends_with("saved site\n"), "{body}");
-    // The shell env of whoever started it is not in the saved list.
-    let dump = std::fs::read_to_string(home.dir.join("dump.json")).expect("dump");
-    assert!(
-        !dump.contains("CARGO_MANIFEST_DIR"),
-        "the shell env leaked into the dump"
+    // As pm2's, the saved list keeps the environment the apps ran with: private to the user.
+    let dump = home.dir.join("dump.pm2");
+    let text = std::fs::read_to_string(&dump).expect("dump");
+    assert!(text.contains("GREETING"), "{text}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&dump).expect("dump").permissions(),
     );
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]

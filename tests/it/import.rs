@@ -89,11 +89,16 @@ fn imports_a_pm2_dump() {
     home.ok(&["start", path_str(&written)]);
     assert_eq!(home.online_pids("workers", 2), Some(workers));
 
-    let dump = std::fs::read_to_string(home.dir.join("dump.json")).expect("saved list");
-    assert!(
-        dump.contains("py-web") && !dump.contains("PM2_HOME"),
-        "{dump}"
-    );
+    let dump = std::fs::read_to_string(home.dir.join("dump.pm2")).expect("saved list");
+    let dump: serde_json::Value = serde_json::from_str(&dump).expect("JSON");
+    let declared = |name: &str| {
+        dump.as_array()
+            .expect("a list")
+            .iter()
+            .find_map(|e| (e["name"] == name).then(|| e["rcluster"]["spec"]["env"].clone()))
+    };
+    let env = declared("py-web").expect("py-web saved");
+    assert!(env.get("PM2_HOME").is_none(), "{env}");
     let err = home.fails(&["import", "pm2", "--pm2-home", path_str(&work)]);
     assert!(err.contains("no pm2 process list at"), "{err}");
 }

@@ -14,6 +14,7 @@ mod import;
 mod jlist;
 mod log_events;
 mod logs;
+mod persist;
 mod processes;
 mod reload;
 mod restart;

@@ -414,15 +414,13 @@ fn pm2_start_flags_that_mean_something_here() {
     ]);
     assert!(out.status.success(), "{}", home.report(&out));
     let notes = String::from_utf8_lossy(&out.stderr);
-    for flag in [
-        "--trace",
-        "--v8",
-        "--deep-monitoring",
-        "--filter-env",
-        "--pid",
-    ] {
+    for flag in ["--trace", "--v8", "--deep-monitoring", "--pid"] {
         assert!(notes.contains(&format!("{flag} has no effect")), "{notes}");
     }
+    assert!(
+        notes.contains("--filter-env without a name has no effect"),
+        "{notes}"
+    );
 
     // `--env production` on a script runs, with a note (pm2 ignores it).
     let out = home.run(&[

@@ -92,7 +92,7 @@ fn pm2(home: &Home, args: &ImportArgs) -> Result<i32> {
     );
     let code = ecosystem::report(&shown, false)?;
     if args.save {
-        match client.call(&Request::Save)? {
+        match client.call(&Request::Save { force: false })? {
             Response::Done { message } => eprintln!("[rcluster] {message}"),
             other => bail!("unexpected answer from the daemon: {other:?}"),
         }

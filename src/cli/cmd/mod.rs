@@ -47,7 +47,7 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Logs(args) => logs::run(home, &args),
         Command::Reload(args) => control::reload(home, &args),
         Command::Scale(args) => control::scale(home, &args),
-        Command::Save(_) => control::simple(home, Request::Save),
+        Command::Save(args) => control::simple(home, Request::Save { force: args.force }),
         Command::Resurrect => control::resurrect(home),
         Command::Cleardump => control::simple(home, Request::ClearDump),
         Command::Flush(args) => control::simple(

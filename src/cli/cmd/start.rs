@@ -24,6 +24,11 @@ pub fn run(home: &Home, args: StartArgs) -> Result<i32> {
             crate::config::ecosystem::no_effect_reason(key)
         );
     }
+    if args.filter_env.iter().any(String::is_empty) {
+        eprintln!(
+            "[rcluster] --filter-env without a name has no effect, as in pm2 7: name what to leave out (--filter-env SECRET)"
+        );
+    }
     if args.uid.is_some() || args.gid.is_some() {
         bail!("--uid/--gid: running an app as another user is not supported yet; run rcluster as that user");
     }

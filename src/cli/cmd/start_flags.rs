@@ -105,6 +105,16 @@ pub fn apply_flags(spec: &mut AppSpec, args: &StartArgs, base: &Path) -> Result<
     if let Some(var) = &args.instance_var {
         spec.instance_var = var.clone();
     }
+    // A bare --filter-env filters nothing under pm2 7 (its option parser drops the value).
+    let filters: Vec<String> = args
+        .filter_env
+        .iter()
+        .filter(|name| !name.is_empty())
+        .cloned()
+        .collect();
+    if !filters.is_empty() {
+        spec.filter_env = filters;
+    }
     if let Some(text) = &args.listen_timeout {
         spec.listen_timeout_ms =
             parse_duration_ms(text).map_err(|e| anyhow!("--listen-timeout: {e}"))?;

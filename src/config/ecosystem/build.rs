@@ -167,6 +167,15 @@ pub fn app(
     spec.readiness = app
         .get(Key::Readiness)
         .and_then(|f| readiness(&mut app, &f, keys::READINESS_KEYS));
+    spec.filter_env = match app.get(Key::FilterEnv).map(|f| &f.value.value) {
+        // pm2: `true` keeps none of the starting shell's variables ("" is in every name).
+        Some(Value::Bool(true)) => vec![String::new()],
+        Some(Value::Bool(false)) | None => Vec::new(),
+        Some(_) => app
+            .names(Key::FilterEnv)
+            .map(|names| names.into_iter().map(|(n, _)| n).collect())
+            .unwrap_or_default(),
+    };
     let depends = app.names(Key::DependsOn).unwrap_or_default();
     spec.depends_on = depends.iter().map(|(n, _)| n.clone()).collect();
     not_yet(&mut app, &mut extras);

@@ -54,6 +54,8 @@ pub enum Key {
     WatchOptions,
     WatchDelay,
     Namespace,
+    /// pm2's `filter_env`: true (none of the shell's variables), a name or a list of names.
+    FilterEnv,
     /// pm2's `uid`/`user`/`gid`: refused rather than ignored, since ignoring it would run the
     /// app as the wrong user.
     User,
@@ -137,7 +139,7 @@ pub const APP_KEYS: &[(&str, Key)] = &[
     ("kill_retry_time", Key::NoEffect("kill_retry_time")),
     ("pid_file", Key::NoEffect("pid_file")),
     ("pid", Key::NoEffect("pid_file")),
-    ("filter_env", Key::NoEffect("filter_env")),
+    ("filter_env", Key::FilterEnv),
     ("namespace", Key::Namespace),
     ("force", Key::NoEffect("force")),
     ("source_map_support", Key::NoEffect("source_map_support")),
@@ -192,7 +194,6 @@ pub fn no_effect_reason(canonical: &str) -> &'static str {
         "treekill" => "rcluster always signals the instance's whole process group",
         "kill_retry_time" => "rcluster sends `kill_signal` once, then SIGKILL after `kill_timeout`",
         "pid_file" => "pids are shown by `rcluster list`",
-        "filter_env" => "apps never inherit rcluster's own environment",
         "force" => "apps are known by name, so starting twice is not an accident",
         "source_map_support" | "disable_source_map_support" => {
             "rcluster does not wrap Node.js apps; use `node_args: --enable-source-maps`"

@@ -64,6 +64,8 @@ pub struct Supervisor {
     pub(super) exiting: bool,
     /// Agreed to by `update`: what the daemon hands to its next image.
     pub(super) update: Option<PendingUpdate>,
+    /// The previous daemon ended uncleanly, and no app has been started since.
+    pub(super) previous_run: Option<crate::daemon::previous_run::PreviousRun>,
 }
 
 /// What cluster mode needs from the daemon: where balancer events go, the preload library
@@ -96,7 +98,13 @@ impl Supervisor {
             started: Instant::now(),
             exiting: false,
             update: None,
+            previous_run: None,
         }
+    }
+
+    /// The previous daemon of this home ended uncleanly (see `previous_run`).
+    pub fn set_previous_run(&mut self, previous: Option<crate::daemon::previous_run::PreviousRun>) {
+        self.previous_run = previous;
     }
 
     /// Run until a `Kill` has been answered or every handle is gone (an `update` that succeeds
@@ -153,8 +161,16 @@ impl Supervisor {
                 reply,
             } => self.reload(&target, apps, parallel, base_env, reply, Vec::new()),
             Cmd::Scale { app, change, reply } => self.scale(&app, change, reply),
-            Cmd::Save { reply } => {
-                let _ = reply.send(self.save());
+            Cmd::Save { force, reply } => {
+                let _ = reply.send(self.save(force));
+            }
+            Cmd::Notice { reply } => {
+                let saved = crate::daemon::persist::saved_apps(&self.home);
+                let notice = self
+                    .previous_run
+                    .as_ref()
+                    .map(|p| p.notice(saved.as_deref()));
+                let _ = reply.send(notice);
             }
             Cmd::Resurrect { reply } => self.resurrect(reply),
             Cmd::ClearDump { reply } => {

@@ -60,7 +60,7 @@ impl Supervisor {
             .collect();
         for name in names {
             if let Some(app) = self.apps.get_mut(&name) {
-                app.base_env = env.clone();
+                app.base_env = super::start::filtered_env(&env, &app.spec.filter_env);
             }
         }
     }
@@ -211,29 +211,91 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn save(&mut self) -> Result<String, ErrorReply> {
-        let specs: Vec<AppSpec> = self.apps.values().map(|a| a.spec.clone()).collect();
+    /// `save`: every app, with the environment it was started with. An empty list never
+    /// replaces a saved one unless forced (pm2's `save --force`): a fresh daemon after a crash
+    /// runs nothing, and its `save` would erase what the crashed one ran.
+    pub(super) fn save(&mut self, force: bool) -> Result<String, ErrorReply> {
         let path = self.home.dump();
-        persist::save(&path, &specs)
-            .map(|()| format!("saved {} app(s) to {}", specs.len(), path.display()))
-            .map_err(|e| ErrorReply::new(ErrorKind::Os, e))
+        if self.apps.is_empty() && !force {
+            let saved = persist::saved_apps(&self.home);
+            let kept = match &saved {
+                Some(names) if names.is_empty() => {
+                    return Ok(format!(
+                        "nothing saved: no app runs ({} holds an empty list already)",
+                        path.display()
+                    ))
+                }
+                Some(names) => format!(
+                    "the saved list ({} app(s): {}) is kept (`rcluster resurrect` starts it; `rcluster save --force` saves an empty list)",
+                    names.len(),
+                    names.join(", ")
+                ),
+                None if path.exists() || self.home.legacy_dump().exists() => format!(
+                    "{} is kept as it is (`rcluster save --force` saves an empty list)",
+                    path.display()
+                ),
+                None => "there is no saved list (`rcluster save --force` saves an empty one)"
+                    .to_owned(),
+            };
+            let previous = self
+                .previous_run
+                .as_ref()
+                .map(|p| format!("{}; ", p.what()))
+                .unwrap_or_default();
+            return Ok(format!("nothing saved: {previous}no app runs, and {kept}"));
+        }
+        let apps: Vec<(persist::SavedApp, Vec<persist::InstanceNow>)> = self
+            .apps
+            .iter()
+            .map(|(name, app)| {
+                let mut slots: Vec<(u32, persist::InstanceNow)> = self
+                    .instances
+                    .values()
+                    .filter(|i| i.app == *name && i.intent != Intent::Delete && !i.candidate)
+                    .map(|i| {
+                        let now = persist::InstanceNow {
+                            state: i.state,
+                            restarts: i.restarts,
+                        };
+                        (i.index, now)
+                    })
+                    .collect();
+                slots.sort_by_key(|(index, _)| *index);
+                let saved = persist::SavedApp {
+                    spec: app.spec.clone(),
+                    base_env: Some((*app.base_env).clone()),
+                };
+                (saved, slots.into_iter().map(|(_, now)| now).collect())
+            })
+            .collect();
+        persist::save(&self.home, &apps).map_err(|e| ErrorReply::new(ErrorKind::Os, e))?;
+        if force {
+            self.previous_run = None;
+        }
+        Ok(format!("saved {} app(s) to {}", apps.len(), path.display()))
     }
 
-    pub(super) fn resurrect(&mut self, reply: Reply<Vec<InstanceView>>) {
-        let specs = match persist::load(&self.home.dump()) {
-            Ok(specs) => specs,
+    /// `resurrect`: start the saved apps that do not run, each with the environment it was
+    /// saved with; also notes for the user (a fallback to the backup, skipped entries).
+    pub(super) fn resurrect(&mut self, reply: Reply<(Vec<InstanceView>, Vec<String>)>) {
+        let loaded = match persist::load(&self.home) {
+            Ok(loaded) => loaded,
             Err(e) => {
                 let _ = reply.send(Err(ErrorReply::new(ErrorKind::Os, e)));
                 return;
             }
         };
+        for note in &loaded.notes {
+            crate::dlog!("resurrect: {note}");
+        }
         // A saved list is a file anyone with the user's rights may have edited: each app is
         // checked as a start request is, and one bad app does not keep the others down.
         let mut refused = Vec::new();
-        let missing: Vec<AppSpec> = specs
+        let missing: Vec<persist::SavedApp> = loaded
+            .apps
             .into_iter()
-            .filter(|s| !self.apps.contains_key(&s.name))
-            .filter(|s| match crate::config::check::check_spec(s) {
+            .filter(|s| !self.apps.contains_key(&s.spec.name))
+            .filter(|s| match crate::config::check::check_spec(&s.spec) {
                 Ok(()) => true,
                 Err(e) => {
                     crate::dlog!("resurrect: refused: {}", e.escape_debug());
@@ -243,12 +305,16 @@ impl Supervisor {
             })
             .collect();
         crate::dlog!("resurrecting {} app(s)", missing.len());
-        // The daemon's own environment is the base: a saved list holds declared env only.
-        let base_env: BTreeMap<String, String> = std::env::vars().collect();
+        // A list saved without environments: the daemon's own is the base.
+        let own: BTreeMap<String, String> = std::env::vars().collect();
         let started = missing.len();
+        let apps = missing
+            .into_iter()
+            .map(|saved| (saved.spec, saved.base_env.unwrap_or_else(|| own.clone())))
+            .collect();
         let answer = self
-            .start_fresh(missing, base_env)
-            .map(|ids| self.views(&ids, false));
+            .start_fresh_each(apps)
+            .map(|ids| (self.views(&ids, false), loaded.notes));
         if refused.is_empty() || answer.is_err() {
             let _ = reply.send(answer);
             return;
@@ -264,17 +330,7 @@ impl Supervisor {
     }
 
     pub(super) fn clear_dump(&mut self) -> Result<String, ErrorReply> {
-        let path = self.home.dump();
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(format!("removed {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(format!("no saved list at {}", path.display()))
-            }
-            Err(e) => Err(ErrorReply::new(
-                ErrorKind::Os,
-                format!("cannot remove {}: {e}", path.display()),
-            )),
-        }
+        persist::clear(&self.home).map_err(|e| ErrorReply::new(ErrorKind::Os, e))
     }
 
     pub(super) fn flush_logs(&mut self, target: &Target) -> Result<String, ErrorReply> {

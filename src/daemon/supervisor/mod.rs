@@ -117,10 +117,16 @@ pub enum Cmd {
         reply: Reply<Vec<InstanceView>>,
     },
     Save {
+        force: bool,
         reply: Reply<String>,
     },
+    /// The instances started, and notes on what was read.
     Resurrect {
-        reply: Reply<Vec<InstanceView>>,
+        reply: Reply<(Vec<InstanceView>, Vec<String>)>,
+    },
+    /// What the user should hear before a `list` (the previous daemon's unclean end).
+    Notice {
+        reply: oneshot::Sender<Option<String>>,
     },
     ClearDump {
         reply: Reply<String>,

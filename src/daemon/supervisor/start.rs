@@ -92,12 +92,45 @@ impl Supervisor {
         );
     }
 
-    /// Create and spawn apps that do not run yet; ids of their instances.
+    /// Create and spawn apps that do not run yet, on one base environment (the starting
+    /// client's); ids of their instances.
     pub(super) fn start_fresh(
         &mut self,
         specs: Vec<AppSpec>,
         base_env: BTreeMap<String, String>,
     ) -> Result<Vec<u32>, ErrorReply> {
+        let base_env = Arc::new(base_env);
+        let apps = specs
+            .into_iter()
+            .map(|spec| {
+                let env = filtered_env(&base_env, &spec.filter_env);
+                (spec, env)
+            })
+            .collect();
+        self.start_apps(apps)
+    }
+
+    /// `start_fresh` with each app's own base environment (`resurrect`: the one it was saved
+    /// with).
+    pub(super) fn start_fresh_each(
+        &mut self,
+        apps: Vec<(AppSpec, BTreeMap<String, String>)>,
+    ) -> Result<Vec<u32>, ErrorReply> {
+        let apps = apps
+            .into_iter()
+            .map(|(spec, env)| {
+                let env = filtered_env(&Arc::new(env), &spec.filter_env);
+                (spec, env)
+            })
+            .collect();
+        self.start_apps(apps)
+    }
+
+    fn start_apps(
+        &mut self,
+        apps: Vec<(AppSpec, Arc<BTreeMap<String, String>>)>,
+    ) -> Result<Vec<u32>, ErrorReply> {
+        let (specs, envs): (Vec<AppSpec>, Vec<_>) = apps.into_iter().unzip();
         // Whatever the way in (a request, a saved list), nothing unchecked becomes an app.
         for spec in &specs {
             check_spec(spec)?;
@@ -117,10 +150,10 @@ impl Supervisor {
                 )
             })?);
         }
-        let base_env = Arc::new(base_env);
         let mut started = Vec::new();
         let mut to_spawn = Vec::new();
-        for ((spec, balancer), watch) in specs.into_iter().zip(balancers).zip(watchers) {
+        let each = specs.into_iter().zip(envs).zip(balancers).zip(watchers);
+        for (((spec, base_env), balancer), watch) in each {
             let log_tx = spawn_writer(&self.home, &spec, self.followers.clone());
             let name = spec.name.clone();
             crate::dlog!(
@@ -146,7 +179,7 @@ impl Supervisor {
                 name.clone(),
                 App {
                     spec,
-                    base_env: base_env.clone(),
+                    base_env,
                     log_tx,
                     balancer,
                     cron: None,
@@ -157,6 +190,10 @@ impl Supervisor {
             self.arm_cron(&name);
         }
         self.spawn_instances(&to_spawn);
+        if !started.is_empty() {
+            // Apps run again: the note about the previous daemon's end has served.
+            self.previous_run = None;
+        }
         Ok(started)
     }
 
@@ -183,6 +220,23 @@ impl Supervisor {
         self.spawn_instances(&added);
         added
     }
+}
+
+/// pm2's filter_env: the base environment without the variables whose names contain one of
+/// `filters` (shared as is when there is nothing to filter).
+pub(super) fn filtered_env(
+    base: &Arc<BTreeMap<String, String>>,
+    filters: &[String],
+) -> Arc<BTreeMap<String, String>> {
+    if filters.is_empty() {
+        return base.clone();
+    }
+    Arc::new(
+        base.iter()
+            .filter(|(key, _)| !filters.iter().any(|f| key.contains(f.as_str())))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
 }
 
 /// The one validation (`config::check`), as the daemon answers it.

@@ -310,6 +310,15 @@ fn check_fields(spec: &AppSpec) -> Result<(), String> {
     if let Some(format) = &spec.logs.date_format {
         no_nul("log_date_format", format)?;
     }
+    for (key, path) in [
+        ("out_file", &spec.logs.out_file),
+        ("error_file", &spec.logs.error_file),
+        ("log_file", &spec.logs.log_file),
+    ] {
+        if let Some(path) = path {
+            path_no_nul(key, path)?;
+        }
+    }
     for addr in &spec.cluster.listen {
         if let ListenAddr::Unix(path) = addr {
             path_no_nul("listen", path)?;

@@ -13,6 +13,7 @@ mod generated;
 mod import;
 mod jlist;
 mod log_events;
+mod log_paths;
 mod logs;
 mod persist;
 mod processes;

@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod format;
+pub mod open;
 pub mod rotate;
 pub mod tail;
 pub mod writer;

@@ -6,7 +6,6 @@
 //! up to `.<retain>`; with compression `web-out.log.1.gz`… A file is compressed by a helper
 //! thread after the rename (so the app is not held up); the next rotation waits for it.
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -116,11 +115,16 @@ pub fn compress(src: &Path) -> io::Result<()> {
         name.push(".tmp");
         PathBuf::from(name)
     };
-    let mut input = File::open(src)?;
+    // Never led elsewhere by a link planted in a shared directory: the rotated file is opened
+    // without following one, and the archive is a new file of our own (O_EXCL).
+    let mut input = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(src)?;
+    let _ = std::fs::remove_file(&tmp);
     let out = std::fs::OpenOptions::new()
-        .create(true)
+        .create_new(true)
         .write(true)
-        .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
     let mut encoder =
@@ -141,6 +145,7 @@ pub fn compress(src: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Read;
 
     fn dir(name: &str) -> PathBuf {

@@ -40,7 +40,7 @@ pub struct Tail {
 
 /// The last `lines` lines of `path` (an absent file has none).
 pub fn tail(path: &Path, lines: usize) -> std::io::Result<Tail> {
-    let mut file = match File::open(path) {
+    let mut file = match super::open::open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Tail {

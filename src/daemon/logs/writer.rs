@@ -13,10 +13,9 @@
 //! reaches it one way or the other (at worst both), never neither.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
@@ -305,14 +304,14 @@ impl Writer {
                 continue;
             }
             // O_APPEND writers go on at the new end, so truncating in place is safe.
-            if let Err(e) = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|f| f.set_len(0))
-            {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    crate::dlog!("cannot flush {}: {e}", path.display());
+            match super::open::open_existing(&path) {
+                Ok(Some(file)) => {
+                    if let Err(e) = file.set_len(0) {
+                        crate::dlog!("cannot flush {}: {e}", path.display());
+                    }
                 }
+                Ok(None) => {}
+                Err(e) => crate::dlog!("cannot flush: {e}"),
             }
         }
         for output in &mut self.outputs {
@@ -359,7 +358,7 @@ impl Output {
         if self.file.is_some() {
             return true;
         }
-        match open_log(&self.path) {
+        match super::open::open_append(&self.path) {
             Ok(file) => {
                 let meta = file.metadata().ok();
                 self.size = meta.as_ref().map_or(0, |m| m.len());
@@ -377,10 +376,7 @@ impl Output {
             }
             Err(e) => {
                 if !self.failing {
-                    crate::dlog!(
-                        "cannot open log file {}: {e}; its lines are discarded",
-                        self.path.display()
-                    );
+                    crate::dlog!("{e}; its lines are discarded");
                     self.failing = true;
                 }
                 false
@@ -479,17 +475,6 @@ impl Output {
         self.open();
         ok
     }
-}
-
-fn open_log(path: &Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
 }
 
 /// Ask an app's writer to empty its files; 1 when asked (for counting).

@@ -115,6 +115,7 @@ impl Supervisor {
     fn redefine(&mut self, apps: Vec<AppSpec>, why: &str) -> Result<Vec<u32>, ErrorReply> {
         for spec in &apps {
             super::start::check_spec(spec)?;
+            super::start::check_log_files(&self.home, spec)?;
         }
         let apps: Vec<AppSpec> = apps
             .into_iter()

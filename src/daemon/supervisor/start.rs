@@ -134,6 +134,7 @@ impl Supervisor {
         // Whatever the way in (a request, a saved list), nothing unchecked becomes an app.
         for spec in &specs {
             check_spec(spec)?;
+            check_log_files(&self.home, spec)?;
         }
         // Bind every app's sockets before starting anything: a port conflict starts nothing.
         let mut balancers = Vec::new();
@@ -237,6 +238,18 @@ pub(super) fn filtered_env(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )
+}
+
+/// Every log file of the app can be opened (`logs::open`): a path that cannot be (a directory,
+/// a missing parent it cannot create, a planted link) refuses the app, instead of every line
+/// it writes being discarded.
+pub(super) fn check_log_files(home: &crate::paths::Home, spec: &AppSpec) -> Result<(), ErrorReply> {
+    crate::daemon::logs::open::check_paths(home, spec).map_err(|e| {
+        ErrorReply::new(
+            ErrorKind::InvalidSpec,
+            format!("app \"{}\": {e}", spec.name),
+        )
+    })
 }
 
 /// The one validation (`config::check`), as the daemon answers it.

@@ -36,9 +36,9 @@ complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "list" -d 'List ev
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ls" -d 'List every instance (a table, or JSON for scripts)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "ps" -d 'List every instance (a table, or JSON for scripts)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "status" -d 'List every instance (a table, or JSON for scripts)'
-complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "jlist" -d 'Every instance as pm2\'s jlist shows it (pm2\'s keys and rcluster\'s), one JSON array; the same as `list --json`'
-complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "prettylist" -d 'What jlist prints, in Node\'s object notation, as pm2\'s prettylist prints it'
-complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "monit" -d 'Watch CPU and memory of every instance live (the list, refreshed; Ctrl-C to quit)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "jlist" -d 'The same as `list --json` (pm2\'s jlist)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "prettylist" -d '`list --json`, indented (pm2\'s prettylist)'
+complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "monit" -d 'A live dashboard: instances with CPU and memory, the selected app\'s logs and details; keys to restart, reload, stop and filter; q quits (a table per refresh into a pipe)'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "describe" -d 'Show everything about an app'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "desc" -d 'Show everything about an app'
 complete -c rcluster -n "__fish_rcluster_needs_command" -f -a "info" -d 'Show everything about an app'
@@ -128,7 +128,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-compress
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l log-rotate-daily -d 'Also rotate log files at the first write after local midnight'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`): the default with -i or --exec-mode cluster, as in pm2'
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l merge-logs -d 'One log file per app for all its instances (pm2\'s --merge-logs)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s f -l force -d 'Start another copy of a script that runs already (pm2\'s -f; the copy is named <name>-2)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand start" -s f -l force
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-vizion
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-pmx
 complete -c rcluster -n "__fish_rcluster_using_subcommand start" -l no-automation
@@ -200,7 +200,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-compress -
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l log-rotate-daily -d 'Also rotate log files at the first write after local midnight'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-merge-logs -d 'One log file per instance (`<name>-out-<i>.log`): the default with -i or --exec-mode cluster, as in pm2'
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l merge-logs -d 'One log file per app for all its instances (pm2\'s --merge-logs)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s f -l force -d 'Start another copy of a script that runs already (pm2\'s -f; the copy is named <name>-2)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand run" -s f -l force
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-vizion
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-pmx
 complete -c rcluster -n "__fish_rcluster_using_subcommand run" -l no-automation
@@ -241,7 +241,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l sort -d 'Orde
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s s -l silent -d 'Nothing on stdout from commands that change things (pm2\'s -s); what a command is asked to show (list, logs, describe, pid...) still prints, and errors go to stderr'
-complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l json -d 'pm2\'s jlist: a JSON array, one object per instance (docs/jlist.md)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand list" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s m -l mini-list -d 'pm2\'s compact list: `key : value` lines per instance, no table'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand list" -s V -l version -d 'Print version'
@@ -249,7 +249,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -l sort -d 'Order 
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s s -l silent -d 'Nothing on stdout from commands that change things (pm2\'s -s); what a command is asked to show (list, logs, describe, pid...) still prints, and errors go to stderr'
-complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -l json -d 'pm2\'s jlist: a JSON array, one object per instance (docs/jlist.md)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s m -l mini-list -d 'pm2\'s compact list: `key : value` lines per instance, no table'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ls" -s V -l version -d 'Print version'
@@ -257,7 +257,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -l sort -d 'Order 
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s s -l silent -d 'Nothing on stdout from commands that change things (pm2\'s -s); what a command is asked to show (list, logs, describe, pid...) still prints, and errors go to stderr'
-complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -l json -d 'pm2\'s jlist: a JSON array, one object per instance (docs/jlist.md)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s m -l mini-list -d 'pm2\'s compact list: `key : value` lines per instance, no table'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand ps" -s V -l version -d 'Print version'
@@ -265,7 +265,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand status" -l sort -d 'Or
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s s -l silent -d 'Nothing on stdout from commands that change things (pm2\'s -s); what a command is asked to show (list, logs, describe, pid...) still prints, and errors go to stderr'
-complete -c rcluster -n "__fish_rcluster_using_subcommand status" -l json -d 'pm2\'s jlist: a JSON array, one object per instance (docs/jlist.md)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand status" -l json -d 'JSON array, one object per instance'
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s m -l mini-list -d 'pm2\'s compact list: `key : value` lines per instance, no table'
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand status" -s V -l version -d 'Print version'
@@ -280,7 +280,7 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand prettylist" -s s -l si
 complete -c rcluster -n "__fish_rcluster_using_subcommand prettylist" -s h -l help -d 'Print help'
 complete -c rcluster -n "__fish_rcluster_using_subcommand prettylist" -s V -l version -d 'Print version'
 complete -c rcluster -n "__fish_rcluster_using_subcommand monit" -l interval -d 'Time between refreshes (e.g. 1s, 500ms); CPU % is measured over it' -r
-complete -c rcluster -n "__fish_rcluster_using_subcommand monit" -l count -d 'Stop after this many refreshes (as `top -n`)' -r
+complete -c rcluster -n "__fish_rcluster_using_subcommand monit" -l count -d 'Print this many tables, one per refresh, then exit (as `top -b -n`), even on a terminal' -r
 complete -c rcluster -n "__fish_rcluster_using_subcommand monit" -s v -l verbose -d 'Print error causes in full'
 complete -c rcluster -n "__fish_rcluster_using_subcommand monit" -l no-color -d 'pm2\'s flag for plain output; rcluster\'s is plain already'
 complete -c rcluster -n "__fish_rcluster_using_subcommand monit" -s s -l silent -d 'Nothing on stdout from commands that change things (pm2\'s -s); what a command is asked to show (list, logs, describe, pid...) still prints, and errors go to stderr'
@@ -536,9 +536,9 @@ complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_s
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "run" -d 'Run apps in the foreground without a daemon (pm2-runtime, for containers): output to stdout/stderr, SIGTERM/SIGINT stop them, exits when all have ended'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "serve" -d 'Serve a folder\'s files over HTTP as an app (pm2\'s serve): `serve dist 3000 --spa`'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "list" -d 'List every instance (a table, or JSON for scripts)'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "jlist" -d 'Every instance as pm2\'s jlist shows it (pm2\'s keys and rcluster\'s), one JSON array; the same as `list --json`'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "prettylist" -d 'What jlist prints, in Node\'s object notation, as pm2\'s prettylist prints it'
-complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "monit" -d 'Watch CPU and memory of every instance live (the list, refreshed; Ctrl-C to quit)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "jlist" -d 'The same as `list --json` (pm2\'s jlist)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "prettylist" -d '`list --json`, indented (pm2\'s prettylist)'
+complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "monit" -d 'A live dashboard: instances with CPU and memory, the selected app\'s logs and details; keys to restart, reload, stop and filter; q quits (a table per refresh into a pipe)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "describe" -d 'Show everything about an app'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "stop" -d 'Stop instances (the stop signal, then SIGKILL after kill_timeout)'
 complete -c rcluster -n "__fish_rcluster_using_subcommand help; and not __fish_seen_subcommand_from start run serve list jlist prettylist monit describe stop restart delete reload scale save resurrect cleardump flush reloadLogs signal reset pid id env logs ping kill update completions ecosystem startup unstartup import help" -f -a "restart" -d 'Stop then start instances again (with an ecosystem file, its new definitions, and its apps that do not run are started: pm2\'s startOrRestart)'

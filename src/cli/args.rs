@@ -53,7 +53,8 @@ pub enum Command {
     Jlist,
     /// What jlist prints, in Node's object notation, as pm2's prettylist prints it.
     Prettylist,
-    /// Watch CPU and memory of every instance live (the list, refreshed; Ctrl-C to quit).
+    /// A live dashboard: instances with CPU and memory, the selected app's logs and details;
+    /// keys to restart, reload, stop and filter; q quits (a table per refresh into a pipe).
     Monit(MonitArgs),
     /// Show everything about an app.
     #[command(visible_aliases = ["desc", "info", "show"])]
@@ -508,12 +509,12 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct MonitArgs {
-    /// Only this app (name or instance id); default all.
+    /// Only this app (name or instance id; the dashboard starts filtered on it); default all.
     pub target: Option<String>,
     /// Time between refreshes (e.g. 1s, 500ms); CPU % is measured over it.
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     pub interval: String,
-    /// Stop after this many refreshes (as `top -n`).
+    /// Print this many tables, one per refresh, then exit (as `top -b -n`), even on a terminal.
     #[arg(long, value_name = "N")]
     pub count: Option<u32>,
 }

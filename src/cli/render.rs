@@ -278,7 +278,7 @@ fn found_ports(app: &AppDetail) -> Option<String> {
 }
 
 /// What makes an instance ready (README: "Reload, readiness, scale"), and how many are.
-fn readiness(app: &AppDetail) -> String {
+pub fn readiness(app: &AppDetail) -> String {
     let spec = &app.spec;
     let timeout = format!("listen_timeout {} ms", spec.listen_timeout_ms);
     let signal = if spec.wait_ready {

@@ -15,6 +15,7 @@ mod jlist;
 mod log_events;
 mod log_paths;
 mod logs;
+mod monit;
 mod persist;
 mod processes;
 mod reload;

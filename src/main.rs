@@ -27,6 +27,12 @@ fn main() {
             false,
         ),
         _ => {
+            // At a TAB, the completion scripts run `RCLUSTER_COMPLETE=<shell> rcluster -- <words>`:
+            // answered here, and the process exits.
+            clap_complete::CompleteEnv::with_factory(rcluster::cli::args::command)
+                .var(rcluster::cli::complete::VAR)
+                .shells(rcluster::cli::complete::shells())
+                .complete();
             let cli = Cli::parse_from(args);
             let verbose = cli.verbose;
             match cli::run(cli) {

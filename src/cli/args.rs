@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
+
+use crate::cli::complete;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -244,10 +247,11 @@ impl Pm2OnlyFlags {
 pub struct StartArgs {
     /// A program (`node`), a script (`app.js`, `./worker.sh`), a quoted command line
     /// (`"python3 -m http.server 8000"`), a known app, or an ecosystem file.
+    #[arg(add = ArgValueCompleter::new(complete::scripts))]
     pub script: String,
 
     /// More scripts: one app each, as `pm2 start a.js b.js` does.
-    #[arg(value_name = "SCRIPT")]
+    #[arg(value_name = "SCRIPT", add = ArgValueCompleter::new(complete::scripts))]
     pub more_scripts: Vec<String>,
 
     /// Arguments for the program, after `--`.
@@ -510,6 +514,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct MonitArgs {
     /// Only this app (name or instance id; the dashboard starts filtered on it); default all.
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub target: Option<String>,
     /// Time between refreshes (e.g. 1s, 500ms); CPU % is measured over it.
     #[arg(long, value_name = "DURATION", default_value = "1s")]
@@ -522,6 +527,7 @@ pub struct MonitArgs {
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
     /// App name or instance id.
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub target: String,
     /// JSON instead of text.
     #[arg(long)]
@@ -531,7 +537,7 @@ pub struct DescribeArgs {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Instance ids, app names, `all`, or ecosystem files.
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::targets))]
     pub targets: Vec<String>,
     #[command(flatten)]
     pub file: FileArgs,
@@ -553,7 +559,7 @@ pub struct RestartArgs {
 #[derive(Debug, Args)]
 pub struct ReloadArgs {
     /// Instance ids, app names, `all`, or ecosystem files (their new definitions are applied).
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::targets))]
     pub targets: Vec<String>,
     #[command(flatten)]
     pub file: FileArgs,
@@ -571,6 +577,7 @@ pub struct ReloadArgs {
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
     /// The app's name.
+    #[arg(add = ArgValueCompleter::new(complete::app_names))]
     pub app: String,
     /// N (exactly), +N (more) or -N (fewer).
     #[arg(allow_hyphen_values = true, value_name = "N|+N|-N")]
@@ -582,14 +589,14 @@ pub struct SignalArgs {
     /// A signal name or number: SIGUSR2, USR2, 12.
     pub signal: String,
     /// Instance ids, app names, `all`, or ecosystem files.
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::targets))]
     pub targets: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct InstanceTargetArgs {
     /// Instance ids, app names, `all`, or ecosystem files.
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -650,18 +657,21 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct EnvArgs {
     /// An instance id (or the name of an app of one instance).
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub target: String,
 }
 
 #[derive(Debug, Args)]
 pub struct OptionalTargetArgs {
     /// An instance id, an app name, or `all` (the default).
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub target: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// App name or instance id (default: every app).
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub target: Option<String>,
     /// How many past lines to show per file.
     #[arg(long, default_value_t = 15)]

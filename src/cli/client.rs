@@ -50,6 +50,19 @@ impl Client {
         }
     }
 
+    /// As `connect_existing`, waiting at most `limit` for each read and write (shell
+    /// completion: a stuck daemon must not hang a TAB).
+    pub fn connect_existing_within(home: &Home, limit: Duration) -> Result<Option<Client>> {
+        let Some(stream) = try_connect(home)? else {
+            return Ok(None);
+        };
+        stream
+            .set_recv_timeout(Some(limit))
+            .and_then(|()| stream.set_send_timeout(Some(limit)))
+            .context("cannot set a time limit on the daemon's socket")?;
+        Ok(Some(Client::greet(stream, false, false)?.greeted()?))
+    }
+
     /// Connect only if a daemon of this version runs already (and has answered).
     pub fn connect_existing(home: &Home) -> Result<Option<Client>> {
         match try_connect(home)? {

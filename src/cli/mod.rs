@@ -6,6 +6,7 @@ pub mod args;
 pub mod autostart;
 pub mod client;
 pub mod cmd;
+pub mod complete;
 pub mod inspect;
 pub mod pm2_list;
 pub mod render;

@@ -17,13 +17,7 @@ fn expected_files() -> Vec<(PathBuf, Vec<u8>)> {
         (Shell::Zsh, "_rcluster"),
         (Shell::Fish, "rcluster.fish"),
     ] {
-        let mut out = Vec::new();
-        clap_complete::generate(
-            shell,
-            &mut rcluster::cli::args::command(),
-            "rcluster",
-            &mut out,
-        );
+        let out = rcluster::cli::complete::registration(shell).expect("a completion script");
         files.push((root.join("completions").join(name), out));
     }
     for (name, page) in man::pages(&man::readme(root)) {

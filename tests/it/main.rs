@@ -4,6 +4,7 @@
 mod harness;
 
 mod cluster;
+mod completion;
 mod cron;
 mod daemon;
 mod describe;

@@ -2,6 +2,7 @@
 
 mod control;
 mod ecosystem;
+pub use ecosystem::is_ecosystem_file;
 mod import;
 mod list;
 mod log_view;
@@ -79,13 +80,7 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Import(args) => import::run(home, &args),
         Command::Other(words) => pm2_verbs::refuse(&words),
         Command::Completions(args) => {
-            let mut out = Vec::new();
-            clap_complete::generate(
-                args.shell,
-                &mut super::args::command(),
-                "rcluster",
-                &mut out,
-            );
+            let out = super::complete::registration(args.shell)?;
             std::io::stdout()
                 .write_all(&out)
                 .context("cannot write completions")?;

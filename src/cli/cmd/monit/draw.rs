@@ -100,7 +100,11 @@ fn instance_list(frame: &mut Frame, area: Rect, model: &Model) {
     let table = Table::new(rows, widths)
         .header(header)
         .block(titled(title))
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .row_highlight_style(
+            Style::new()
+                .bg(Color::Indexed(238))
+                .add_modifier(Modifier::BOLD),
+        )
         .highlight_symbol("▶ ");
     let mut state = TableState::default();
     state.select(visible.iter().position(|i| Some(i.id) == model.selected));

@@ -83,7 +83,7 @@ fn man_pages_read_well() {
         );
     }
     assert!(top.contains("RCLUSTER_HOME") && top.contains("NODE_APP_INSTANCE"));
-    assert!(top.contains("daemon.lock") && top.contains("dump.json"));
+    assert!(top.contains("daemon.lock") && top.contains("dump.pm2"));
     assert!(
         top.contains("rcluster logs web \\-\\-lines 50"),
         "README's everyday use"

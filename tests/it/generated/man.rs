@@ -135,8 +135,12 @@ What the daemon did: starts, exits, restarts, reloads.
 Each app's standard output and error (per instance, \\fI<name>\\-out\\-<i>.log\\fR, with \
 \\fB\\-\\-no\\-merge\\-logs\\fR); rotated files beside them, \\fI.1\\fR, \\fI.2.gz\\fR...
 .TP
-\\fIdump.json\\fR, \\fIdump.json.bak\\fR
-The process list \\fBrcluster save\\fR wrote and \\fBrcluster resurrect\\fR reads, and the one before.
+\\fIdump.pm2\\fR, \\fIdump.pm2.bak\\fR
+The process list \\fBrcluster save\\fR wrote (in pm2's format) and \\fBrcluster resurrect\\fR \
+reads, and the one before. (\\fIdump.json\\fR: rcluster 0.1's, read while there is no \\fIdump.pm2\\fR.)
+.TP
+\\fIdaemon.run\\fR
+Present while a daemon runs: found at start, it says the previous one did not stop cleanly.
 .TP
 \\fIlib/\\fR
 The preload library of cluster mode, written from the binary at start.

@@ -337,3 +337,41 @@ fn a_program_that_binds_nothing_is_restarted_with_a_note() {
     let now = home.app("worker")[0].pid.expect("running again");
     assert_ne!(now, first);
 }
+
+#[test]
+fn held_ports_survive_a_daemon_update() {
+    let home = Home::new();
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    home.ok(&["start", &cmd, "--name", "kept"]);
+    wait_until("ready", || ready_pid(&home, "kept"));
+    let daemon = home.daemon_pid().expect("daemon pid");
+    home.ok(&["update"]);
+    assert_eq!(home.daemon_pid(), Some(daemon), "updated in place");
+    // The new image holds the port as the old one did: the reload is still a swap.
+    reloads_under_load(&home, "kept", port, 2);
+}
+
+#[test]
+fn a_stopped_app_frees_its_port_and_starts_again() {
+    let home = Home::new();
+    let port = free_port();
+    let cmd = format!("python3 {} {port}", fixture("servers/whoami.py"));
+    home.ok(&["start", &cmd, "--name", "freed"]);
+    let first = wait_until("ready", || ready_pid(&home, "freed"));
+    wait_until("serving", || serving_pid(port).filter(|p| *p == first));
+    // As without rcluster (and under pm2): a stopped server's port is closed, not held.
+    home.ok(&["stop", "freed"]);
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.kind());
+    assert_eq!(
+        refused.err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "the port is closed"
+    );
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("another program may take it");
+    home.ok(&["start", "freed"]);
+    let again = wait_until("ready again", || ready_pid(&home, "freed"));
+    wait_until("serving again", || {
+        serving_pid(port).filter(|p| *p == again)
+    });
+}

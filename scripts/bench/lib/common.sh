@@ -202,7 +202,8 @@ build_rcluster() {
 
 # ------------------------------------------------------------------ pm2
 
-# Installs pm2@PM2_VERSION with npm into $CACHE/pm2-VERSION (never global), once; sets PM2 and
+# Installs pm2@PM2_VERSION with npm into $CACHE/pm2-VERSION (never global), once (PM2_BIN=<path>
+# uses a pm2 installed already instead); sets PM2 and
 # PM2_VER, or PM2_SKIP to the reason it cannot be used (the caller reports it in its own words).
 # With the argument "apt", a missing npm is first installed with apt-get (reload.sh installs its
 # tools; the other scripts do not touch the system's packages for pm2).
@@ -210,6 +211,13 @@ install_pm2() {
     local use_apt=${1:-} prefix=$CACHE/pm2-$PM2_VERSION pkg
     pkg=$prefix/node_modules/pm2/package.json
     PM2_SKIP=""
+    if [[ -n ${PM2_BIN:-} ]]; then # a pm2 installed already (PM2_BIN=<path to its bin/pm2>)
+        PM2=$(realpath "$PM2_BIN")
+        [[ -x $PM2 ]] || die "PM2_BIN=$PM2_BIN is not an executable"
+        PM2_VER=$(PM2_HOME=$PM2_HOME_DIR "$PM2" --version 2>/dev/null | tail -n1)
+        [[ -n $PM2_VER ]] || die "PM2_BIN=$PM2_BIN does not say its version"
+        return 0
+    fi
     [[ $PM2_VERSION =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || die "PM2_VERSION=$PM2_VERSION is not a version"
     if ! command -v node >/dev/null; then
         PM2_SKIP="node is not installed"

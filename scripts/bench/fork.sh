@@ -80,7 +80,8 @@ install_pm2
 # Express 5: a node_modules folder with it, or an npm install into the cache.
 has_express5() { [[ -f $1/express/package.json ]] && grep -q '"version": *"5\.' "$1/express/package.json"; }
 EXPRESS=""
-for dir in ${EXPRESS_MODULES:-} ${NODE_PATH//:/ }; do
+NODE_PATHS=${NODE_PATH:-}
+for dir in ${EXPRESS_MODULES:-} ${NODE_PATHS//:/ }; do
     if has_express5 "$dir"; then EXPRESS=$(realpath "$dir"); break; fi
 done
 if [[ -z $EXPRESS ]]; then

@@ -375,3 +375,46 @@ fn a_stopped_app_frees_its_port_and_starts_again() {
         serving_pid(port).filter(|p| *p == again)
     });
 }
+
+#[test]
+fn a_new_instance_slower_than_listen_timeout_finds_the_port_still_open() {
+    let home = Home::new();
+    let port = free_port();
+    // Binds a second after it starts once the file `slow` exists: past listen_timeout.
+    let server = home.write_script(
+        "slow_server.py",
+        &format!(
+            "import os, runpy, sys, time\nif os.path.exists('slow'):\n    time.sleep(1)\nsys.argv = ['whoami', '{port}']\nrunpy.run_path({:?}, run_name='__main__')\n",
+            fixture("servers/whoami.py")
+        ),
+    );
+    home.ok(&[
+        "start",
+        "python3",
+        "--name",
+        "slow",
+        "--listen-timeout",
+        "300",
+        "--",
+        path_str(&server),
+    ]);
+    let first = wait_until("ready", || ready_pid(&home, "slow"));
+    wait_until("serving", || serving_pid(port).filter(|p| *p == first));
+    std::fs::write(home.work().join("slow"), "").expect("write");
+    let load = Load::start(&[port]);
+    // Taken as ready at listen_timeout, before it binds: the old one goes, and its socket (what
+    // waits in it included) passes to the new one, which binds it a moment later.
+    home.ok(&["reload", "slow"]);
+    let now = wait_until("the new pid serves", || {
+        serving_pid(port).filter(|p| *p != first)
+    });
+    let total = load.finish();
+    eprintln!("slow new instance under load: {total:?}");
+    assert_eq!(
+        (total.refused, total.failed),
+        (0, 0),
+        "{total:?}\ndaemon log:\n{}",
+        home.daemon_log()
+    );
+    assert_eq!(ready_pid(&home, "slow"), Some(now));
+}

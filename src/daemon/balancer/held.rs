@@ -22,6 +22,7 @@
 //! A port belongs to one instance slot (index), as in pm2's fork mode: another slot's bind of it
 //! is refused with EADDRINUSE, what the kernel would have said.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -29,7 +30,10 @@ use super::listen;
 
 pub struct Held {
     groups: Vec<Group>,
-    /// Orders admissions: the latest admitted socket of a group serves.
+    /// Instances in the rotation (ready, not stopping), with when they were admitted: the
+    /// socket of the one admitted last serves its address. By instance, not by socket, so that
+    /// a socket created or inherited after its instance was admitted serves at once.
+    rotation: HashMap<u32, u64>,
     admissions: u64,
 }
 
@@ -46,8 +50,6 @@ struct Group {
 struct HeldSocket {
     owner: u32,
     fd: OwnedFd,
-    /// In the rotation since this admission (the instance is ready); None when out of it.
-    admitted: Option<u64>,
 }
 
 /// How a bind of a held address is answered.
@@ -74,6 +76,7 @@ impl Held {
     pub fn new() -> Held {
         Held {
             groups: Vec::new(),
+            rotation: HashMap::new(),
             admissions: 0,
         }
     }
@@ -145,8 +148,8 @@ impl Held {
                 &mut self.groups[last]
             }
         };
-        // Steer before the new socket joins: until its instance is ready, it gets nothing.
-        group.steer(true);
+        // Steer before the new socket joins: it gets nothing unless its instance serves.
+        group.steer(&self.rotation, true);
         if let Err(e) = listen::start_listening(&fd) {
             crate::dlog!(
                 "cannot listen on {addr} for instance id {id}: {e}; it binds the port itself"
@@ -157,24 +160,24 @@ impl Held {
             Ok(copy) => copy,
             Err(_) => return HeldBind::Pass,
         };
-        group.socks.push(HeldSocket {
-            owner: id,
-            fd,
-            admitted: None,
-        });
+        group.socks.push(HeldSocket { owner: id, fd });
+        // An instance admitted before it bound (it took longer than listen_timeout) serves now.
+        group.steer(&self.rotation, false);
         HeldBind::Adopt(copy)
     }
 
     /// Instance `id` is ready: its sockets get the new connections.
     pub fn admit(&mut self, id: u32) {
         self.admissions += 1;
-        let admission = self.admissions;
-        self.each_of(id, |s| s.admitted = Some(admission));
+        self.rotation.insert(id, self.admissions);
+        self.resteer(id);
     }
 
     /// Instance `id` leaves the rotation (a stop, or its exit).
     pub fn detach(&mut self, id: u32) {
-        self.each_of(id, |s| s.admitted = None);
+        if self.rotation.remove(&id).is_some() {
+            self.resteer(id);
+        }
     }
 
     /// Connections waiting in instance `id`'s sockets that it still has to accept because
@@ -184,7 +187,7 @@ impl Held {
         self.groups
             .iter()
             .map(|g| {
-                let target = g.target();
+                let target = g.target(&self.rotation);
                 g.socks
                     .iter()
                     .enumerate()
@@ -201,12 +204,12 @@ impl Held {
     /// while it comes up; otherwise the socket leaves its group, and the port closes if nothing
     /// else holds it.
     pub fn retire(&mut self, id: u32, successor: Option<u32>) {
+        self.rotation.remove(&id);
         for group in &mut self.groups {
             let heir = successor.filter(|s| !group.socks.iter().any(|k| k.owner == *s));
             if let Some(heir) = heir {
                 if let Some(sock) = group.socks.iter_mut().find(|s| s.owner == id) {
                     sock.owner = heir;
-                    sock.admitted = None;
                 }
             }
             while let Some(i) = group.socks.iter().position(|s| s.owner == id) {
@@ -225,20 +228,16 @@ impl Held {
                 // attached program returns may now name another socket.
                 group.steering = None;
             }
-            group.steer(false);
+            group.steer(&self.rotation, false);
         }
         self.groups.retain(|g| !g.socks.is_empty());
     }
 
-    fn each_of(&mut self, id: u32, mut change: impl FnMut(&mut HeldSocket)) {
+    /// Steer again the groups where instance `id` has a socket.
+    fn resteer(&mut self, id: u32) {
         for group in &mut self.groups {
-            let mut touched = false;
-            for sock in group.socks.iter_mut().filter(|s| s.owner == id) {
-                change(sock);
-                touched = true;
-            }
-            if touched {
-                group.steer(false);
+            if group.socks.iter().any(|s| s.owner == id) {
+                group.steer(&self.rotation, false);
             }
         }
     }
@@ -253,7 +252,11 @@ impl Held {
                     addr: g.addr,
                     index: g.index,
                     steering: g.steering,
-                    socks: g.socks.iter().map(|s| (s.owner, s.admitted)).collect(),
+                    socks: g
+                        .socks
+                        .iter()
+                        .map(|s| (s.owner, self.rotation.get(&s.owner).copied()))
+                        .collect(),
                 };
                 (export, fds)
             })
@@ -266,14 +269,13 @@ impl Held {
             .socks
             .iter()
             .zip(fds)
-            .map(|(&(owner, admitted), fd)| HeldSocket {
-                owner,
-                fd,
-                admitted,
-            })
+            .map(|(&(owner, _), fd)| HeldSocket { owner, fd })
             .collect();
-        for s in &socks {
-            self.admissions = self.admissions.max(s.admitted.unwrap_or(0));
+        for &(owner, admitted) in &export.socks {
+            if let Some(admission) = admitted {
+                self.rotation.insert(owner, admission);
+                self.admissions = self.admissions.max(admission);
+            }
         }
         self.groups.push(Group {
             addr: export.addr,
@@ -285,13 +287,14 @@ impl Held {
 }
 
 impl Group {
-    /// The socket that should get new connections: the one admitted last; with none admitted
-    /// (every instance starting or stopping), the first, which the kernel has had longest.
-    fn target(&self) -> Option<usize> {
+    /// The socket that should get new connections: that of the instance admitted last; with
+    /// none in the rotation (every instance starting or stopping), the first, which the kernel
+    /// has had longest.
+    fn target(&self, rotation: &HashMap<u32, u64>) -> Option<usize> {
         self.socks
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.admitted.map(|a| (a, i)))
+            .filter_map(|(i, s)| rotation.get(&s.owner).map(|a| (*a, i)))
             .max()
             .map(|(_, i)| i)
             .or((!self.socks.is_empty()).then_some(0))
@@ -299,8 +302,8 @@ impl Group {
 
     /// Make the group's steering program return the target. A lone socket needs none, unless
     /// another is `joining`: then it must be in place before that one listens.
-    fn steer(&mut self, joining: bool) {
-        let Some(target) = self.target() else {
+    fn steer(&mut self, rotation: &HashMap<u32, u64>, joining: bool) {
+        let Some(target) = self.target(rotation) else {
             return;
         };
         if self.steering == Some(target) || (self.socks.len() < 2 && !joining) {
@@ -462,6 +465,23 @@ mod tests {
         assert_eq!(got, 1, "the connection that waited is the successor's");
         drop(early);
         assert!(held.owns(2));
+    }
+
+    #[test]
+    fn an_instance_admitted_before_it_binds_serves_once_it_does() {
+        let free = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = free.local_addr().expect("addr");
+        drop(free);
+        let mut held = Held::new();
+        let old = adopt(&mut held, 1, addr);
+        held.admit(1);
+        // The new instance was taken as ready (listen_timeout) before it bound, and the old one
+        // is draining: once the new one binds, new connections are its.
+        held.admit(2);
+        held.detach(1);
+        let new = adopt(&mut held, 2, addr);
+        assert_eq!(spread(addr, &[&old, &new], 30), [0, 30]);
+        assert_eq!(held.pending(1), 0);
     }
 
     #[test]

@@ -26,7 +26,8 @@
 #
 # Knobs (environment): BENCH_RELOADS (3), BENCH_CLOSE_CONNS (2), BENCH_KEEPALIVE_CONNS (4),
 # BENCH_TIMEOUT (seconds before a request counts as failed, 10), BENCH_THREADS (2), BENCH_CONNS
-# (32), BENCH_DURATION (seconds per wrk run, 10), BENCH_WARMUP (seconds, 2), PM2_VERSION (7.0.4),
+# (32), BENCH_DURATION (seconds per wrk run, 10), BENCH_WARMUP (seconds, 2), BENCH_ROUNDS (3: the
+# cost rows run interleaved this many times, the best round of each is shown), PM2_VERSION (7.0.4),
 # PM2_BIN=<path> (use that pm2), EXPRESS_MODULES=<node_modules folder>, RCLUSTER_BIN=<path>
 # (measure that binary instead of building), BENCH_NO_DOCS=1 (print only), BENCH_KEEP=1 (keep the
 # work directory: daemon logs, raw results).
@@ -52,11 +53,12 @@ THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-32}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 
 say() { printf '[fork.sh] %s\n' "$*" >&2; }
 
-for v in "$RELOADS" "$TIMEOUT" "$THREADS" "$CONNS" "$DURATION" "$WARMUP"; do
-    [[ $v =~ ^[1-9][0-9]*$ ]] || die "BENCH_RELOADS, BENCH_TIMEOUT, BENCH_THREADS, BENCH_CONNS, BENCH_DURATION, BENCH_WARMUP must be whole numbers > 0"
+for v in "$RELOADS" "$TIMEOUT" "$THREADS" "$CONNS" "$DURATION" "$WARMUP" "$ROUNDS"; do
+    [[ $v =~ ^[1-9][0-9]*$ ]] || die "BENCH_RELOADS, BENCH_TIMEOUT, BENCH_THREADS, BENCH_CONNS, BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS must be whole numbers > 0"
 done
 for v in "$CLOSE_CONNS" "$KA_CONNS"; do [[ $v =~ ^[0-9]+$ ]] || die "BENCH_*_CONNS must be whole numbers"; done
 ((CLOSE_CONNS + KA_CONNS > 0)) || die "no load: BENCH_CLOSE_CONNS and BENCH_KEEPALIVE_CONNS are both 0"
@@ -104,7 +106,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 read -r -a PORTS < <(python3 "$HERE/bench.py" ports 10)
 M_RC_BIN=$RC M_RC_HOME=$RC_HOME M_PM2_BIN=$([[ -z $PM2_SKIP ]] && echo "$PM2" || true) M_PM2_HOME=$PM2_HOME_DIR \
 M_EXPRESS=$EXPRESS M_PORTS="${PORTS[*]}" M_RELOADS=$RELOADS M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS M_TIMEOUT=$TIMEOUT \
-M_THREADS=$THREADS M_CONNS=$CONNS M_DURATION=$DURATION M_WARMUP=$WARMUP M_RESULTS=$RESULTS M_PIDS=$PIDS \
+M_THREADS=$THREADS M_CONNS=$CONNS M_DURATION=$DURATION M_WARMUP=$WARMUP M_ROUNDS=$ROUNDS M_RESULTS=$RESULTS M_PIDS=$PIDS \
 M_BENCH=$BENCH_DIR python3 - >"$WORK/conf.json" <<'EOF'
 import json, os
 e = os.environ
@@ -114,7 +116,8 @@ if e["M_PM2_BIN"]:
 print(json.dumps({"managers": managers, "express": e["M_EXPRESS"], "ports": [int(p) for p in e["M_PORTS"].split()],
                   "reloads": int(e["M_RELOADS"]), "close": int(e["M_CLOSE"]), "keepalive": int(e["M_KA"]),
                   "timeout": float(e["M_TIMEOUT"]), "threads": int(e["M_THREADS"]), "conns": int(e["M_CONNS"]),
-                  "duration": int(e["M_DURATION"]), "warmup": int(e["M_WARMUP"]), "results": e["M_RESULTS"],
+                  "duration": int(e["M_DURATION"]), "warmup": int(e["M_WARMUP"]), "rounds": int(e["M_ROUNDS"]),
+                  "results": e["M_RESULTS"],
                   "pids": e["M_PIDS"], "bench_dir": e["M_BENCH"]}))
 EOF
 helper run "$WORK/conf.json" || die "the measurement failed"
@@ -125,7 +128,7 @@ M_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') M_MACHINE="$(uname -s) $(uname -r) $(una
 M_CPU=$(cpu_model) M_COMMIT=$COMMIT M_RC_VERSION=$RC_VERSION M_PM2_VERSION=$([[ -n $PM2_SKIP ]] || echo "${PM2_VER:-}") \
 M_PM2_SKIP=$PM2_SKIP M_NODE=$(node --version) M_PYTHON="$(python3 --version 2>&1)" M_LOAD=$LOAD_BEFORE \
 M_LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)" M_RELOADS=$RELOADS M_CLOSE=$CLOSE_CONNS M_KA=$KA_CONNS \
-M_THREADS=$THREADS M_CONNS=$CONNS M_DURATION=$DURATION M_WARMUP=$WARMUP \
+M_THREADS=$THREADS M_CONNS=$CONNS M_DURATION=$DURATION M_WARMUP=$WARMUP M_ROUNDS=$ROUNDS \
 python3 - >"$WORK/meta.json" <<'EOF'
 import json, os
 e = os.environ
@@ -135,7 +138,7 @@ print(json.dumps({
     "pm2_skip": e["M_PM2_SKIP"], "node": e["M_NODE"], "python": e["M_PYTHON"], "loadavg": e["M_LOAD"],
     "loadavg_after": e["M_LOAD_AFTER"], "reloads": int(e["M_RELOADS"]), "close": int(e["M_CLOSE"]),
     "keepalive": int(e["M_KA"]), "threads": int(e["M_THREADS"]), "conns": int(e["M_CONNS"]),
-    "duration": int(e["M_DURATION"]), "warmup": int(e["M_WARMUP"]),
+    "duration": int(e["M_DURATION"]), "warmup": int(e["M_WARMUP"]), "rounds": int(e["M_ROUNDS"]),
 }))
 EOF
 python3 "$HERE/bench.py" report "$RESULTS" "$WORK/meta.json" >"$WORK/section.md"

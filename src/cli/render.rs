@@ -257,11 +257,11 @@ pub fn describe(app: &AppDetail) -> String {
 }
 
 /// The ports the program bound that the daemon shares (pm2-style cluster mode with no
-/// declared port): `None` when the app declares its ports (the `listen` row says them) or is
-/// not in cluster mode.
+/// declared port) or holds (fork mode): `None` when the app declares its ports (the `listen`
+/// row says them), or a fork app holds none.
 fn found_ports(app: &AppDetail) -> Option<String> {
     let cluster = &app.spec.cluster;
-    if !cluster.discover || !cluster.listen.is_empty() {
+    if !cluster.listen.is_empty() {
         return None;
     }
     let mut ports: Vec<&str> = Vec::new();
@@ -269,6 +269,15 @@ fn found_ports(app: &AppDetail) -> Option<String> {
         if !ports.contains(&port.as_str()) {
             ports.push(port);
         }
+    }
+    // Fork mode: the ports the program bound, which the daemon holds across its reloads.
+    if !cluster.discover {
+        return (!ports.is_empty()).then(|| {
+            format!(
+                "{} (bound by the program, held by the daemon across reloads)",
+                ports.join(", ")
+            )
+        });
     }
     Some(if ports.is_empty() {
         "none yet (shared once the program binds one)".into()

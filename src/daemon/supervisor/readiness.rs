@@ -195,12 +195,18 @@ impl Supervisor {
         };
         let timeout = app.spec.listen_timeout_ms;
         // A round-robin instance that took no channel but listens on a port itself: the preload
-        // did not reach the process that bound it, so it serves outside the shared port.
+        // did not reach the process that bound it (it would have shared the port), so it serves
+        // outside the shared port. Only where every port it binds is shared (pm2-style, no
+        // declared port), but for its private ones.
+        let cluster = &app.spec.cluster;
         let bypass = match (&app.balancer, inst.listening, inst.pgid) {
             (Some(b), false, Some(pgid))
-                if !b.is_fork() && b.strategy() == Strategy::RoundRobin =>
+                if cluster.discover && b.strategy() == Strategy::RoundRobin =>
             {
                 crate::daemon::process::conns::listening_tcp(pgid)
+                    .into_iter()
+                    .filter(|a| !cluster.private_ports.contains(&a.port()))
+                    .collect()
             }
             _ => Vec::new(),
         };

@@ -15,7 +15,7 @@ use crate::cli::complete;
     about = "A process manager for programs in any language: restarts, logs, and cluster mode on one port",
     long_about = None,
     propagate_version = true,
-    after_help = "Targets: an instance id, an app name, a namespace, `all`, the script an app was started from (app.js), /regex/ over app names, or an ecosystem file (ecosystem.yaml, *.json, *.config.js). The daemon starts on first use; its home is $RCLUSTER_HOME (default: the platform state directory)."
+    after_help = "Targets: an instance id, an app name, a namespace, `all`, the script an app was started from (app.js), /regex/ over app names, or an ecosystem file (ecosystem.yaml, *.json, *.config.js; `-` reads one from standard input). The daemon starts on first use; its home is $RCLUSTER_HOME (default: the platform state directory)."
 )]
 pub struct Cli {
     /// Print error causes in full.
@@ -246,7 +246,8 @@ impl Pm2OnlyFlags {
 #[derive(Debug, Clone, Args)]
 pub struct StartArgs {
     /// A program (`node`), a script (`app.js`, `./worker.sh`), a quoted command line
-    /// (`"python3 -m http.server 8000"`), a known app, or an ecosystem file.
+    /// (`"python3 -m http.server 8000"`), a known app, or an ecosystem file (`-` reads one from
+    /// standard input).
     #[arg(add = ArgValueCompleter::new(complete::scripts))]
     pub script: String,
 
@@ -554,6 +555,9 @@ pub struct RestartArgs {
     /// otherwise they keep the one of the shell that started them.
     #[arg(short = 'a', long)]
     pub update_env: bool,
+    /// Rename the app first (pm2's `restart 0 --name new`); the target names one app.
+    #[arg(short = 'n', long, value_name = "NEW")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

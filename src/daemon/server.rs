@@ -303,6 +303,15 @@ where
                 .await,
         ),
         Request::Reset { target } => done(handle.call(|reply| Cmd::Reset { target, reply }).await),
+        Request::Rename { target, name } => done(
+            handle
+                .call(|reply| Cmd::Rename {
+                    target,
+                    name,
+                    reply,
+                })
+                .await,
+        ),
         Request::List => {
             if let Ok(Some(message)) = handle.ask(|reply| Cmd::Notice { reply }).await {
                 write_frame(tx, &Response::Notice { message }).await?;

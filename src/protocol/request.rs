@@ -203,6 +203,12 @@ pub enum Request {
     Reset {
         target: Target,
     },
+    /// Give the target's app a new name (pm2's `restart <id> --name NEW`; the CLI restarts it
+    /// next). The target must name one app.
+    Rename {
+        target: Target,
+        name: String,
+    },
     Logs {
         target: Target,
         lines: usize,
@@ -234,6 +240,7 @@ impl Request {
             Request::ReloadLogs => "reloadLogs",
             Request::Signal { .. } => "signal",
             Request::Reset { .. } => "reset",
+            Request::Rename { .. } => "rename",
         }
     }
 }

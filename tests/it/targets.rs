@@ -233,3 +233,79 @@ fn instances_below_minus_one_and_flags_beside_a_file() {
     let err = home.fails(&["start", "eco.json", "--name", "x"]);
     assert!(err.contains("--name names one app"), "{err}");
 }
+
+/// `rcluster ARGS` with `input` on its standard input.
+fn piped(home: &Home, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = home
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rcluster");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("rcluster output")
+}
+
+#[test]
+fn an_ecosystem_file_on_standard_input() {
+    let home = Home::new();
+    home.write_script("idle.py", PY_IDLE);
+    let file = r#"{"apps": [{"name": "api", "script": "idle.py"}, {"name": "worker", "script": "idle.py"}]}"#;
+    let out = piped(&home, &["start", "-"], file);
+    assert!(out.status.success(), "{}", home.report(&out));
+    wait_until("both online", || {
+        home.online_pids("api", 1)?;
+        home.online_pids("worker", 1)
+    });
+    assert!(home.app("-").is_empty(), "no app named -");
+    let out = piped(&home, &["stop", "-", "--only", "worker"], file);
+    assert!(out.status.success(), "{}", home.report(&out));
+    home.wait_status("worker", InstanceState::Stopped);
+    assert_eq!(home.app("api")[0].status, InstanceState::Online);
+    let out = piped(&home, &["start", "-"], r#"{"apps": ["#);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("<stdin>:"), "{err}");
+    assert_eq!(home.list().len(), 2);
+}
+
+#[test]
+fn restart_with_a_name_renames_the_app() {
+    let home = Home::new();
+    home.write_script("idle.py", PY_IDLE);
+    home.ok(&["start", "idle.py"]);
+    home.ok(&["start", "idle.py", "--name", "other"]);
+    let before = home.online_pids("idle", 1).expect("idle online");
+    let id = home.app("idle")[0].id.to_string();
+    home.ok(&["restart", &id, "--name", "renamed"]);
+    let after = wait_until("renamed online", || home.online_pids("renamed", 1));
+    assert_ne!(before, after, "restarted");
+    assert!(home.app("idle").is_empty());
+    let renamed = &home.app("renamed")[0];
+    assert_eq!((renamed.id.to_string(), renamed.restarts), (id, 1));
+    // Read once the program runs (the trampoline before its exec has its own environment).
+    wait_until("the program sees its new name", || {
+        let environ = std::fs::read(format!("/proc/{}/environ", after[0])).ok()?;
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == b"RCLUSTER_APP=renamed")
+            .then_some(())
+    });
+    wait_until("its log under the new name", || {
+        home.read_log("renamed-out.log")
+            .contains("up")
+            .then_some(())
+    });
+    let err = home.fails(&["restart", "renamed", "--name", "other"]);
+    assert!(err.contains("exists already"), "{err}");
+    let err = home.fails(&["restart", "all", "--name", "x"]);
+    assert!(err.contains("--name renames one app"), "{err}");
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::args::{ReloadArgs, ScaleArgs, TargetArgs};
+use crate::cli::args::{ReloadArgs, RestartArgs, ScaleArgs, TargetArgs};
 use crate::cli::client::{Client, DaemonError};
 use crate::cli::cmd::ecosystem;
 use crate::cli::render;
@@ -82,6 +82,51 @@ pub fn act(home: &Home, verb: Verb, args: &TargetArgs, new_env: bool) -> Result<
     eprintln!("[rcluster] {what}: {}", args.targets.join(" "));
     if !affected.is_empty() {
         println!("{}", render::instances_table(&affected));
+    }
+    Ok(0)
+}
+
+/// pm2's `restart <id|name> --name NEW`: the app is renamed, then restarted under the new name.
+pub fn rename(home: &Home, args: &RestartArgs, name: &str) -> Result<i32> {
+    let [text] = args.target.targets.as_slice() else {
+        bail!("--name renames one app: give one target");
+    };
+    if ecosystem::is_ecosystem_file(text) {
+        bail!("--name renames an app, not an ecosystem file's apps: set `name` in {text}");
+    }
+    let mut client = Client::connect(home)?;
+    let target = Resolver::new()?.resolve(&mut client, text)?;
+    if let Target::Id(_) = target {
+        let app = selected(&mut client, &target)?
+            .into_iter()
+            .next()
+            .map(|i| i.name);
+        if let Some(app) = app {
+            let count = selected(&mut client, &Target::Name(app.clone()))?.len();
+            if count > 1 {
+                eprintln!(
+                    "[rcluster] note: {text} is one of the {count} instances of \"{app}\": the app is renamed whole (pm2 renames that one process)"
+                );
+            }
+        }
+    }
+    match client.call(&Request::Rename {
+        target,
+        name: name.to_owned(),
+    })? {
+        Response::Done { message } => eprintln!("[rcluster] {message}"),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+    let restarted = expect_instances(client.call(&Request::Restart {
+        target: Target::Name(name.to_owned()),
+        apps: Vec::new(),
+        base_env: update_env(args.update_env),
+    })?)?;
+    if args.target.json {
+        println!("{}", serde_json::to_string(&restarted)?);
+    } else {
+        eprintln!("[rcluster] restarted: {name}");
+        println!("{}", render::instances_table(&restarted));
     }
     Ok(0)
 }

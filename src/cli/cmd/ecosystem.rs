@@ -35,6 +35,9 @@ const READY_MARGIN: Duration = Duration::from_secs(15);
 /// `app.js` is a script to run. `ecosystem*.{js,cjs,mjs}` counts too. By name only, so that a
 /// mistyped file is reported as missing instead of started as a program.
 pub fn is_ecosystem_file(target: &str) -> bool {
+    if target == STDIN {
+        return true;
+    }
     let Some(name) = Path::new(target).file_name() else {
         return false;
     };
@@ -47,6 +50,22 @@ pub fn is_ecosystem_file(target: &str) -> bool {
         .any(|ext| name.ends_with(ext) && name.len() > ext.len())
         || (script && (name.contains(".config.") || name.starts_with("ecosystem")))
 }
+
+/// The target that reads an ecosystem file from standard input (`cat eco.json | rcluster
+/// start -`, as pm2's pipe).
+pub const STDIN: &str = "-";
+
+/// How messages name a file target (`<stdin>` for `-`).
+pub fn label(file: &str) -> &str {
+    if file == STDIN {
+        "<stdin>"
+    } else {
+        file
+    }
+}
+
+/// More than this on standard input is no ecosystem file.
+const STDIN_LIMIT: u64 = 4 << 20;
 
 /// `--only` and `--env` as given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +102,23 @@ pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
         profile: opts.profile.clone(),
         only: opts.only.clone(),
     };
-    let loaded = match ecosystem::load(Path::new(file), &options) {
+    let result = if file == STDIN {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        // JSON, as pm2's pipe reads; else YAML, which also reads pm2's object literals with
+        // unquoted keys. The JSON error is the one to show when neither reads it.
+        let text = read_stdin()?;
+        let load = |format| ecosystem::load_text("<stdin>", &text, format, &cwd, &options);
+        match load(ecosystem::TextFormat::Json) {
+            Err(e) if e.kind == ErrorKind::Syntax => match load(ecosystem::TextFormat::Yaml) {
+                Err(yaml) if yaml.kind == ErrorKind::Syntax => Err(e),
+                other => other,
+            },
+            other => other,
+        }
+    } else {
+        ecosystem::load(Path::new(file), &options)
+    };
+    let loaded = match result {
         Ok(loaded) => loaded,
         Err(e) if e.kind == ErrorKind::Invalid => {
             for problem in &e.problems {
@@ -91,7 +126,7 @@ pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
             }
             let n = e.problems.len();
             let s = if n == 1 { "" } else { "s" };
-            bail!("{file}: {n} problem{s} (above); nothing was done");
+            bail!("{}: {n} problem{s} (above); nothing was done", label(file));
         }
         Err(e) => bail!("{e}"),
     };
@@ -99,6 +134,28 @@ pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
         eprintln!("[rcluster] note: {note}");
     }
     Ok(loaded)
+}
+
+/// The ecosystem file piped in: JSON (or YAML), relative paths against the current directory.
+fn read_stdin() -> Result<String> {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        bail!("`-` reads an ecosystem file from standard input: `cat ecosystem.json | rcluster start -`");
+    }
+    let mut text = String::new();
+    stdin
+        .lock()
+        .take(STDIN_LIMIT + 1)
+        .read_to_string(&mut text)
+        .context("standard input: cannot read an ecosystem file")?;
+    if text.len() as u64 > STDIN_LIMIT {
+        bail!(
+            "standard input: more than {} MiB: not an ecosystem file",
+            STDIN_LIMIT >> 20
+        );
+    }
+    Ok(text)
 }
 
 /// `rcluster start <file>` (see the module doc). Flags given beside the file override its
@@ -135,7 +192,7 @@ pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
     let shown = start_apps(&mut client, &loaded.apps, Mode::Start)?;
     eprintln!(
         "[rcluster] {}: {}",
-        args.script,
+        label(&args.script),
         names(&loaded.apps).join(", ")
     );
     report(&shown, args.json)

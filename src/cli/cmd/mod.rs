@@ -41,9 +41,10 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Monit(args) => monit::run(home, &args),
         Command::Describe(args) => list::describe(home, &args.target, args.json),
         Command::Stop(args) => control::act(home, control::Verb::Stop, &args, false),
-        Command::Restart(args) => {
-            control::act(home, control::Verb::Restart, &args.target, args.update_env)
-        }
+        Command::Restart(args) => match &args.name {
+            Some(name) => control::rename(home, &args, name),
+            None => control::act(home, control::Verb::Restart, &args.target, args.update_env),
+        },
         Command::Delete(args) => control::act(home, control::Verb::Delete, &args, false),
         Command::Logs(args) => logs::run(home, &args),
         Command::Reload(args) => control::reload(home, &args),

@@ -139,6 +139,11 @@ impl Balancer {
         Ok(balancer)
     }
 
+    /// The app was renamed: new instances get their sockets under the new name.
+    pub fn rename(&mut self, app: &str) {
+        self.app = app.to_owned();
+    }
+
     /// A balancer of `spec` with these listeners and nothing else yet.
     fn around(
         spec: &AppSpec,

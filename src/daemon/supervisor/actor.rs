@@ -192,6 +192,13 @@ impl Supervisor {
             Cmd::Reset { target, reply } => {
                 let _ = reply.send(self.reset_counts(&target));
             }
+            Cmd::Rename {
+                target,
+                name,
+                reply,
+            } => {
+                let _ = reply.send(self.rename(&target, &name));
+            }
             Cmd::List { reply } => {
                 let all: Vec<u32> = self.instances.keys().copied().collect();
                 let _ = reply.send(self.views(&all, true));

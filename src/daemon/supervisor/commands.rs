@@ -403,6 +403,55 @@ impl Supervisor {
         ))
     }
 
+    /// pm2's `restart <id|name> --name NEW`: the app takes the new name, with its instances, log
+    /// files (`<new>-out.log` from now on), watcher and cron; the CLI restarts it next, so its
+    /// programs see the new RCLUSTER_APP. pm2 renames one process; an app is renamed whole.
+    pub(super) fn rename(&mut self, target: &Target, name: &str) -> Result<String, ErrorReply> {
+        let invalid = |e: String| ErrorReply::new(ErrorKind::InvalidSpec, e);
+        let ids = self.resolve(target)?;
+        let mut apps: Vec<String> = ids
+            .iter()
+            .filter_map(|id| self.instances.get(id).map(|i| i.app.clone()))
+            .collect();
+        apps.sort();
+        apps.dedup();
+        let [old] = apps.as_slice() else {
+            return Err(invalid(format!(
+                "--name renames one app, and {target} names {} ({})",
+                apps.len(),
+                apps.join(", ")
+            )));
+        };
+        let old = old.clone();
+        if old == name {
+            return Ok(format!("app \"{name}\" keeps its name"));
+        }
+        crate::config::check::check_label(crate::config::check::Label::AppName, name)
+            .map_err(invalid)?;
+        if self.apps.contains_key(name) {
+            return Err(ErrorReply::new(
+                ErrorKind::Conflict,
+                format!("cannot rename \"{old}\": an app named \"{name}\" exists already"),
+            ));
+        }
+        let Some(mut app) = self.apps.remove(&old) else {
+            return Err(invalid(format!("no app named \"{old}\"")));
+        };
+        app.spec.name = name.to_owned();
+        crate::daemon::logs::writer::respec(&app.log_tx, &app.spec);
+        if let Some(balancer) = app.balancer.as_mut() {
+            balancer.rename(name);
+        }
+        for inst in self.instances.values_mut().filter(|i| i.app == old) {
+            inst.app = name.to_owned();
+        }
+        self.apps.insert(name.to_owned(), app);
+        self.arm_cron(name);
+        self.rewatch(name);
+        crate::dlog!("app {old}: renamed \"{name}\"");
+        Ok(format!("app \"{old}\" is now \"{name}\""))
+    }
+
     pub(super) fn reopen_logs(&mut self) -> Result<String, ErrorReply> {
         for app in self.apps.values() {
             crate::daemon::logs::writer::reopen(&app.log_tx);

@@ -147,6 +147,11 @@ pub enum Cmd {
         target: Target,
         reply: Reply<String>,
     },
+    Rename {
+        target: Target,
+        name: String,
+        reply: Reply<String>,
+    },
     List {
         reply: oneshot::Sender<Vec<InstanceView>>,
     },

@@ -418,3 +418,35 @@ fn a_new_instance_slower_than_listen_timeout_finds_the_port_still_open() {
     );
     assert_eq!(ready_pid(&home, "slow"), Some(now));
 }
+
+#[test]
+fn a_new_version_on_another_port_leaves_the_old_port_closed() {
+    let home = Home::new();
+    let (old_port, new_port) = (free_port(), free_port());
+    // Binds the port written in the file `port`.
+    let server = home.write_script(
+        "moving_server.py",
+        &format!(
+            "import runpy, sys\nsys.argv = ['whoami', open('port').read().strip()]\nrunpy.run_path({:?}, run_name='__main__')\n",
+            fixture("servers/whoami.py")
+        ),
+    );
+    std::fs::write(home.work().join("port"), old_port.to_string()).expect("write");
+    home.ok(&[
+        "start",
+        "python3",
+        "--name",
+        "moving",
+        "--",
+        path_str(&server),
+    ]);
+    let first = wait_until("ready", || ready_pid(&home, "moving"));
+    wait_until("serving", || serving_pid(old_port).filter(|p| *p == first));
+    std::fs::write(home.work().join("port"), new_port.to_string()).expect("write");
+    home.ok(&["reload", "moving"]);
+    let now = wait_until("ready", || ready_pid(&home, "moving"));
+    assert_eq!(serving_pid(new_port), Some(now));
+    // As under pm2: the old port is closed, not held with no one to accept on it.
+    let old = std::net::TcpStream::connect(("127.0.0.1", old_port)).map_err(|e| e.kind());
+    assert_eq!(old.err(), Some(std::io::ErrorKind::ConnectionRefused));
+}

@@ -95,6 +95,11 @@ impl Balancer {
         }
     }
 
+    /// Instance `id` listens (READY): held ports it inherited and did not bind close.
+    pub fn listening(&mut self, id: u32) {
+        self.held.listening(id);
+    }
+
     /// Whether a fork-mode instance of this app holds `port`.
     pub fn holds_port(&self, port: u16) -> bool {
         self.held.holds_port(port)
@@ -111,7 +116,8 @@ impl Balancer {
     }
 
     /// Instance `id` is done with its ports (stopped, errored or removed; not a restart);
-    /// `successor` (the live instance of its slot, if any) inherits those it has not bound.
+    /// `successor` (the live instance of its slot not listening yet, if any) inherits those it
+    /// has not bound.
     pub fn retire(&mut self, id: u32, successor: Option<u32>) {
         self.held.retire(id, successor);
     }

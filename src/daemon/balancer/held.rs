@@ -50,6 +50,9 @@ struct Group {
 struct HeldSocket {
     owner: u32,
     fd: OwnedFd,
+    /// Passed to its owner by a predecessor (`retire`) and not bound by it yet: it closes when
+    /// the owner listens without having bound its address (a new version on another port).
+    inherited: bool,
 }
 
 /// How a bind of a held address is answered.
@@ -117,9 +120,11 @@ impl Held {
             return HeldBind::Refuse(libc::EADDRINUSE);
         }
         let position = self.groups.iter().position(|g| g.addr == addr);
-        if let Some(group) = position.map(|p| &self.groups[p]) {
-            if let Some(own) = group.socks.iter().find(|s| s.owner == id) {
-                // The same instance binds again (a restart, or another process of it).
+        if let Some(group) = position.map(|p| &mut self.groups[p]) {
+            if let Some(own) = group.socks.iter_mut().find(|s| s.owner == id) {
+                // The same instance binds again (a restart, or another process of it), or takes
+                // up the socket its predecessor left it.
+                own.inherited = false;
                 return match own.fd.try_clone() {
                     Ok(fd) => HeldBind::Adopt(fd),
                     Err(_) => HeldBind::Pass,
@@ -160,7 +165,11 @@ impl Held {
             Ok(copy) => copy,
             Err(_) => return HeldBind::Pass,
         };
-        group.socks.push(HeldSocket { owner: id, fd });
+        group.socks.push(HeldSocket {
+            owner: id,
+            fd,
+            inherited: false,
+        });
         // An instance admitted before it bound (it took longer than listen_timeout) serves now.
         group.steer(&self.rotation, false);
         HeldBind::Adopt(copy)
@@ -198,11 +207,11 @@ impl Held {
             .sum()
     }
 
-    /// Instance `id` is done with its sockets (stopped, errored, deleted; not a restart). Where
-    /// `successor` (a live instance of the same slot: a reload's new one) has no socket of its
-    /// own for an address yet, the socket passes to it, queue and all, so the port never closes
-    /// while it comes up; otherwise the socket leaves its group, and the port closes if nothing
-    /// else holds it.
+    /// Instance `id` is done with its sockets (stopped, errored, deleted; not a restart).
+    /// `successor` is a live instance of the same slot (a reload's new one) that does not listen
+    /// yet: where it has no socket of its own for an address, the socket passes to it, queue
+    /// and all, so the port never closes while it comes up. Otherwise the socket leaves its
+    /// group, and the port closes if nothing else holds it.
     pub fn retire(&mut self, id: u32, successor: Option<u32>) {
         self.rotation.remove(&id);
         for group in &mut self.groups {
@@ -210,6 +219,7 @@ impl Held {
             if let Some(heir) = heir {
                 if let Some(sock) = group.socks.iter_mut().find(|s| s.owner == id) {
                     sock.owner = heir;
+                    sock.inherited = true;
                 }
             }
             while let Some(i) = group.socks.iter().position(|s| s.owner == id) {
@@ -229,6 +239,30 @@ impl Held {
                 group.steering = None;
             }
             group.steer(&self.rotation, false);
+        }
+        self.groups.retain(|g| !g.socks.is_empty());
+    }
+
+    /// Instance `id` listens: a socket it inherited and has not bound is for an address its
+    /// program no longer uses (a new version on another port), so it closes rather than hold
+    /// connections no one accepts.
+    pub fn listening(&mut self, id: u32) {
+        for group in &mut self.groups {
+            if let Some(i) = group
+                .socks
+                .iter()
+                .position(|s| s.owner == id && s.inherited)
+            {
+                let sock = group.socks.swap_remove(i);
+                crate::dlog!(
+                    "{}: instance id {id} listens elsewhere: the port it inherited closes",
+                    group.addr
+                );
+                // SAFETY: shutdown on a socket fd we own (see `retire`).
+                unsafe { libc::shutdown(sock.fd.as_raw_fd(), libc::SHUT_RDWR) };
+                group.steering = None;
+                group.steer(&self.rotation, false);
+            }
         }
         self.groups.retain(|g| !g.socks.is_empty());
     }
@@ -269,7 +303,11 @@ impl Held {
             .socks
             .iter()
             .zip(fds)
-            .map(|(&(owner, _), fd)| HeldSocket { owner, fd })
+            .map(|(&(owner, _), fd)| HeldSocket {
+                owner,
+                fd,
+                inherited: false,
+            })
             .collect();
         for &(owner, admitted) in &export.socks {
             if let Some(admission) = admitted {
@@ -465,6 +503,27 @@ mod tests {
         assert_eq!(got, 1, "the connection that waited is the successor's");
         drop(early);
         assert!(held.owns(2));
+        // Bound: a listen of its own closes nothing.
+        held.listening(2);
+        assert!(held.holds_port(addr.port()));
+    }
+
+    #[test]
+    fn an_inherited_port_the_successor_does_not_bind_closes_once_it_listens() {
+        let free = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = free.local_addr().expect("addr");
+        drop(free);
+        let mut held = Held::new();
+        drop(adopt(&mut held, 1, addr));
+        held.retire(1, Some(2));
+        assert!(held.holds_port(addr.port()), "kept for the successor");
+        // The new version listens on another port: the old one is not left holding connections.
+        held.listening(2);
+        assert!(!held.holds_port(addr.port()));
+        assert_eq!(
+            TcpStream::connect(addr).map_err(|e| e.kind()).err(),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
     }
 
     #[test]

@@ -362,7 +362,7 @@ impl Supervisor {
 
     /// Instance `id` will not run again by itself (stopped, errored, removed): the ports it
     /// holds close, as they would have without rcluster — unless a live instance of the same
-    /// slot (a reload's new one, still coming up) takes them over.
+    /// slot (a reload's new one, still coming up: not listening yet) takes them over.
     pub(super) fn retire_ports(&mut self, id: u32) {
         let Some(inst) = self.instances.get(&id) else {
             return;
@@ -376,6 +376,7 @@ impl Supervisor {
                     && i.id != id
                     && i.intent == Intent::None
                     && i.pid.is_some()
+                    && !i.listening
             })
             .map(|i| i.id);
         if let Some(balancer) = self

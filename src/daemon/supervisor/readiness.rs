@@ -64,6 +64,14 @@ impl Supervisor {
         match event {
             InstanceEvent::Ready { id, .. } => {
                 self.note(id, |inst| inst.listening = true);
+                if let Some(balancer) = self
+                    .instances
+                    .get(&id)
+                    .and_then(|inst| self.apps.get_mut(&inst.app))
+                    .and_then(|app| app.balancer.as_mut())
+                {
+                    balancer.listening(id);
+                }
                 match self.mode_of(id) {
                     Some(ReadyMode::Listen) => self.mark_ready(id, "accepts connections"),
                     // shared / reuseport: the preload saw the program take up its sockets; with

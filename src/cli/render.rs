@@ -45,6 +45,26 @@ pub fn instances_table(instances: &[InstanceView]) -> String {
     table.to_string()
 }
 
+/// A line for each app whose log files lost lines (a full disk...), to print below the table:
+/// the files do not have everything, and people should know.
+pub fn log_drop_notes(instances: &[InstanceView]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = String::new();
+    for inst in instances.iter().filter(|i| i.log_lines_dropped > 0) {
+        if seen.contains(&inst.name.as_str()) {
+            continue;
+        }
+        seen.push(&inst.name);
+        out.push_str(&format!(
+            "[rcluster] app \"{}\": {} log line(s) could not be written to its files (see `rcluster logs {}`)\n",
+            inst.name.escape_debug(),
+            inst.log_lines_dropped,
+            inst.name.escape_debug()
+        ));
+    }
+    out
+}
+
 /// `list -m` (pm2's --mini-list): a block of `key : value` lines per instance, no table.
 pub fn instances_mini(instances: &[InstanceView]) -> String {
     let mut out = String::new();
@@ -222,6 +242,17 @@ pub fn describe(app: &AppDetail) -> String {
                 .err_log
                 .as_ref()
                 .map_or("(discarded)".into(), |p| p.display().to_string()),
+        );
+    }
+    if let Some(dropped) = app
+        .instances
+        .first()
+        .map(|i| i.log_lines_dropped)
+        .filter(|n| *n > 0)
+    {
+        row(
+            "log lines dropped",
+            format!("{dropped} (not written: full disk or unwritable file; see `rcluster logs`)"),
         );
     }
     if !spec.env.is_empty() {

@@ -24,6 +24,14 @@ pub enum InstanceEvent {
         port: u16,
         reply: tokio::sync::oneshot::Sender<Option<crate::daemon::balancer::ProbeRoute>>,
     },
+    /// A log file of app `app` began failing (`failing`: why; `lost` lines so far), or works
+    /// again (`failing` None; `lost` lines were dropped meanwhile). From its writer.
+    LogTrouble {
+        app: String,
+        path: std::path::PathBuf,
+        failing: Option<String>,
+        lost: u64,
+    },
     /// A watched file of app `app` changed (`watch`).
     FileChanged {
         app: String,

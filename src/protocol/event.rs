@@ -55,6 +55,11 @@ pub enum EventKind {
     ReloadReady,
     /// The new instance failed; the old one keeps serving (`detail`).
     ReloadFailed,
+    /// A log file of the app cannot be written (a full disk...): its lines are dropped and
+    /// counted (`detail` says which file and why).
+    LogsFailing,
+    /// The log file is written again (`detail`: how many lines were dropped meanwhile).
+    LogsResumed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +112,8 @@ impl LifecycleEvent {
             EventKind::Errored if self.cause == Some(Cause::Unstable) => "restart overlimit",
             EventKind::Errored => "errored",
             EventKind::ReloadStart | EventKind::ReloadReady | EventKind::ReloadFailed => "reload",
+            EventKind::LogsFailing => "log failing",
+            EventKind::LogsResumed => "log resumed",
         }
     }
 
@@ -134,6 +141,8 @@ impl LifecycleEvent {
             EventKind::ReloadStart => format!("reload: starting a new instance ({cause})"),
             EventKind::ReloadReady => format!("reload: new instance ready{pid}"),
             EventKind::ReloadFailed => "reload stopped".to_owned(),
+            EventKind::LogsFailing => "cannot write its logs".to_owned(),
+            EventKind::LogsResumed => "writes its logs again".to_owned(),
         };
         text.push_str(&body);
         if let Some(detail) = &self.detail {

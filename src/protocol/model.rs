@@ -334,6 +334,10 @@ pub struct InstanceView {
     /// Connections dealt to this instance, and those open now (proxy) or queued (round-robin).
     pub accepted: u64,
     pub open: u64,
+    /// Lines of the app (all its instances) that could not be written to its log files (a
+    /// full disk, a file that cannot be opened) since it started under this daemon.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
 }
 
 /// `pid`: a number, null, or pm2's 0 for "no process".

@@ -157,6 +157,10 @@ fn planted_links_and_foreign_files_in_shared_directories_are_refused() {
             .contains("is a symbolic link in a directory other users can write")
             .then_some(())
     });
+    // Ticks keep coming meanwhile, dropped and counted; none reaches the secret.
+    wait_until("dropped ticks counted", || {
+        (home.list()[0].log_lines_dropped > 0).then_some(())
+    });
     assert_eq!(
         std::fs::read_to_string(&secret).expect("secret"),
         "root only\n"

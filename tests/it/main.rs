@@ -13,6 +13,7 @@ mod fork_reload;
 mod generated;
 mod import;
 mod jlist;
+mod log_disk;
 mod log_events;
 mod log_paths;
 mod logs;

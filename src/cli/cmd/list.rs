@@ -40,6 +40,7 @@ pub fn list(home: &Home, form: ListForm, sort: Option<&str>) -> Result<i32> {
                 ListForm::Mini => print!("{}", render::instances_mini(&instances)),
                 _ => println!("{}", render::instances_table(&instances)),
             }
+            print!("{}", render::log_drop_notes(&instances));
             return Ok(0);
         }
     };

@@ -7,17 +7,38 @@
 pub mod capture;
 pub mod format;
 pub mod open;
+pub mod output;
 pub mod rotate;
 pub mod tail;
 pub mod writer;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::paths::Home;
 use crate::protocol::model::AppSpec;
 use crate::protocol::response::Stream;
+
+/// How an app's log files fare: lines that could not be written (a full disk, a file that
+/// cannot be opened), counted by its writer and read by the supervisor for `list`, `describe`
+/// and metrics.
+#[derive(Debug, Default)]
+pub struct LogHealth {
+    dropped: AtomicU64,
+}
+
+impl LogHealth {
+    pub fn add_dropped(&self, lines: u64) {
+        self.dropped.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    /// Lines dropped since the app started under this daemon.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
 
 /// What an app's writer receives.
 #[derive(Debug)]

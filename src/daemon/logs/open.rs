@@ -65,7 +65,7 @@ impl std::fmt::Display for OpenError {
 }
 
 /// An OS error in words, without Rust's `(os error N)`.
-fn describe(e: &io::Error) -> String {
+pub fn describe(e: &io::Error) -> String {
     let text = e.to_string();
     let text = match text.find(" (os error") {
         Some(at) => text[..at].to_owned(),

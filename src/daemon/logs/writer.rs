@@ -13,18 +13,19 @@
 //! reaches it one way or the other (at worst both), never neither.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::format::{count_lines, local_day, LineFormat};
-use super::rotate::{self, Policy};
-use super::{log_path, LogRecord, WriterMsg};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::format::{count_lines, LineFormat};
+use super::output::Output;
+use super::rotate::Policy;
+use super::{log_path, LogHealth, LogRecord, WriterMsg};
+use crate::daemon::events::InstanceEvent;
 use crate::paths::Home;
 use crate::protocol::model::AppSpec;
 use crate::protocol::response::Stream;
@@ -82,10 +83,23 @@ pub fn wait_for_writers(limit: std::time::Duration) {
     }
 }
 
-/// Start the writer for `spec`; it ends when every capture sender is gone.
-pub fn spawn_writer(home: &Home, spec: &AppSpec, followers: Followers) -> mpsc::Sender<WriterMsg> {
+/// Start the writer for `spec`; it ends when every capture sender is gone. It counts the lines
+/// it cannot write in `health`, and tells `events` when a file starts and stops failing.
+pub fn spawn_writer(
+    home: &Home,
+    spec: &AppSpec,
+    followers: Followers,
+    health: Arc<LogHealth>,
+    events: Option<UnboundedSender<InstanceEvent>>,
+) -> mpsc::Sender<WriterMsg> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let writer = Writer::new(home, spec, followers.clone());
+    let writer = Writer::new(
+        home,
+        spec,
+        followers.clone(),
+        health.clone(),
+        events.clone(),
+    );
     let thread = std::thread::Builder::new()
         .name(format!("log {}", spec.name))
         .stack_size(256 * 1024)
@@ -104,7 +118,7 @@ pub fn spawn_writer(home: &Home, spec: &AppSpec, followers: Followers) -> mpsc::
                 spec.name
             );
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(Writer::new(home, spec, followers).run_async(rx));
+            tokio::spawn(Writer::new(home, spec, followers, health, events).run_async(rx));
             tx
         }
     }
@@ -125,10 +139,20 @@ struct Writer {
     /// Records of the batch being written, for the live feed once they are in the files.
     unpublished: Vec<LogRecord>,
     unpublished_bytes: usize,
+    /// Lines that could not be written, for `list`, `describe` and metrics.
+    health: Arc<LogHealth>,
+    /// Where a file that starts or stops failing is reported (the supervisor's journal).
+    events: Option<UnboundedSender<InstanceEvent>>,
 }
 
 impl Writer {
-    fn new(home: &Home, spec: &AppSpec, followers: Followers) -> Writer {
+    fn new(
+        home: &Home,
+        spec: &AppSpec,
+        followers: Followers,
+        health: Arc<LogHealth>,
+        events: Option<UnboundedSender<InstanceEvent>>,
+    ) -> Writer {
         Writer {
             home: home.clone(),
             spec: spec.clone(),
@@ -141,6 +165,8 @@ impl Writer {
             buffered: 0,
             unpublished: Vec::new(),
             unpublished_bytes: 0,
+            health,
+            events,
         }
     }
 
@@ -263,7 +289,23 @@ impl Writer {
     /// Write the batch to the files, then hand it to followers.
     fn flush(&mut self) {
         for output in &mut self.outputs {
-            output.flush(&self.policy);
+            let flushed = output.flush(&self.policy);
+            if flushed.dropped > 0 {
+                self.health.add_dropped(flushed.dropped);
+            }
+            let trouble = match (flushed.began, flushed.ended) {
+                (Some(why), _) => Some((Some(why), flushed.dropped)),
+                (None, Some(lost)) => Some((None, lost)),
+                (None, None) => None,
+            };
+            if let (Some((failing, lost)), Some(events)) = (trouble, &self.events) {
+                let _ = events.send(InstanceEvent::LogTrouble {
+                    app: self.spec.name.clone(),
+                    path: output.path.clone(),
+                    failing,
+                    lost,
+                });
+            }
         }
         self.buffered = 0;
         self.unpublished_bytes = 0;
@@ -317,163 +359,6 @@ impl Writer {
         for output in &mut self.outputs {
             output.size = 0;
         }
-    }
-}
-
-/// One log file of an app.
-struct Output {
-    path: PathBuf,
-    file: Option<File>,
-    /// Bytes in the file (for `log_max_size`).
-    size: u64,
-    /// The local day its lines are from (for daily rotation).
-    day: (i64, u32, u32),
-    /// Formatted lines not written yet.
-    buf: Vec<u8>,
-    /// An open or write failure was reported; said once until it works again.
-    failing: bool,
-    /// The compression of the last rotated file.
-    compressing: Option<JoinHandle<()>>,
-}
-
-impl Output {
-    fn new(path: PathBuf) -> Output {
-        Output {
-            path,
-            file: None,
-            size: 0,
-            day: local_day(SystemTime::now()),
-            buf: Vec::new(),
-            failing: false,
-            compressing: None,
-        }
-    }
-
-    fn close(&mut self) {
-        self.file = None;
-        self.failing = false;
-    }
-
-    fn open(&mut self) -> bool {
-        if self.file.is_some() {
-            return true;
-        }
-        match super::open::open_append(&self.path) {
-            Ok(file) => {
-                let meta = file.metadata().ok();
-                self.size = meta.as_ref().map_or(0, |m| m.len());
-                // A file carried over from an earlier day rotates at its first write today.
-                self.day = match meta.and_then(|m| m.modified().ok()) {
-                    Some(modified) if self.size > 0 => local_day(modified),
-                    _ => local_day(SystemTime::now()),
-                };
-                self.file = Some(file);
-                if self.failing {
-                    crate::dlog!("log file {} writable again", self.path.display());
-                    self.failing = false;
-                }
-                true
-            }
-            Err(e) => {
-                if !self.failing {
-                    crate::dlog!("{e}; its lines are discarded");
-                    self.failing = true;
-                }
-                false
-            }
-        }
-    }
-
-    fn flush(&mut self, policy: &Policy) {
-        if self.buf.is_empty() {
-            return;
-        }
-        let mut data = std::mem::take(&mut self.buf);
-        if self.open() {
-            self.write_rotating(&data, policy);
-        }
-        data.clear();
-        self.buf = data;
-    }
-
-    /// Write whole lines, rotating between two lines whenever the next would take the file past
-    /// `max_size` (a single line longer than that gets a file of its own).
-    fn write_rotating(&mut self, data: &[u8], policy: &Policy) {
-        if policy.daily {
-            let today = local_day(SystemTime::now());
-            if today != self.day {
-                if self.size > 0 {
-                    self.rotate(policy);
-                }
-                self.day = today;
-            }
-        }
-        let mut rest = data;
-        if let Some(max) = policy.max_size {
-            while !rest.is_empty() && self.size + rest.len() as u64 > max {
-                let room = (max.saturating_sub(self.size) as usize).min(rest.len());
-                let take = match rest[..room].iter().rposition(|b| *b == b'\n') {
-                    Some(pos) => pos + 1,
-                    None if self.size == 0 => rest
-                        .iter()
-                        .position(|b| *b == b'\n')
-                        .map_or(rest.len(), |pos| pos + 1),
-                    None => 0,
-                };
-                self.write(&rest[..take]);
-                rest = &rest[take..];
-                if !self.rotate(policy) {
-                    break;
-                }
-            }
-        }
-        self.write(rest);
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        let Some(file) = self.file.as_mut() else {
-            return;
-        };
-        match file.write_all(bytes) {
-            Ok(()) => {
-                self.size += bytes.len() as u64;
-                self.failing = false;
-            }
-            Err(e) => {
-                if !self.failing {
-                    crate::dlog!("writing {} failed: {e}", self.path.display());
-                    self.failing = true;
-                }
-            }
-        }
-    }
-
-    /// Rename the file away and open a fresh one. False when the rename failed: the lines
-    /// then go on into the same file.
-    fn rotate(&mut self, policy: &Policy) -> bool {
-        if let Some(job) = self.compressing.take() {
-            // The shift renames `.1`: its compression must be over.
-            let _ = job.join();
-        }
-        self.file = None;
-        let shifted = rotate::shift(&self.path, policy.retain);
-        let ok = match shifted {
-            Ok(first) => {
-                if let (true, Some(first)) = (policy.compress, first) {
-                    self.compressing = rotate::spawn_compress(first);
-                }
-                true
-            }
-            Err(e) => {
-                crate::dlog!("cannot rotate {}: {e}", self.path.display());
-                false
-            }
-        };
-        self.open();
-        ok
     }
 }
 
@@ -540,15 +425,7 @@ pub fn files_of(home: &Home, spec: &AppSpec, instances: &[u32]) -> Vec<(Stream, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn policy(max: u64, retain: u32) -> Policy {
-        Policy {
-            max_size: Some(max),
-            daily: false,
-            retain,
-            compress: false,
-        }
-    }
+    use std::time::SystemTime;
 
     #[test]
     fn a_follower_that_starts_mid_batch_gets_the_line_from_the_file_or_the_feed() {
@@ -563,7 +440,13 @@ mod tests {
         spec.logs.out_file = Some(out.clone());
         spec.logs.error_file = Some(PathBuf::from("/dev/null"));
         let feed = followers();
-        let mut writer = Writer::new(&Home::at(&dir), &spec, feed.clone());
+        let mut writer = Writer::new(
+            &Home::at(&dir),
+            &spec,
+            feed.clone(),
+            Default::default(),
+            None,
+        );
         // A line arrives while nobody follows; a follower starts before the batch is written
         // (it reads the file's tail first: nothing there yet).
         writer.record(LogRecord {
@@ -590,72 +473,6 @@ mod tests {
         assert!(std::fs::read(&out)
             .expect("written")
             .ends_with(b"first line\n"));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn rotates_daily_at_the_first_write_of_a_new_day() {
-        let dir = std::env::temp_dir().join(format!("rcluster-daily-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("d.log");
-        let daily = Policy {
-            max_size: None,
-            daily: true,
-            retain: 2,
-            compress: false,
-        };
-        let mut out = Output::new(path.clone());
-        out.buf.extend_from_slice(b"yesterday\n");
-        out.flush(&daily);
-        // As if the clock had passed midnight since the file was started.
-        out.day = (1970, 1, 1);
-        out.buf.extend_from_slice(b"today\n");
-        out.flush(&daily);
-        out.buf.extend_from_slice(b"still today\n");
-        out.flush(&daily);
-        let rotated = rotate::rotated_path(&path, 1, false);
-        assert_eq!(
-            std::fs::read_to_string(rotated).expect("rotated"),
-            "yesterday\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(&path).expect("live"),
-            "today\nstill today\n"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn rotates_between_lines_and_loses_nothing() {
-        let dir = std::env::temp_dir().join(format!("rcluster-writer-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("a.log");
-        let mut out = Output::new(path.clone());
-        let policy = policy(100, 1000);
-        let lines: Vec<String> = (0..1000).map(|i| format!("line {i}\n")).collect();
-        let text = lines.concat();
-        // Batches of whole lines, as the writer gathers them.
-        for batch in lines.chunks(7) {
-            out.buf.extend_from_slice(batch.concat().as_bytes());
-            out.flush(&policy);
-        }
-        let mut all = String::new();
-        let mut k = 1;
-        let mut rotated = Vec::new();
-        while rotate::rotated_path(&path, k, false).exists() {
-            rotated.push(
-                std::fs::read_to_string(rotate::rotated_path(&path, k, false)).expect("read"),
-            );
-            k += 1;
-        }
-        for part in rotated.iter().rev() {
-            assert!(part.len() <= 100 && part.ends_with('\n'), "{part:?}");
-            all.push_str(part);
-        }
-        all.push_str(&std::fs::read_to_string(&path).expect("live"));
-        assert_eq!(all, text);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

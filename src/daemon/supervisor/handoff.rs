@@ -25,7 +25,7 @@ use crate::daemon::handoff::{
     self, AppHandoff, FdsIn, FdsOut, Handoff, InstanceHandoff, OutputHandoff,
 };
 use crate::daemon::logs::capture::{self, resume_capture, CaptureSpec, HandedOutput};
-use crate::daemon::logs::writer::{self, spawn_writer};
+use crate::daemon::logs::writer;
 use crate::daemon::process::reaper::Reaped;
 use crate::protocol::model::InstanceState;
 use crate::protocol::{ErrorKind, ErrorReply};
@@ -368,13 +368,14 @@ impl Supervisor {
             crate::dlog!("app {name}: {e}");
             None
         });
-        let log_tx = spawn_writer(&self.home, &spec, self.followers.clone());
+        let (log_tx, log_health) = self.log_writer(&spec);
         self.apps.insert(
             name.clone(),
             App {
                 spec,
                 base_env: Arc::new(carried.base_env),
                 log_tx,
+                log_health,
                 balancer,
                 cron: None,
                 watch,

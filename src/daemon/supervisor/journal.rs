@@ -1,8 +1,9 @@
 //! The one place lifecycle records are made (`Supervisor::emit`): each goes to the daemon log,
-//! to a short history (what `logs` prints before its live lines) and to live subscribers
-//! (`logs` followers now; the event stream later takes the same records from `subscribe`).
+//! to a short history per app (what `logs` prints before its live lines; per app, so that an
+//! app in a crash loop does not push the others' out) and to live subscribers (`logs`
+//! followers now; the event stream later takes the same records from `subscribe`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,8 +12,8 @@ use tokio::sync::broadcast;
 use super::actor::Supervisor;
 use crate::protocol::event::{Cause, EventKind, LifecycleEvent};
 
-/// Records kept for `logs` to show past ones (about 200 bytes each).
-const HISTORY: usize = 200;
+/// Records kept per app for `logs` to show past ones (about 200 bytes each).
+const HISTORY: usize = 40;
 /// Records a live subscriber may fall behind before it skips some.
 const LIVE_BUFFER: usize = 256;
 
@@ -20,14 +21,17 @@ pub type EventFeed = broadcast::Receiver<Arc<LifecycleEvent>>;
 
 pub struct Journal {
     live: broadcast::Sender<Arc<LifecycleEvent>>,
-    recent: VecDeque<Arc<LifecycleEvent>>,
+    /// Per app: the last records, each with its number (the order across apps).
+    recent: BTreeMap<String, VecDeque<(u64, Arc<LifecycleEvent>)>>,
+    next: u64,
 }
 
 impl Default for Journal {
     fn default() -> Self {
         Journal {
             live: broadcast::channel(LIVE_BUFFER).0,
-            recent: VecDeque::with_capacity(16),
+            recent: BTreeMap::new(),
+            next: 0,
         }
     }
 }
@@ -36,10 +40,12 @@ impl Journal {
     fn record(&mut self, event: LifecycleEvent) {
         crate::dlog!("{}", event.message());
         let event = Arc::new(event);
-        if self.recent.len() == HISTORY {
-            self.recent.pop_front();
+        let kept = self.recent.entry(event.app.clone()).or_default();
+        if kept.len() == HISTORY {
+            kept.pop_front();
         }
-        self.recent.push_back(event.clone());
+        kept.push_back((self.next, event.clone()));
+        self.next += 1;
         // Nobody subscribed is not an error.
         let _ = self.live.send(event);
     }
@@ -50,7 +56,19 @@ impl Journal {
 
     /// The kept records that `wanted` selects, oldest first.
     pub fn history(&self, wanted: impl Fn(&LifecycleEvent) -> bool) -> Vec<Arc<LifecycleEvent>> {
-        self.recent.iter().filter(|e| wanted(e)).cloned().collect()
+        let mut found: Vec<&(u64, Arc<LifecycleEvent>)> = self
+            .recent
+            .values()
+            .flatten()
+            .filter(|(_, e)| wanted(e))
+            .collect();
+        found.sort_unstable_by_key(|(n, _)| *n);
+        found.into_iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// An app is gone: its history goes too (the daemon log keeps it).
+    pub fn forget(&mut self, app: &str) {
+        self.recent.remove(app);
     }
 }
 
@@ -80,6 +98,31 @@ impl What {
 }
 
 impl Supervisor {
+    /// A log file of `app` began failing or works again: a record (on the app's first
+    /// instance), so that `logs` and the daemon log say it.
+    pub(super) fn on_log_trouble(
+        &mut self,
+        app: &str,
+        path: &std::path::Path,
+        failing: Option<String>,
+        lost: u64,
+    ) {
+        let Some(id) = self.ids_of(app).into_iter().min() else {
+            return;
+        };
+        let (kind, detail) = match failing {
+            Some(why) => (
+                EventKind::LogsFailing,
+                format!("{why}; lines are dropped and counted, the app goes on"),
+            ),
+            None => (
+                EventKind::LogsResumed,
+                format!("{}: {lost} line(s) were dropped meanwhile", path.display()),
+            ),
+        };
+        self.emit(id, kind, What::default().detail(detail));
+    }
+
     /// Live lifecycle records from now on (for `rcluster run`, which prints them).
     pub fn lifecycle_feed(&self) -> EventFeed {
         self.journal.subscribe()

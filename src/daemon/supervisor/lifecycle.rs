@@ -235,6 +235,7 @@ impl Supervisor {
                 if !self.instances.values().any(|i| i.app == app) {
                     // Dropping the App drops its log sender; the writer ends after the captures.
                     self.apps.remove(&app);
+                    self.journal.forget(&app);
                     crate::dlog!("app {}: deleted", app.escape_debug());
                     // Give the freed buffers of its instances back to the system: an idle
                     // daemon should not keep the peak of its busiest moment.

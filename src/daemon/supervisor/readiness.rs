@@ -106,6 +106,12 @@ impl Supervisor {
             }
             InstanceEvent::BindRequest { id, bind, reply } => self.on_bind_request(id, bind, reply),
             InstanceEvent::FileChanged { app, path } => self.on_file_changed(&app, &path),
+            InstanceEvent::LogTrouble {
+                app,
+                path,
+                failing,
+                lost,
+            } => self.on_log_trouble(&app, &path, failing, lost),
             InstanceEvent::ProbeRoute { id, port, reply } => {
                 let route = self
                     .instances

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use super::actor::Supervisor;
 use super::state::{App, Instance, Intent};
 use super::Reply;
+use tokio::sync::mpsc;
+
 use crate::daemon::logs::writer::spawn_writer;
+use crate::daemon::logs::{LogHealth, WriterMsg};
 use crate::protocol::model::{AppSpec, InstanceState};
 use crate::protocol::{ErrorKind, ErrorReply, IfRunning};
 
@@ -155,7 +158,7 @@ impl Supervisor {
         let mut to_spawn = Vec::new();
         let each = specs.into_iter().zip(envs).zip(balancers).zip(watchers);
         for (((spec, base_env), balancer), watch) in each {
-            let log_tx = spawn_writer(&self.home, &spec, self.followers.clone());
+            let (log_tx, log_health) = self.log_writer(&spec);
             let name = spec.name.clone();
             crate::dlog!(
                 "app {name}: starting {} instance(s): {}",
@@ -182,6 +185,7 @@ impl Supervisor {
                     spec,
                     base_env,
                     log_tx,
+                    log_health,
                     balancer,
                     cron: None,
                     watch,
@@ -196,6 +200,21 @@ impl Supervisor {
             self.previous_run = None;
         }
         Ok(started)
+    }
+
+    /// The app's log writer, its health counters shared with it; it reports a file that starts
+    /// or stops failing as an instance event.
+    pub(super) fn log_writer(&self, spec: &AppSpec) -> (mpsc::Sender<WriterMsg>, Arc<LogHealth>) {
+        let health = Arc::new(LogHealth::default());
+        let events = Some(self.cluster.events.clone());
+        let tx = spawn_writer(
+            &self.home,
+            spec,
+            self.followers.clone(),
+            health.clone(),
+            events,
+        );
+        (tx, health)
     }
 
     /// Add instances to a running app at the lowest free indexes.

@@ -20,6 +20,8 @@ pub struct App {
     /// The starting client's environment, the base under the app's declared env.
     pub base_env: Arc<BTreeMap<String, String>>,
     pub log_tx: mpsc::Sender<WriterMsg>,
+    /// Lines its writer could not write (a full disk...).
+    pub log_health: Arc<crate::daemon::logs::LogHealth>,
     /// Cluster mode: the app's listeners and how connections reach its instances.
     pub balancer: Option<Balancer>,
     /// The armed cron_restart, if the app has one.
@@ -221,6 +223,7 @@ impl Instance {
             ready: self.ready,
             accepted,
             open,
+            log_lines_dropped: app.log_health.dropped(),
         }
     }
 }

@@ -328,6 +328,7 @@ mod tests {
             unstable_restarts: 0,
             created_at: 0,
             started_at: 0,
+            log_lines_dropped: 0,
         }
     }
 

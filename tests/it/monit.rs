@@ -88,11 +88,23 @@ impl Terminal {
         self.tmux(&args);
     }
 
-    /// (dead, exit status) of the pane's program.
+    /// The exit status of the pane's program once it has ended (128 + N for a signal N).
+    /// tmux may see the pane's terminal close before it has reaped the program: until then the
+    /// status is empty, and the program has not ended for this purpose.
     fn exited(&self) -> Option<i32> {
-        let state = self.tmux(&["display-message", "-p", "#{pane_dead} #{pane_dead_status}"]);
-        let mut words = state.split_whitespace();
-        (words.next() == Some("1")).then(|| words.next().and_then(|s| s.parse().ok()).unwrap_or(-1))
+        let state = self.tmux(&[
+            "display-message",
+            "-p",
+            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
+        ]);
+        let mut fields = state.trim().split(':');
+        if fields.next() != Some("1") {
+            return None;
+        }
+        let number = |field: Option<&str>| field.and_then(|f| f.parse::<i32>().ok());
+        let status = number(fields.next());
+        let signal = number(fields.next());
+        status.or(signal.map(|s| 128 + s))
     }
 }
 

@@ -34,7 +34,7 @@ pub fn control_stream(data: &[u8]) {
             Ok(Some(body)) => body,
             Ok(None) | Err(FrameError::Truncated) => return,
             Err(FrameError::TooLarge { len }) => {
-                assert!(len > MAX_FRAME, "a frame of {len} bytes refused");
+                assert!(len > MAX_FRAME as usize, "a frame of {len} bytes refused");
                 return;
             }
             Err(e) => panic!("reading frames from memory failed: {e}"),

@@ -45,6 +45,7 @@ fn opts(profile: Option<&str>, only: &[&str]) -> LoadOptions {
     LoadOptions {
         profile: profile.map(str::to_owned),
         only: only.iter().map(|s| (*s).to_owned()).collect(),
+        strict: false,
     }
 }
 

@@ -119,6 +119,9 @@ pub enum Command {
     /// Write a commented example ecosystem file (ecosystem.yaml).
     #[command(visible_alias = "init")]
     Ecosystem(EcosystemArgs),
+    /// Check an ecosystem file without starting anything: every problem, unknown keys
+    /// included (as --strict); exit status 1 if there is one.
+    Check(CheckArgs),
     /// Print (or install) a systemd unit that starts rcluster at boot and resurrects the saved apps.
     Startup(StartupArgs),
     /// Remove the systemd unit installed by `startup --install`.
@@ -210,16 +213,6 @@ impl Pm2OnlyFlags {
             (self.no_automation, "no-automation", "automation"),
             (self.no_treekill, "no-treekill", "treekill"),
             (self.disable_trace, "disable-trace", "disable_trace"),
-            (
-                self.source_map_support,
-                "source-map-support",
-                "source_map_support",
-            ),
-            (
-                self.disable_source_map_support,
-                "disable-source-map-support",
-                "disable_source_map_support",
-            ),
             (
                 self.shutdown_with_message,
                 "shutdown-with-message",
@@ -496,6 +489,18 @@ pub struct FileArgs {
     /// Ecosystem file: merge `env_<PROFILE>` over each app's `env` (app names may depend on it).
     #[arg(long = "env", value_name = "PROFILE")]
     pub profile: Option<String>,
+    /// Ecosystem file: refuse unknown keys (by default they are ignored with a warning, as pm2
+    /// ignores them).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The ecosystem file (ecosystem.yaml, *.json, *.config.js).
+    pub path: String,
+    #[command(flatten)]
+    pub file: FileArgs,
 }
 
 #[derive(Debug, Args)]

@@ -168,6 +168,35 @@ pub fn command_for_file(
     }
 }
 
+/// Node's flag for source-mapped stack traces (pm2 turns source maps on for Node apps).
+pub const SOURCE_MAPS: &str = "--enable-source-maps";
+
+/// Source-mapped stack traces for a Node app, as pm2 gives them: when `node` runs `script` and
+/// a `<script>.map` lies beside it (a transpiled build), or when asked (`Some(true)`, pm2's
+/// `source_map_support`), `--enable-source-maps` goes before the script; `Some(false)` (pm2's
+/// `disable_source_map_support`) leaves the command alone, as does a flag already there.
+pub fn with_source_maps(command: CommandSpec, script: &Path, wanted: Option<bool>) -> CommandSpec {
+    let CommandSpec::Exec { program, mut args } = command else {
+        return command;
+    };
+    let is_node = Path::new(&program)
+        .file_name()
+        .is_some_and(|n| n == "node" || n == "nodejs");
+    let at = args.iter().position(|a| Path::new(a) == script);
+    let mut map = script.as_os_str().to_owned();
+    map.push(".map");
+    let wanted = wanted.unwrap_or_else(|| Path::new(&map).is_file());
+    if let (true, true, Some(at)) = (is_node, wanted, at) {
+        let given = args[..at]
+            .iter()
+            .any(|a| a == SOURCE_MAPS || a == "--no-enable-source-maps");
+        if !given {
+            args.insert(0, SOURCE_MAPS.to_owned());
+        }
+    }
+    CommandSpec::Exec { program, args }
+}
+
 /// Splits a command line into words with the shell's quoting rules (`'…'`, `"…"`, `\`), or `None`
 /// when it needs a shell: pipes, redirections, `;`, `&`, expansions (`$`, `` ` ``, globs, `~`,
 /// braces), comments, a newline, leading `VAR=value` assignments or a shell builtin such as `cd`;
@@ -444,6 +473,48 @@ mod tests {
             command_for("gunicorn", vec![], None, vec![], vec![]),
             exec("gunicorn", &[])
         );
+    }
+
+    #[test]
+    fn source_maps_for_transpiled_node_apps() {
+        let dir = std::env::temp_dir().join(format!("rcluster-maps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let built = dir.join("app.js");
+        let plain = dir.join("plain.js");
+        std::fs::write(dir.join("app.js.map"), "{}").expect("map");
+        let node = |script: &Path, node_args: &[&str]| CommandSpec::Exec {
+            program: "node".into(),
+            args: node_args
+                .iter()
+                .map(|a| (*a).to_owned())
+                .chain([script.to_string_lossy().into_owned(), "--port".into()])
+                .collect(),
+        };
+        let mapped = with_source_maps(node(&built, &["--max-old-space-size=512"]), &built, None);
+        assert_eq!(
+            mapped,
+            node(&built, &[SOURCE_MAPS, "--max-old-space-size=512"])
+        );
+        assert_eq!(
+            with_source_maps(node(&plain, &[]), &plain, None),
+            node(&plain, &[])
+        );
+        assert_eq!(
+            with_source_maps(node(&plain, &[]), &plain, Some(true)),
+            node(&plain, &[SOURCE_MAPS])
+        );
+        assert_eq!(
+            with_source_maps(node(&built, &[]), &built, Some(false)),
+            node(&built, &[])
+        );
+        let once = node(&built, &[SOURCE_MAPS]);
+        assert_eq!(with_source_maps(once.clone(), &built, None), once);
+        let python = CommandSpec::Exec {
+            program: "python3".into(),
+            args: vec![built.to_string_lossy().into_owned()],
+        };
+        assert_eq!(with_source_maps(python.clone(), &built, None), python);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub const MAX_FRAME: u32 = 4 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     #[error("frame of {len} bytes is larger than the limit of {MAX_FRAME}")]
-    TooLarge { len: u32 },
+    TooLarge { len: usize },
     #[error("connection closed in the middle of a frame")]
     Truncated,
     #[error("malformed frame: {0}")]
@@ -26,7 +26,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
     let len = u32::try_from(body.len())
         .ok()
         .filter(|len| *len <= MAX_FRAME)
-        .ok_or(FrameError::TooLarge { len: u32::MAX })?;
+        .ok_or(FrameError::TooLarge { len: body.len() })?;
     let mut out = Vec::with_capacity(4 + body.len());
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&body);
@@ -40,7 +40,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 fn check_len(head: [u8; 4]) -> Result<usize, FrameError> {
     let len = u32::from_be_bytes(head);
     if len > MAX_FRAME {
-        return Err(FrameError::TooLarge { len });
+        return Err(FrameError::TooLarge { len: len as usize });
     }
     Ok(len as usize)
 }

@@ -354,10 +354,10 @@ fn invalid_file_reports_every_problem_and_starts_nothing() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         format!(
-            "{f}:4:5: app \"web\": unknown key `instnces`, did you mean `instances`?\n\
+            "[rcluster] warning: {f}:4:5: app \"web\": unknown key `instnces`, did you mean `instances`?\n\
              {f}:5:25: app \"web\": `max_memory_restart`: `lots` is not a size (use bytes, or a number with K, M or G, like 300M or 1G)\n\
              {f}:6:11: app \"web\": duplicate name (first at line 2)\n\
-             rcluster: error: {f}: 3 problems (above); nothing was done\n"
+             rcluster: error: {f}: 2 problems (above); nothing was done\n"
         )
     );
     assert!(!home.socket().exists(), "no daemon was even started");

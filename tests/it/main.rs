@@ -19,6 +19,7 @@ mod log_paths;
 mod logs;
 mod monit;
 mod persist;
+mod pm2_files;
 mod processes;
 mod reload;
 mod restart;

@@ -319,12 +319,12 @@ fn pm2_only_start_flags_run_with_a_note() {
         "quiet",
         "--no-vizion",
         "--no-pmx",
-        "--source-map-support",
+        "--no-automation",
     ];
     let out = home.run(&args);
     assert!(out.status.success(), "{}", home.report(&out));
     let said = String::from_utf8_lossy(&out.stderr);
-    for flag in ["--no-vizion", "--no-pmx", "--source-map-support"] {
+    for flag in ["--no-vizion", "--no-pmx", "--no-automation"] {
         assert!(said.contains(&format!("{flag} has no effect")), "{said}");
     }
     home.wait_status("quiet", InstanceState::Online);

@@ -44,7 +44,8 @@ pub fn update_env(wanted: bool) -> Option<std::collections::BTreeMap<String, Str
 }
 
 pub fn act(home: &Home, verb: Verb, args: &TargetArgs, new_env: bool) -> Result<i32> {
-    let opts = ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile);
+    let opts = ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile)
+        .strict(args.file.strict);
     opts.check_used(args.targets.iter())?;
     let files = ecosystem::load_targets(&args.targets, &opts)?;
     let mut client = Client::connect(home)?;
@@ -132,7 +133,8 @@ pub fn rename(home: &Home, args: &RestartArgs, name: &str) -> Result<i32> {
 }
 
 pub fn reload(home: &Home, args: &ReloadArgs) -> Result<i32> {
-    let opts = ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile);
+    let opts = ecosystem::FileOptions::default_from(&args.file.only, &args.file.profile)
+        .strict(args.file.strict);
     opts.check_used(args.targets.iter())?;
     let files = ecosystem::load_targets(&args.targets, &opts)?;
     let mut client = Client::connect(home)?;

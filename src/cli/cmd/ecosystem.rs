@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::args::{EcosystemArgs, StartArgs};
+use crate::cli::args::{CheckArgs, EcosystemArgs, StartArgs};
 use crate::cli::client::Client;
 use crate::cli::cmd::control::{expect_instances, Verb};
 use crate::cli::cmd::start_flags;
@@ -64,14 +64,15 @@ pub fn label(file: &str) -> &str {
     }
 }
 
-/// More than this on standard input is no ecosystem file.
-const STDIN_LIMIT: u64 = 4 << 20;
+/// More than this on standard input is no ecosystem file (the limit of a file).
+const STDIN_LIMIT: u64 = ecosystem::MAX_FILE_BYTES;
 
-/// `--only` and `--env` as given on the command line.
+/// `--only`, `--env` and `--strict` as given on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct FileOptions {
     pub only: Vec<String>,
     pub profile: Option<String>,
+    pub strict: bool,
 }
 
 impl FileOptions {
@@ -79,28 +80,36 @@ impl FileOptions {
         FileOptions {
             only: only.to_vec(),
             profile: profile.clone(),
+            strict: false,
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.only.is_empty() && self.profile.is_none()
+    /// `--strict`: unknown keys are errors.
+    pub fn strict(mut self, strict: bool) -> FileOptions {
+        self.strict = strict;
+        self
     }
 
-    /// `--only`/`--env` mean nothing without a file among the targets.
+    pub fn is_empty(&self) -> bool {
+        self.only.is_empty() && self.profile.is_none() && !self.strict
+    }
+
+    /// `--only`/`--env`/`--strict` mean nothing without a file among the targets.
     pub fn check_used<'t>(&self, mut targets: impl Iterator<Item = &'t String>) -> Result<()> {
         if !self.is_empty() && !targets.any(|t| is_ecosystem_file(t)) {
-            bail!("--only and --env apply to ecosystem files (ecosystem.yaml, *.json, *.config.js), and no target is one");
+            bail!("--only and --env apply to ecosystem files (ecosystem.yaml, *.json, *.config.js), as does --strict, and no target is one");
         }
         Ok(())
     }
 }
 
-/// Loads `file`; prints its notes. An invalid file prints every problem, one per line, and
-/// fails as a whole: nothing is done with a file that has a problem.
+/// Loads `file`; prints its notes and warnings. An invalid file prints every problem, one per
+/// line, and fails as a whole: nothing is done with a file that has a problem.
 pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
     let options = LoadOptions {
         profile: opts.profile.clone(),
         only: opts.only.clone(),
+        strict: opts.strict,
     };
     let result = if file == STDIN {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
@@ -121,6 +130,9 @@ pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
     let loaded = match result {
         Ok(loaded) => loaded,
         Err(e) if e.kind == ErrorKind::Invalid => {
+            for warning in &e.warnings {
+                eprintln!("[rcluster] warning: {warning}");
+            }
             for problem in &e.problems {
                 eprintln!("{problem}");
             }
@@ -132,6 +144,12 @@ pub fn load_file(file: &str, opts: &FileOptions) -> Result<Loaded> {
     };
     for note in &loaded.notes {
         eprintln!("[rcluster] note: {note}");
+    }
+    for warning in &loaded.warnings {
+        eprintln!("[rcluster] warning: {warning} (ignored)");
+    }
+    if !loaded.warnings.is_empty() {
+        eprintln!("[rcluster] unknown keys are ignored, as pm2 does; --strict (or `rcluster check {file}`) refuses them");
     }
     Ok(loaded)
 }
@@ -151,7 +169,7 @@ fn read_stdin() -> Result<String> {
         .context("standard input: cannot read an ecosystem file")?;
     if text.len() as u64 > STDIN_LIMIT {
         bail!(
-            "standard input: more than {} MiB: not an ecosystem file",
+            "standard input: the ecosystem file is too large (more than {} MiB, the limit)",
             STDIN_LIMIT >> 20
         );
     }
@@ -171,7 +189,8 @@ pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
             args.script
         );
     }
-    let opts = FileOptions::default_from(&args.file.only, &args.file.profile);
+    let opts =
+        FileOptions::default_from(&args.file.only, &args.file.profile).strict(args.file.strict);
     // Validate before starting a daemon: an invalid file changes nothing.
     let mut loaded = load_file(&args.script, &opts)?;
     if args.name.is_some() && loaded.apps.len() > 1 {
@@ -193,7 +212,7 @@ pub fn start_from_args(home: &Home, args: &StartArgs) -> Result<i32> {
     eprintln!(
         "[rcluster] {}: {}",
         label(&args.script),
-        names(&loaded.apps).join(", ")
+        listed(&loaded.apps)
     );
     report(&shown, args.json)
 }
@@ -241,7 +260,7 @@ pub fn act(
     if present.is_empty() && !restart {
         bail!(
             "none of the apps of {file} exists ({})",
-            names(&loaded.apps).join(", ")
+            listed(&loaded.apps)
         );
     }
     let mut affected = Vec::new();
@@ -262,7 +281,7 @@ pub fn act(
         let missing: Vec<AppSpec> = absent.into_iter().cloned().collect();
         eprintln!(
             "[rcluster] {file}: starting {} (not running)",
-            names(&missing).join(", ")
+            listed(&missing)
         );
         affected.extend(start_apps(client, &missing, Mode::Start)?);
     } else {
@@ -312,16 +331,19 @@ fn start_apps(client: &mut Client, apps: &[AppSpec], mode: Mode) -> Result<Vec<I
         };
         let (reload, fresh): (Vec<AppSpec>, Vec<AppSpec>) =
             group.into_iter().partition(|a| running.contains(&a.name));
-        if let (Mode::Reload { parallel, new_env }, false) = (mode, reload.is_empty()) {
-            let request = Request::Reload {
-                target: Target::Names(names(&reload)),
-                apps: reload,
-                parallel,
-                base_env: new_env.then(|| base_env.clone()),
-            };
-            shown.extend(expect_instances(client.call(&request)?)?);
+        if let Mode::Reload { parallel, new_env } = mode {
+            let base_env = new_env.then(|| base_env.clone());
+            for reload in batches(reload, base_env.as_ref()) {
+                let request = Request::Reload {
+                    target: Target::Names(names(&reload)),
+                    apps: reload,
+                    parallel,
+                    base_env: base_env.clone(),
+                };
+                shown.extend(expect_instances(client.call(&request)?)?);
+            }
         }
-        if !fresh.is_empty() {
+        for fresh in batches(fresh, Some(&base_env)) {
             let request = Request::Start {
                 apps: fresh,
                 base_env: base_env.clone(),
@@ -339,6 +361,41 @@ fn start_apps(client: &mut Client, apps: &[AppSpec], mode: Mode) -> Result<Vec<I
         .into_iter()
         .map(|inst| now.get(&inst.id).cloned().unwrap_or(inst))
         .collect())
+}
+
+/// Instances one request may start: its answer lists them all, and must fit in one frame.
+const BATCH_INSTANCES: u32 = 1024;
+
+/// `apps` in runs that each fit in one request (half a frame, with `base_env`) and whose
+/// answer fits in another: a file of thousands of apps is sent in several requests.
+fn batches(apps: Vec<AppSpec>, base_env: Option<&BTreeMap<String, String>>) -> Vec<Vec<AppSpec>> {
+    let budget = (crate::protocol::frame::MAX_FRAME as usize / 2)
+        .saturating_sub(base_env.map_or(0, json_len));
+    let mut out: Vec<Vec<AppSpec>> = Vec::new();
+    let (mut bytes, mut instances) = (0usize, 0u32);
+    for app in apps {
+        let app_bytes = json_len(&app);
+        let full = out.last().is_none_or(|run| {
+            !run.is_empty()
+                && (bytes.saturating_add(app_bytes) > budget
+                    || instances + app.instances > BATCH_INSTANCES)
+        });
+        if full {
+            out.push(Vec::new());
+            (bytes, instances) = (0, 0);
+        }
+        bytes = bytes.saturating_add(app_bytes);
+        instances = instances.saturating_add(app.instances);
+        if let Some(run) = out.last_mut() {
+            run.push(app);
+        }
+    }
+    out
+}
+
+/// The length of `value` as JSON, the way a request carries it.
+fn json_len<T: serde::Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len())
 }
 
 /// Apps grouped so that each depends only on apps of earlier groups (or outside `apps`), in
@@ -448,6 +505,21 @@ fn names(apps: &[AppSpec]) -> Vec<String> {
     apps.iter().map(|a| a.name.clone()).collect()
 }
 
+/// `a, b, c` for a message; past a dozen apps, the first ones and how many more.
+fn listed(apps: &[AppSpec]) -> String {
+    const SHOWN: usize = 12;
+    let mut text = apps
+        .iter()
+        .take(SHOWN)
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if apps.len() > SHOWN {
+        text.push_str(&format!(" and {} more", apps.len() - SHOWN));
+    }
+    text
+}
+
 /// The table (or JSON) of what was started; exit code 1 if an instance is `errored`.
 pub fn report(shown: &[InstanceView], json: bool) -> Result<i32> {
     // A reload reports an app's instances again: keep the latest view of each id.
@@ -474,6 +546,20 @@ pub fn report(shown: &[InstanceView], json: bool) -> Result<i32> {
     Ok(code)
 }
 
+/// `rcluster check FILE`: loads it as `start` would, unknown keys refused, and says what it
+/// holds; nothing is started (no daemon is needed).
+pub fn check(args: &CheckArgs) -> Result<i32> {
+    let opts = FileOptions::default_from(&args.file.only, &args.file.profile).strict(true);
+    let loaded = load_file(&args.path, &opts)?;
+    println!(
+        "{}: {} app(s), no problem: {}",
+        args.path,
+        loaded.apps.len(),
+        listed(&loaded.apps)
+    );
+    Ok(0)
+}
+
 /// `rcluster ecosystem [FILE] [--force]`: writes [`TEMPLATE`].
 pub fn init(args: &EcosystemArgs) -> Result<i32> {
     let file: &PathBuf = &args.file;
@@ -492,6 +578,36 @@ pub fn init(args: &EcosystemArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn big_files_go_in_several_requests() {
+        let app = |name: String, instances: u32| AppSpec {
+            name,
+            instances,
+            ..AppSpec::default()
+        };
+        let many: Vec<AppSpec> = (0..10_000).map(|i| app(format!("app{i}"), 1)).collect();
+        let runs = batches(many, None);
+        assert_eq!(runs.iter().map(Vec::len).sum::<usize>(), 10_000);
+        assert!(runs.len() >= 10, "{}", runs.len());
+        for run in &runs {
+            let request = Request::Start {
+                apps: run.clone(),
+                base_env: BTreeMap::new(),
+                if_running: IfRunning::KeepOrReload,
+            };
+            assert!(json_len(&request) < crate::protocol::frame::MAX_FRAME as usize / 2 + 100);
+            assert!(run.iter().map(|a| a.instances).sum::<u32>() <= BATCH_INSTANCES);
+        }
+        let wide = vec![
+            app("a".into(), 1000),
+            app("b".into(), 1000),
+            app("c".into(), 24),
+        ];
+        let runs = batches(wide, None);
+        assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(batches(Vec::new(), None).is_empty());
+    }
 
     #[test]
     fn file_targets_follow_pm2() {

@@ -76,6 +76,7 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Kill => control::kill(home),
         Command::Update => control::update(home),
         Command::Ecosystem(args) => ecosystem::init(&args),
+        Command::Check(args) => ecosystem::check(&args),
         Command::Startup(args) => startup::startup(home, &args),
         Command::Unstartup(args) => startup::unstartup(&args),
         Command::Import(args) => import::run(home, &args),

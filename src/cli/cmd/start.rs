@@ -69,6 +69,7 @@ fn run_one(home: &Home, args: StartArgs) -> Result<i32> {
         );
     }
     super::ecosystem::FileOptions::default_from(&args.file.only, &None)
+        .strict(args.file.strict)
         .check_used(std::iter::once(&args.script))?;
     // Invalid flags fail before a daemon is started; a bare target may name a known app.
     let mut client = None;
@@ -283,7 +284,8 @@ pub fn foreground_specs(args: StartArgs) -> Result<Vec<AppSpec>> {
         one.more_scripts.clear();
         if super::ecosystem::is_ecosystem_file(&one.script) {
             let options =
-                super::ecosystem::FileOptions::default_from(&one.file.only, &one.file.profile);
+                super::ecosystem::FileOptions::default_from(&one.file.only, &one.file.profile)
+                    .strict(one.file.strict);
             apps.extend(super::ecosystem::load_file(&one.script, &options)?.apps);
         } else {
             apps.push(checked_spec(one, &cwd_now)?);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 
 use crate::cli::args::StartArgs;
-use crate::config::interpreter::{command_for, command_for_file, split_words};
+use crate::config::interpreter::{command_for, command_for_file, split_words, with_source_maps};
 use crate::config::units::{parse_duration_ms, parse_signal, resolve_instances, InstancesArg};
 use crate::config::{parse_listen, parse_strategy};
 use crate::protocol::model::{AppSpec, ListenAddr};
@@ -28,13 +28,26 @@ pub fn spec_from_args(args: StartArgs, cwd_now: &Path) -> Result<AppSpec> {
     // A script that names a file (relative to the app's cwd) is that file, as under pm2 and in
     // ecosystem files: `start server` runs ./server before any `server` on PATH.
     let file = script_file(&cwd, &args.script);
+    // pm2's source-map support for Node apps (see `with_source_maps`).
+    let source_maps = match (
+        args.pm2_only.source_map_support,
+        args.pm2_only.disable_source_map_support,
+    ) {
+        (_, true) => Some(false),
+        (true, false) => Some(true),
+        (false, false) => None,
+    };
     let command = match file.to_str().filter(|_| file.is_file()) {
-        Some(path) => command_for_file(
-            path,
-            args.args.clone(),
-            args.interpreter.as_deref(),
-            interpreter_args,
-            Vec::new(),
+        Some(path) => with_source_maps(
+            command_for_file(
+                path,
+                args.args.clone(),
+                args.interpreter.as_deref(),
+                interpreter_args,
+                Vec::new(),
+            ),
+            &file,
+            source_maps,
         ),
         None => command_for(
             &args.script,

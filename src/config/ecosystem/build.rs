@@ -13,7 +13,7 @@ use super::values::{App, Field};
 use super::{first_at, resolve, AppExtras, Ctx, LoadOptions};
 use crate::config::check::{check_label, Label};
 use crate::config::interpreter::{
-    command_for, command_for_file, default_interpreter, is_command_line,
+    command_for, command_for_file, default_interpreter, is_command_line, with_source_maps,
 };
 use crate::config::suggest::unknown_key_message;
 use crate::protocol::model::{AppSpec, CommandSpec};
@@ -248,7 +248,7 @@ fn collect<'n>(app: &mut App<'_, 'n>, entries: &'n [(Node, Node)]) -> Vec<(Strin
             continue;
         }
         let Some(canonical) = keys::lookup(written) else {
-            app.error(key.pos, unknown_key_message(written, &known));
+            app.warn(key.pos, unknown_key_message(written, &known));
             continue;
         };
         if let Some(first) = app.fields.get(&canonical) {
@@ -321,6 +321,15 @@ fn command(
         return None;
     };
     let command = command_for_file(&program, args, interpreter, interpreter_args, Vec::new());
+    let source_maps = match (
+        app.bool(Key::SourceMapSupport),
+        app.bool(Key::DisableSourceMapSupport),
+    ) {
+        (_, Some(true)) => Some(false),
+        (Some(true), _) => Some(true),
+        _ => None,
+    };
+    let command = with_source_maps(command, Path::new(&program), source_maps);
     Some((command, default_name(script, false)))
 }
 

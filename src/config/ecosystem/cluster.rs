@@ -230,11 +230,10 @@ pub fn readiness(app: &mut App<'_, '_>, f: &Field<'_>, known: &[&str]) -> Option
                 continue;
             }
             _ => {
-                app.error(
+                app.warn(
                     key.pos,
                     format!("`readiness`: {}", unknown_key_message(name, known)),
                 );
-                ok = false;
                 continue;
             }
         };

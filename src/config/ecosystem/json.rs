@@ -3,6 +3,8 @@
 //! and value starts, which serde_json does not say for keys. JSON printed by `node` for `.js`
 //! files is read with no positions: they would point into that output, not into the user's file.
 
+use std::cell::Cell;
+
 use serde::de::IgnoredAny;
 
 use super::tree::{Node, Pos, SyntaxError, Value};
@@ -26,6 +28,7 @@ pub fn parse_json(text: &str, positions: bool) -> Result<Node, SyntaxError> {
         at: 0,
         positions,
         depth: 0,
+        counted: Cell::new((0, 1, 0)),
     };
     walk.value()
 }
@@ -37,10 +40,12 @@ struct JsonWalk<'t> {
     positions: bool,
     /// Lists and mappings open around the walk: bounded, since the walk recurses.
     depth: usize,
+    /// Lines and columns counted so far: (up to this byte, its line, characters before it on
+    /// its line). The walk only moves forward, so counting from here keeps it linear.
+    counted: Cell<(usize, usize, usize)>,
 }
 
-/// As deep as serde_norway lets YAML go.
-const MAX_DEPTH: usize = 128;
+use super::depth::MAX_DEPTH;
 
 impl JsonWalk<'_> {
     fn value(&mut self) -> Result<Node, SyntaxError> {
@@ -51,7 +56,7 @@ impl JsonWalk<'_> {
             Some(b'{' | b'[') if self.depth >= MAX_DEPTH => {
                 return Err(SyntaxError {
                     pos,
-                    message: "recursion limit exceeded".into(),
+                    message: format!("lists and mappings nested more than {MAX_DEPTH} deep"),
                 });
             }
             Some(b'{') => return self.nested(|walk| walk.map(pos)),
@@ -177,11 +182,21 @@ impl JsonWalk<'_> {
         if !self.positions {
             return None;
         }
-        let before = &self.text[..self.at];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let (from, mut line, mut column) = self.counted.get();
+        let to = self.at.max(from);
+        for b in &self.text.as_bytes()[from..to] {
+            if *b == b'\n' {
+                line += 1;
+                column = 0;
+            } else if b & 0xC0 != 0x80 {
+                // Not a UTF-8 continuation byte: a character starts here.
+                column += 1;
+            }
+        }
+        self.counted.set((to, line, column));
         Some(Pos {
-            line: before.bytes().filter(|b| *b == b'\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
+            line,
+            column: column + 1,
         })
     }
 
@@ -240,7 +255,7 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let err = parse_json(&deep, true).expect_err("too deep");
         assert_eq!(err.pos, at(1, 129));
-        assert_eq!(err.message, "recursion limit exceeded");
+        assert_eq!(err.message, "lists and mappings nested more than 128 deep");
         let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(parse_json(&fine, true).is_ok());
     }

@@ -56,6 +56,9 @@ pub enum Key {
     Namespace,
     /// pm2's `filter_env`: true (none of the shell's variables), a name or a list of names.
     FilterEnv,
+    /// pm2's `source_map_support` and `disable_source_map_support` (Node apps).
+    SourceMapSupport,
+    DisableSourceMapSupport,
     /// pm2's `uid`/`user`/`gid`: refused rather than ignored, since ignoring it would run the
     /// app as the wrong user.
     User,
@@ -69,6 +72,9 @@ pub const APP_KEYS: &[(&str, Key)] = &[
     ("name", Key::Name),
     ("script", Key::Script),
     ("exec", Key::Script),
+    // pm2's `verifyConfs` takes `cmd` and `command` for `script`.
+    ("cmd", Key::Script),
+    ("command", Key::Script),
     ("args", Key::Args),
     ("cwd", Key::Cwd),
     ("instances", Key::Instances),
@@ -142,11 +148,8 @@ pub const APP_KEYS: &[(&str, Key)] = &[
     ("filter_env", Key::FilterEnv),
     ("namespace", Key::Namespace),
     ("force", Key::NoEffect("force")),
-    ("source_map_support", Key::NoEffect("source_map_support")),
-    (
-        "disable_source_map_support",
-        Key::NoEffect("disable_source_map_support"),
-    ),
+    ("source_map_support", Key::SourceMapSupport),
+    ("disable_source_map_support", Key::DisableSourceMapSupport),
     ("windowsHide", Key::NoEffect("windowsHide")),
     ("name_prefix", Key::NoEffect("name_prefix")),
     ("username", Key::NoEffect("username")),
@@ -168,18 +171,57 @@ pub const APP_KEYS: &[(&str, Key)] = &[
     ("write", Key::NoEffect("write")),
 ];
 
-/// Top-level keys of a file with `apps:`. Keys starting with `x-` are free for YAML anchors.
-pub const TOP_KEYS: &[&str] = &["apps", "deploy"];
+/// Top-level keys of a file with `apps:` (pm2 also reads `pm2:`, and `static:` for its
+/// built-in file server). Keys starting with `x-` are free for YAML anchors.
+pub const TOP_KEYS: &[&str] = &["apps", "pm2", "static", "deploy"];
+
+/// Keys of a `static:` entry (pm2's `API.js` turns each into a `pm2 serve` app).
+pub const STATIC_KEYS: &[&str] = &[
+    "name",
+    "port",
+    "host",
+    "path",
+    "spa",
+    "basic_auth",
+    "ftp",
+    "directory",
+    "monitor",
+];
 
 /// Keys of `readiness:`.
 pub const READINESS_KEYS: &[&str] = &["http", "tcp", "exec", "interval", "timeout"];
 
-/// The key a spelling stands for; `env_<profile>` is handled by the caller.
+/// The key a spelling stands for; `env_<profile>` is handled by the caller. pm2 takes every
+/// key in camelCase too (`maxMemoryRestart`, its `Config.schema` aliases), so this does.
 pub fn lookup(written: &str) -> Option<Key> {
-    APP_KEYS
-        .iter()
-        .find(|(name, _)| *name == written)
-        .map(|(_, key)| *key)
+    let find = |wanted: &str| {
+        APP_KEYS
+            .iter()
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, key)| *key)
+    };
+    find(written).or_else(|| {
+        let snake = snake_case(written)?;
+        find(&snake)
+    })
+}
+
+/// `maxMemoryRestart` -> `max_memory_restart`; `None` for a name that is not camelCase.
+fn snake_case(camel: &str) -> Option<String> {
+    if !camel.starts_with(|c: char| c.is_ascii_lowercase())
+        || !camel.contains(|c: char| c.is_ascii_uppercase())
+        || !camel.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    let mut out = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    Some(out)
 }
 
 /// Every spelling, for "did you mean".
@@ -195,9 +237,6 @@ pub fn no_effect_reason(canonical: &str) -> &'static str {
         "kill_retry_time" => "rcluster sends `kill_signal` once, then SIGKILL after `kill_timeout`",
         "pid_file" => "pids are shown by `rcluster list`",
         "force" => "apps are known by name, so starting twice is not an accident",
-        "source_map_support" | "disable_source_map_support" => {
-            "rcluster does not wrap Node.js apps; use `node_args: --enable-source-maps`"
-        }
         "windowsHide" => "it applies to Windows only",
         "name_prefix" | "username" | "install_url" => "it is internal to pm2",
         "vizion" => "rcluster does not collect version-control metadata",
@@ -217,6 +256,13 @@ mod tests {
         assert_eq!(lookup("combine_logs"), Some(Key::MergeLogs));
         assert_eq!(lookup("pid"), Some(Key::NoEffect("pid_file")));
         assert_eq!(lookup("env_production"), None);
+        assert_eq!(lookup("cmd"), Some(Key::Script));
+        assert_eq!(lookup("command"), Some(Key::Script));
+        assert_eq!(lookup("maxMemoryRestart"), Some(Key::MaxMemoryRestart));
+        assert_eq!(lookup("killTimeout"), Some(Key::KillTimeout));
+        assert_eq!(lookup("errFile"), Some(Key::ErrorFile));
+        assert_eq!(lookup("MaxMemoryRestart"), None);
+        assert_eq!(lookup("max_Memory"), None);
     }
 
     #[test]

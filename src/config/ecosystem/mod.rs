@@ -10,8 +10,12 @@
 //! - `keys`: pm2's keys, aliases and no-effect keys; `values`: typed reads with positions.
 //! - `build`: one app -> `AppSpec`, with `settings` (restart policy, logs, keys not in effect
 //!   yet) and `cluster` (exec mode, instances, `port`/`listen`/`balance`, readiness).
-//! - `across`: checks across apps (names, `depends_on`, cycles, `--only`); this file: the
-//!   public API, reading the file and its top level.
+//! - `top`: where the apps are (`apps:`, pm2's `pm2:`, a list, one app) and pm2's `static:`
+//!   file servers; `across`: checks across apps (names, `depends_on`, cycles, `--only`); this
+//!   file: the public API and reading the file (bounded in size).
+//!
+//! pm2 ignores keys it does not know: so does rcluster, with a warning (did-you-mean) for each;
+//! `strict` makes them problems. Wrong types and values of known keys are always problems.
 //!
 //! Defaults worth knowing: `cwd` is the file's folder; relative `script` and log paths resolve
 //! against the app's `cwd` (as pm2 does); `exec_mode` is cluster when `instances`, `listen` or
@@ -22,12 +26,14 @@
 mod across;
 mod build;
 mod cluster;
+mod depth;
 mod js;
 mod json;
 mod keys;
 
 pub use keys::no_effect_reason;
 mod settings;
+mod top;
 mod tree;
 mod values;
 
@@ -35,9 +41,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::config::suggest;
 use crate::protocol::model::AppSpec;
-use tree::{Node, Pos, Value};
+use tree::{Node, Pos};
 
 /// What to take from the file: `--env <profile>` and `--only a,b`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,7 +52,13 @@ pub struct LoadOptions {
     /// App names to keep (empty = all; the CLI splits `--only a,b`). Every name must be in the
     /// file; with `append_env_to_name`, the name before or after the suffix.
     pub only: Vec<String>,
+    /// Warnings (unknown keys) are problems.
+    pub strict: bool,
 }
+
+/// The largest ecosystem file read (and the most JSON a JavaScript file may evaluate to): far
+/// above any real file, and what a start request can carry.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// A valid file: its apps in file order (filtered by `--only`), and notes to show the user
 /// (ignored `deploy:`, keys with no effect here, features not supported yet).
@@ -55,6 +66,8 @@ pub struct LoadOptions {
 pub struct Loaded {
     pub apps: Vec<AppSpec>,
     pub notes: Vec<Diagnostic>,
+    /// What pm2 would ignore silently (unknown keys): ignored, with a did-you-mean.
+    pub warnings: Vec<Diagnostic>,
     /// What the file said that `AppSpec` has no field for yet, by app name (every app has one).
     pub extras: BTreeMap<String, AppExtras>,
 }
@@ -119,6 +132,8 @@ pub enum ErrorKind {
 pub struct EcosystemError {
     pub kind: ErrorKind,
     pub problems: Vec<Diagnostic>,
+    /// Unknown keys found too (they would have been ignored), to show beside the problems.
+    pub warnings: Vec<Diagnostic>,
 }
 
 fn join_lines(problems: &[Diagnostic]) -> String {
@@ -140,6 +155,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, EcosystemError> {
             column,
             message,
         }],
+        warnings: Vec::new(),
     };
     let absolute = absolute(path).map_err(|e| fail(ErrorKind::Read, None, None, e))?;
     let dir = absolute
@@ -153,10 +169,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, EcosystemError> {
         .rsplit_once('.')
         .map(|(_, ext)| ext)
         .unwrap_or_default();
-    let read = || {
-        std::fs::read_to_string(path)
-            .map_err(|e| fail(ErrorKind::Read, None, None, format!("cannot read: {e}")))
-    };
+    let read = || read_bounded(path).map_err(|message| fail(ErrorKind::Read, None, None, message));
     let mut read_as_js = false;
     let parsed = match extension {
         "yaml" | "yml" => tree::parse_yaml(&read()?),
@@ -178,6 +191,14 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, EcosystemError> {
             }
         }
         "js" | "cjs" | "mjs" => match js::evaluate(&absolute) {
+            Ok(json) if json.len() as u64 > MAX_FILE_BYTES => {
+                let message = format!(
+                    "the apps it evaluates to are too large ({} of JSON, limit {})",
+                    mib(json.len() as u64),
+                    mib(MAX_FILE_BYTES)
+                );
+                return Err(fail(ErrorKind::Read, None, None, message));
+            }
             Ok(json) => json::parse_json(&json, false),
             Err(js::JsError::NoNode) => {
                 let message = "evaluating a JavaScript ecosystem file needs `node` on PATH; \
@@ -235,6 +256,7 @@ fn syntax_error(file: &str, e: tree::SyntaxError) -> EcosystemError {
             column: e.pos.map(|p| p.column),
             message: e.message,
         }],
+        warnings: Vec::new(),
     }
 }
 
@@ -250,6 +272,7 @@ fn check_tree(
         file,
         problems: Vec::new(),
         notes: Vec::new(),
+        warnings: Vec::new(),
     };
     if read_as_js {
         ctx.note(
@@ -257,19 +280,28 @@ fn check_tree(
             "not strict JSON (comments, trailing commas or unquoted keys): read as JavaScript, as pm2 does",
         );
     }
-    let app_nodes = top_level(&mut ctx, root);
-    let drafts: Vec<build::Draft> = app_nodes
+    let apps = top::top_level(&mut ctx, root, dir);
+    let drafts: Vec<build::Draft> = apps
+        .listed
         .iter()
+        .copied()
+        .chain(apps.statics.iter())
         .enumerate()
         .filter_map(|(index, node)| build::app(&mut ctx, node, index, opts, dir))
         .collect();
     across::check_across(&mut ctx, &drafts, opts);
+    if opts.strict {
+        let warnings = std::mem::take(&mut ctx.warnings);
+        ctx.problems.extend(warnings);
+    }
     sort(&mut ctx.problems);
     sort(&mut ctx.notes);
+    sort(&mut ctx.warnings);
     if !ctx.problems.is_empty() {
         return Err(EcosystemError {
             kind: ErrorKind::Invalid,
             problems: ctx.problems,
+            warnings: ctx.warnings,
         });
     }
     let keep = |d: &build::Draft| {
@@ -282,6 +314,7 @@ fn check_tree(
     let mut loaded = Loaded {
         apps: Vec::new(),
         notes: ctx.notes,
+        warnings: ctx.warnings,
         extras: BTreeMap::new(),
     };
     for draft in drafts.into_iter().filter(keep) {
@@ -291,11 +324,48 @@ fn check_tree(
     Ok(loaded)
 }
 
-/// Problems and notes of one load.
+/// The file's text, refused past [`MAX_FILE_BYTES`] before it is read whole.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let too_large = |size: u64| {
+        format!(
+            "the ecosystem file is too large ({}, limit {})",
+            mib(size),
+            mib(MAX_FILE_BYTES)
+        )
+    };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_FILE_BYTES {
+        return Err(too_large(size));
+    }
+    // A pipe or a special file says nothing of its size: read one byte past the limit.
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("cannot read: not UTF-8 text ({e})"))
+}
+
+/// `10.0 MiB`.
+fn mib(bytes: u64) -> String {
+    let tenths = bytes.saturating_mul(10) / (1 << 20);
+    if tenths % 10 == 0 {
+        format!("{} MiB", tenths / 10)
+    } else {
+        format!("{}.{} MiB", tenths / 10, tenths % 10)
+    }
+}
+
+/// Problems, warnings and notes of one load.
 pub(super) struct Ctx {
     file: String,
     problems: Vec<Diagnostic>,
     notes: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Ctx {
@@ -313,6 +383,12 @@ impl Ctx {
         self.problems.push(d);
     }
 
+    /// What pm2 ignores: a warning, or a problem when strict.
+    pub(super) fn warn(&mut self, pos: Option<Pos>, message: impl Into<String>) {
+        let d = self.diagnostic(pos, message.into());
+        self.warnings.push(d);
+    }
+
     pub(super) fn problem_count(&self) -> usize {
         self.problems.len()
     }
@@ -321,96 +397,6 @@ impl Ctx {
         let d = self.diagnostic(pos, message.into());
         self.notes.push(d);
     }
-}
-
-/// The app nodes: `apps:` of a mapping, a top-level list (pm2's JSON habit), or a single app.
-fn top_level<'n>(ctx: &mut Ctx, root: &'n Node) -> Vec<&'n Node> {
-    let entries = match &root.value {
-        Value::Seq(items) if items.is_empty() => {
-            ctx.error(root.pos, "the file has no apps");
-            return Vec::new();
-        }
-        Value::Seq(items) => return items.iter().collect(),
-        Value::Map(entries) => entries,
-        Value::Null => {
-            ctx.error(
-                None,
-                "the file is empty; expected `apps:` with a list of apps",
-            );
-            return Vec::new();
-        }
-        _ => {
-            let found = root.describe();
-            ctx.error(
-                root.pos,
-                format!("expected `apps:` with a list of apps, found {found}"),
-            );
-            return Vec::new();
-        }
-    };
-    let is_key = |k: &Node, name: &str| k.as_str() == Some(name);
-    let has_apps = entries.iter().any(|(k, _)| is_key(k, "apps"));
-    if !has_apps
-        && entries
-            .iter()
-            .any(|(k, _)| is_key(k, "script") || is_key(k, "exec"))
-    {
-        return vec![root];
-    }
-    let problems_before = ctx.problems.len();
-    let mut apps = Vec::new();
-    let mut seen: Vec<(&str, Option<Pos>)> = Vec::new();
-    for (key, value) in entries {
-        let Some(name) = key.as_str() else {
-            ctx.error(
-                key.pos,
-                format!("keys must be strings, found {}", key.describe()),
-            );
-            continue;
-        };
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-            ctx.error(
-                key.pos,
-                format!("`{name}` is given twice{}", first_at(*first)),
-            );
-            continue;
-        }
-        seen.push((name, key.pos));
-        match name {
-            "apps" => match &value.value {
-                Value::Seq(items) if items.is_empty() => ctx.error(key.pos, "`apps` is empty"),
-                Value::Seq(items) => apps.extend(items),
-                Value::Map(_) => apps.push(value),
-                _ => {
-                    let found = value.describe();
-                    ctx.error(
-                        value.pos.or(key.pos),
-                        format!("`apps`: expected a list of apps, found {found}"),
-                    );
-                }
-            },
-            "deploy" => ctx.note(
-                key.pos,
-                "`deploy` section ignored: rcluster does not deploy",
-            ),
-            _ if name.starts_with("x-") => {}
-            _ => {
-                let mut message = suggest::unknown_key_message(name, keys::TOP_KEYS);
-                if suggest::did_you_mean(name, keys::TOP_KEYS).is_none() {
-                    message.push_str(" (the top level holds `apps` and `deploy`; keys starting with `x-` are free, e.g. for YAML anchors)");
-                }
-                ctx.error(key.pos, message);
-            }
-        }
-    }
-    // An unknown key (`app:`) already says what is wrong.
-    if !has_apps && ctx.problems.len() == problems_before {
-        ctx.error(
-            root.pos,
-            "no `apps:` list (and no `script:` for a single app)",
-        );
-    }
-    apps
 }
 
 /// `, first at line 3` (or nothing when the first one has no position).

@@ -73,6 +73,7 @@ pub struct SyntaxError {
 
 /// Parses YAML; `<<` merge keys are applied.
 pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
+    super::depth::check_depth(text)?;
     let slot = RefCell::new(None);
     let result = NodeSeed { slot: &slot }.deserialize(serde_norway::Deserializer::from_str(text));
     match result {

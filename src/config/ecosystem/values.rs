@@ -59,6 +59,12 @@ impl<'n> App<'_, 'n> {
         self.ctx.error(pos, text);
     }
 
+    /// What pm2 would ignore (an unknown key): a warning, a problem when strict.
+    pub fn warn(&mut self, pos: Option<Pos>, message: impl std::fmt::Display) {
+        let text = format!("{}: {message}", self.label);
+        self.ctx.warn(pos, text);
+    }
+
     pub fn note(&mut self, pos: Option<Pos>, message: impl std::fmt::Display) {
         let text = format!("{}: {message}", self.label);
         self.ctx.note(pos, text);
@@ -238,10 +244,28 @@ impl<'n> App<'_, 'n> {
                 key_pos: key.pos,
                 value,
             };
-            let Some(text) = scalar_text(value) else {
-                self.wrong_type(&entry, "a string, number or boolean");
-                ok = false;
-                continue;
+            // pm2 (`mergeEnvironmentVariables`) gives a program `JSON.stringify` of an object,
+            // a list or null: so does rcluster.
+            let text = match &value.value {
+                Value::Map(_) | Value::Seq(_) => json_text(value),
+                Value::Null => {
+                    self.note(
+                        value.pos.or(key.pos),
+                        format!(
+                            "{} is null: the app sees the text \"null\", as under pm2",
+                            entry.display()
+                        ),
+                    );
+                    "null".to_owned()
+                }
+                _ => match scalar_text(value) {
+                    Some(text) => text,
+                    None => {
+                        self.wrong_type(&entry, "a string, number or boolean");
+                        ok = false;
+                        continue;
+                    }
+                },
             };
             if text.contains('\0') {
                 self.bad(&entry, NUL);
@@ -282,6 +306,49 @@ pub fn scalar_text(node: &Node) -> Option<String> {
         Value::Float(x) => Some(x.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// A node as JavaScript's `JSON.stringify` writes it: compact, keys in file order.
+pub fn json_text(node: &Node) -> String {
+    let mut out = String::new();
+    write_json(node, &mut out);
+    out
+}
+
+fn write_json(node: &Node, out: &mut String) {
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    match &node.value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(&b.to_string()),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        // JSON has no NaN or infinity; JSON.stringify writes null for them.
+        Value::Float(x) if !x.is_finite() => out.push_str("null"),
+        Value::Float(x) => out.push_str(&x.to_string()),
+        Value::Str(s) => out.push_str(&quoted(s)),
+        Value::Seq(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Map(entries) => {
+            out.push('{');
+            for (i, (key, value)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let key = scalar_text(key).unwrap_or_else(|| json_text(key));
+                out.push_str(&quoted(&key));
+                out.push(':');
+                write_json(value, out);
+            }
+            out.push('}');
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod balancer;
 pub mod events;
 pub mod handoff;
+mod keeper;
 pub mod log;
 pub mod logs;
 pub mod persist;
@@ -43,6 +44,12 @@ pub fn main(home: Home) -> Result<i32> {
     };
     let mut carried = handoff::FdsIn::new(handoff.as_ref().map_or(&[][..], |h| &h.fds));
     process::fds::close_inherited_except(handoff.as_ref().map_or(&[][..], |h| &h.fds));
+    // The keeper above the daemon (not again in an `update`'s new image: same process).
+    if handoff.is_none() {
+        if let Some(code) = keeper::split(&home) {
+            return Ok(code);
+        }
+    }
     // One malloc arena: glibc gives each thread that allocates (dealers, log writers, the
     // threads that fork a batch of instances) an arena of its own, kept after the thread ends,
     // which an idle daemon would carry for nothing. Its allocation rate is far too low to

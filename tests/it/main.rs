@@ -7,6 +7,7 @@ mod cluster;
 mod completion;
 mod cron;
 mod daemon;
+mod daemon_death;
 mod describe;
 mod ecosystem;
 mod fork_reload;

@@ -273,7 +273,14 @@ fn serve_site() -> &'static PathBuf {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).expect("the served folder");
             }
-            std::fs::write(&path, body).expect("a served file");
+            // Other processes (tests of other checkouts, fuzzers) may read it at this moment:
+            // replace a file only when it differs, and whole, by a rename.
+            if std::fs::read(&path).is_ok_and(|old| old == body.as_bytes()) {
+                continue;
+            }
+            let temp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&temp, body).expect("a served file");
+            std::fs::rename(&temp, &path).expect("a served file");
         }
         root.canonicalize().expect("the served folder")
     })

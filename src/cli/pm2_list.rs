@@ -36,6 +36,38 @@ pub fn instance(spec: &AppSpec, view: &InstanceView, username: &str) -> Js {
     Js::Obj(object)
 }
 
+/// rcluster's own keys that repeat one of pm2's (`status` is `pm2_env.status`, `restarts` is
+/// `restart_time`...). `jlist` keeps them (scripts written for rcluster read them); `prettylist`
+/// leaves them out, so that a `grep -c "status: 'online'"` written for pm2 counts each
+/// instance once.
+const REPEATS: &[&str] = &[
+    "id",
+    "namespace",
+    "status",
+    "restarts",
+    "unstable_restarts",
+    "created_at",
+    "started_at",
+    "cpu",
+    "memory",
+    "cwd",
+    "out_log",
+    "err_log",
+];
+
+/// An [`instance`] object without the rcluster keys that repeat pm2's (for `prettylist`).
+pub fn without_repeats(object: Js) -> Js {
+    match object {
+        Js::Obj(entries) => Js::Obj(
+            entries
+                .into_iter()
+                .filter(|(k, _)| !REPEATS.contains(&k.as_str()))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// pm2's spelling of a state (`waiting restart` has a space there).
 pub fn pm2_status(state: InstanceState) -> &'static str {
     match state {

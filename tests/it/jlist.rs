@@ -183,13 +183,19 @@ fn prettylist_prints_pm2s_object_notation() {
     let pretty = home.ok(&["prettylist"]);
     assert!(pretty.contains("    name: 'web',\n"), "{pretty}");
     assert!(pretty.contains("      status: 'online',\n"), "{pretty}");
+    // Once per instance, as in pm2 (rcluster's own `status` is jlist's alone).
+    assert_eq!(pretty.matches("status: 'online'").count(), 3, "{pretty}");
 
     // Stopped, every value is still: what node's util.inspect prints for jlist's JSON (as
     // `pm2 prettylist` prints it) must be what prettylist prints.
     home.ok(&["stop", "all"]);
     let json = home.ok(&["jlist"]);
-    let script = "let s = ''; process.stdin.on('data', d => s += d).on('end', () => \
-                  process.stdout.write(require('util').inspect(JSON.parse(s), false, null, false) + '\\n'))";
+    // prettylist leaves out rcluster's keys that repeat pm2's (docs/jlist.md).
+    let script = "const repeats = ['id', 'namespace', 'status', 'restarts', 'unstable_restarts', \
+                  'created_at', 'started_at', 'cpu', 'memory', 'cwd', 'out_log', 'err_log']; \
+                  let s = ''; process.stdin.on('data', d => s += d).on('end', () => { \
+                  const list = JSON.parse(s); for (const p of list) for (const k of repeats) delete p[k]; \
+                  process.stdout.write(require('util').inspect(list, false, null, false) + '\\n') })";
     let mut node = std::process::Command::new("node")
         .args(["-e", script])
         .stdin(std::process::Stdio::piped())

@@ -48,6 +48,8 @@ fn a_script_file_names_the_apps_started_from_it() {
     wait_until("api restarted", || {
         home.online_pids("api", 1).filter(|pids| *pids != api)
     });
+    let out = home.ok(&["flush", "server.py"]);
+    assert!(out.contains("flushed the logs of 1 app"), "{out}");
     home.ok(&["delete", "./echo.js"]);
     assert_eq!(statuses(&home), [("api".to_owned(), InstanceState::Online)]);
     let err = home.fails(&["stop", "nothere.js"]);

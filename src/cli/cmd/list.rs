@@ -61,12 +61,13 @@ pub fn list(home: &Home, form: ListForm, sort: Option<&str>) -> Result<i32> {
         pairs.sort_by(|a, b| ordered(order, a.1, b.1));
     }
     let user = pm2_list::username();
-    let list = Js::Arr(
-        pairs
-            .into_iter()
-            .map(|(spec, inst)| pm2_list::instance(spec, inst, &user))
-            .collect(),
-    );
+    let objects = pairs
+        .into_iter()
+        .map(|(spec, inst)| pm2_list::instance(spec, inst, &user));
+    let list = match style {
+        Json::Compact => Js::Arr(objects.collect()),
+        Json::Pretty => Js::Arr(objects.map(pm2_list::without_repeats).collect()),
+    };
     let text = match style {
         Json::Compact => serde_json::to_string(&list)?,
         Json::Pretty => inspect(&list),

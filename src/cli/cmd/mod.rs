@@ -52,12 +52,17 @@ pub fn dispatch(cli: Cli, home: &Home) -> Result<i32> {
         Command::Save(args) => control::simple(home, Request::Save { force: args.force }),
         Command::Resurrect => control::resurrect(home),
         Command::Cleardump => control::simple(home, Request::ClearDump),
-        Command::Flush(args) => control::simple(
-            home,
-            Request::Flush {
-                target: args.target.as_deref().map_or(Target::All, Target::parse),
-            },
-        ),
+        Command::Flush(args) => match &args.target {
+            Some(text) => control::each_target(home, std::slice::from_ref(text), |target| {
+                Request::Flush { target }
+            }),
+            None => control::simple(
+                home,
+                Request::Flush {
+                    target: Target::All,
+                },
+            ),
+        },
         Command::ReloadLogs => control::simple(home, Request::ReloadLogs),
         Command::Signal(args) => {
             crate::config::units::parse_signal(&args.signal).map_err(anyhow::Error::msg)?;

@@ -236,7 +236,7 @@ fn start_existing(
     if args.json {
         println!("{}", serde_json::to_string(&restarted)?);
     } else {
-        eprintln!("[rcluster] restarted: {}", args.script);
+        eprintln!("[rcluster] started again: {} (a known app)", args.script);
         println!("{}", render::instances_table(&restarted));
     }
     if args.attach {

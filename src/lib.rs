@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gate;
 pub mod paths;
 pub mod preload;
 pub mod protocol;

@@ -1,7 +1,9 @@
 //! The control socket: accept, check the peer's uid (SO_PEERCRED), exchange `Hello`, then turn
 //! each request frame into a supervisor command and its answer into response frames. A bad
 //! client (garbage, truncated or oversized frames, a wrong version) gets an error and loses its
-//! connection; the daemon goes on.
+//! connection; the daemon goes on. Slow or silent clients are bounded (`crate::gate`): each
+//! request must arrive whole within the request timeout, and the connections waiting for one
+//! are limited; a follower of `logs -f` waits for nothing and is never cut.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +16,55 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
 use super::supervisor::{Cmd, SupervisorHandle};
+use crate::gate::{descriptor_limit, Gate};
 use crate::paths::Home;
 use crate::protocol::frame::{decode, read_frame, write_frame, FrameError};
 use crate::protocol::{ErrorKind, ErrorReply, Hello, Request, Response, Target};
 
-/// A client must say hello within this time, or it is dropped.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The daemon's environment sets how long a request may take to arrive whole (`500ms`, `30s`).
+pub const REQUEST_TIMEOUT_ENV: &str = "RCLUSTER_REQUEST_TIMEOUT";
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What bounds control connections: the gate, and how long each request may take.
+#[derive(Clone)]
+struct Limits {
+    gate: Gate,
+    request_timeout: Duration,
+}
+
+impl Limits {
+    fn from_env() -> Limits {
+        let request_timeout = std::env::var(REQUEST_TIMEOUT_ENV)
+            .ok()
+            .and_then(|text| crate::config::units::parse_duration_ms(&text).ok())
+            .filter(|ms| *ms > 0)
+            .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_millis);
+        // Half the descriptors at most for control connections, so that apps can always start;
+        // an eighth of them may wait for a request.
+        let gate = Gate::new(|| {
+            let limit = descriptor_limit();
+            ((limit / 2).clamp(16, 4096), (limit / 8).clamp(8, 256))
+        });
+        Limits {
+            gate,
+            request_timeout,
+        }
+    }
+
+    /// The next whole frame, unless the request timeout passes or newer connections push this
+    /// one out first (`None`: the connection is to be closed).
+    async fn next_frame<R: AsyncRead + Unpin>(
+        &self,
+        rx: &mut R,
+    ) -> Option<Result<Option<Vec<u8>>, FrameError>> {
+        let mut waiting = self.gate.wait();
+        let read = waiting.unless_pushed_out(read_frame(rx));
+        tokio::time::timeout(self.request_timeout, read)
+            .await
+            .ok()
+            .flatten()
+    }
+}
 
 pub fn bind(home: &Home) -> Result<Listener> {
     let path = home.socket();
@@ -54,6 +99,7 @@ pub fn raw_fd(listener: &Listener) -> std::os::fd::RawFd {
 }
 
 pub async fn accept_loop(listener: Listener, handle: SupervisorHandle, kill_answered: Arc<Notify>) {
+    let limits = Limits::from_env();
     loop {
         match listener.accept().await {
             Ok(conn) => {
@@ -61,6 +107,7 @@ pub async fn accept_loop(listener: Listener, handle: SupervisorHandle, kill_answ
                     conn,
                     handle.clone(),
                     kill_answered.clone(),
+                    limits.clone(),
                 ));
             }
             Err(e) => {
@@ -72,11 +119,26 @@ pub async fn accept_loop(listener: Listener, handle: SupervisorHandle, kill_answ
     }
 }
 
-async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answered: Arc<Notify>) {
-    let our_uid = nix::unistd::geteuid().as_raw();
-    let peer_uid = conn.peer_creds().ok().and_then(|c| c.euid());
+async fn serve_connection(
+    conn: LocalStream,
+    handle: SupervisorHandle,
+    kill_answered: Arc<Notify>,
+    limits: Limits,
+) {
     // `&Stream` reads and writes: one borrow for each direction.
     let (mut rx, mut tx) = (&conn, &conn);
+    let _admitted = match limits.gate.admit() {
+        Ok(admitted) => admitted,
+        Err(open) => {
+            let message = format!(
+                "the daemon has {open} control connections open, as many as it takes (half its file descriptor limit), and is answering all of them; try again shortly"
+            );
+            let _ = send_error(&mut tx, ErrorKind::Os, &message).await;
+            return;
+        }
+    };
+    let our_uid = nix::unistd::geteuid().as_raw();
+    let peer_uid = conn.peer_creds().ok().and_then(|c| c.euid());
     if peer_uid != Some(our_uid) {
         crate::dlog!("refused a client of uid {peer_uid:?}");
         let _ = send_error(
@@ -87,8 +149,8 @@ async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answ
         .await;
         return;
     }
-    match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut rx)).await {
-        Ok(Ok(Some(body))) => match decode::<Hello>(&body) {
+    match limits.next_frame(&mut rx).await {
+        Some(Ok(Some(body))) => match decode::<Hello>(&body) {
             Ok(peer) => {
                 let ours = Hello::ours();
                 let _ = write_frame(&mut tx, &ours).await;
@@ -96,8 +158,7 @@ async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answ
                     let _ = send_error(&mut tx, ErrorKind::VersionMismatch, &message).await;
                     // One thing a CLI of another version may still ask: `kill`, so that an
                     // upgrade can replace this daemon. Its frame is the same in every version.
-                    let next = tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut rx)).await;
-                    if let Ok(Ok(Some(body))) = next {
+                    if let Some(Ok(Some(body))) = limits.next_frame(&mut rx).await {
                         match decode::<Request>(&body) {
                             Ok(Request::Kill) => {
                                 let _ =
@@ -123,19 +184,20 @@ async fn serve_connection(conn: LocalStream, handle: SupervisorHandle, kill_answ
                 return;
             }
         },
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
+        Some(Ok(None)) => return,
+        Some(Err(e)) => {
             let _ = send_error(&mut tx, ErrorKind::BadRequest, &e.to_string()).await;
             return;
         }
-        Err(_) => return,
+        // Silent too long, or pushed out by newer connections.
+        None => return,
     }
     loop {
-        let body = match read_frame(&mut rx).await {
-            Ok(Some(body)) => body,
-            Ok(None) => return,
-            Err(FrameError::Io(_)) => return,
-            Err(e) => {
+        let body = match limits.next_frame(&mut rx).await {
+            Some(Ok(Some(body))) => body,
+            Some(Ok(None)) | None => return,
+            Some(Err(FrameError::Io(_))) => return,
+            Some(Err(e)) => {
                 let _ = send_error(&mut tx, ErrorKind::BadRequest, &e.to_string()).await;
                 return;
             }

@@ -218,6 +218,24 @@ pub enum Request {
 }
 
 impl Request {
+    /// A daemon that works answers these at once (nothing waits for an app): the CLI bounds
+    /// the wait for their answer, and for the daemon's hello before any request.
+    pub fn answers_at_once(&self) -> bool {
+        matches!(
+            self,
+            Request::Ping
+                | Request::List
+                | Request::Describe { .. }
+                | Request::Save { .. }
+                | Request::ClearDump
+                | Request::Flush { .. }
+                | Request::ReloadLogs
+                | Request::Signal { .. }
+                | Request::Reset { .. }
+                | Request::Rename { .. }
+        )
+    }
+
     /// The verb, for the daemon log (never the payload: it may carry env values).
     pub fn verb(&self) -> &'static str {
         match self {

@@ -5,6 +5,7 @@ mod harness;
 
 mod cluster;
 mod completion;
+mod control_limits;
 mod cron;
 mod daemon;
 mod daemon_death;

@@ -3,8 +3,13 @@
 //! exec, which on a machine busy with earlier instances booting is most of its time, so several
 //! instances started together (start -i N, scale, resurrect) fork/exec from threads at once
 //! while the supervisor waits for all of them.
+//!
+//! A start that fails for a shortage that passes (out of file descriptors, processes or
+//! memory: EMFILE, ENFILE, EAGAIN, ENOMEM) is tried again with a backoff, the instance
+//! `waiting-restart` meanwhile with the reason, instead of `errored` for good (issue #17.8).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -12,6 +17,7 @@ use super::actor::Supervisor;
 use super::journal::What;
 use super::node_channel;
 use super::readiness::{open_notify, ready_mode, spawn_probe, ReadyMode};
+use super::timers::{Timer, TimerKind};
 use crate::daemon::balancer::Prepared;
 use crate::daemon::logs::capture::{spawn_capture, CaptureSpec};
 use crate::daemon::process::spawn::{runs_node, spawn, InstanceContext, Spawned};
@@ -26,6 +32,24 @@ const SPAWN_THREADS: usize = 64;
 const THREADS_FROM: usize = 8;
 /// Enough for posix_spawn (glibc gives the child a stack of its own; the default is 2 MiB).
 const SPAWN_STACK: usize = 128 * 1024;
+/// The first retry after a start failed for a passing shortage, doubled each time up to the cap.
+const RETRY_FIRST_MS: u64 = 100;
+const RETRY_CAP_MS: u64 = 5_000;
+
+/// Whether a start failed for want of something the system gives back by itself.
+fn passing_shortage(reason: &str) -> bool {
+    use nix::errno::Errno;
+    // io::Error and nix both print the system's own words for the errno.
+    [Errno::EMFILE, Errno::ENFILE, Errno::EAGAIN, Errno::ENOMEM]
+        .iter()
+        .any(|e| reason.contains(e.desc()))
+}
+
+fn retry_delay_ms(retries: u32) -> u64 {
+    RETRY_FIRST_MS
+        .saturating_mul(1 << retries.min(16))
+        .min(RETRY_CAP_MS)
+}
 
 /// One instance, prepared for its fork/exec.
 struct Launch {
@@ -192,6 +216,7 @@ impl Supervisor {
         }
         match spawned {
             Ok(spawned) => {
+                inst.spawn_retries = 0;
                 inst.pid = Some(spawned.pid);
                 inst.pgid = Some(spawned.pid);
                 inst.started_at = Some(Instant::now());
@@ -239,7 +264,36 @@ impl Supervisor {
                 self.arm_listen_check(id);
                 self.arm_memory_check(id);
             }
+            // A reload's new instance fails the reload instead: the old one keeps serving.
+            Err(reason) if passing_shortage(&reason) && !inst.candidate => {
+                let delay = retry_delay_ms(inst.spawn_retries);
+                inst.spawn_retries = inst.spawn_retries.saturating_add(1);
+                inst.end_run();
+                inst.state = InstanceState::WaitingRestart;
+                inst.reason = Some(format!(
+                    "cannot start: {reason}; trying again in {delay} ms (attempt {})",
+                    inst.spawn_retries
+                ));
+                inst.pid = None;
+                inst.pgid = None;
+                inst.generation += 1;
+                let timer = Timer {
+                    id,
+                    generation: inst.generation,
+                    kind: TimerKind::RestartDue,
+                };
+                if inst.spawn_retries == 1 {
+                    crate::dlog!(
+                        "app {}: instance {} (id {id}) cannot start ({reason}): trying again with a backoff",
+                        inst.app,
+                        inst.index
+                    );
+                }
+                self.timers
+                    .arm(Instant::now() + Duration::from_millis(delay), timer);
+            }
             Err(reason) => {
+                inst.spawn_retries = 0;
                 inst.end_run();
                 inst.state = InstanceState::Errored;
                 inst.reason = Some(reason.clone());
@@ -249,5 +303,25 @@ impl Supervisor {
                 self.emit(id, EventKind::Errored, what);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortages_that_pass_are_told_from_lasting_failures() {
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(passing_shortage(&format!("cannot start node: {emfile}")));
+        assert!(passing_shortage(&format!(
+            "cannot create an instance channel: {}",
+            nix::errno::Errno::EAGAIN
+        )));
+        assert!(!passing_shortage("no such file or directory: nodee"));
+        assert_eq!(
+            (0..8).map(retry_delay_ms).collect::<Vec<_>>(),
+            [100, 200, 400, 800, 1600, 3200, 5000, 5000]
+        );
     }
 }

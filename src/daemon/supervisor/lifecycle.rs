@@ -439,7 +439,10 @@ impl Supervisor {
                     self.timers.arm(now + LINGER_CHECK, recheck);
                 }
                 TimerKind::RestartDue if inst.state == InstanceState::WaitingRestart => {
-                    inst.restarts += 1;
+                    // A start tried again (a passing shortage) is not another restart.
+                    if inst.spawn_retries == 0 {
+                        inst.restarts += 1;
+                    }
                     self.spawn_instance(timer.id);
                 }
                 TimerKind::ListenCheck => self.on_listen_check(timer.id),

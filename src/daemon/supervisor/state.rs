@@ -93,6 +93,8 @@ pub struct Instance {
     pub draining: Option<Draining>,
     /// Stopped by a `stop` command (not ended by itself): cron_restart leaves it stopped.
     pub stopped_by_command: bool,
+    /// Starts in a row that failed for a shortage that passes (EMFILE...), for the backoff.
+    pub spawn_retries: u32,
 }
 
 /// A graceful stop waiting for the instance's connections (see `process::conns`).
@@ -136,6 +138,7 @@ impl Instance {
             node_channel: None,
             draining: None,
             stopped_by_command: false,
+            spawn_retries: 0,
         }
     }
 

@@ -83,7 +83,9 @@ pub fn main(home: Home) -> Result<i32> {
     let _ = std::io::Seek::rewind(&mut *lock);
     let _ = writeln!(&mut *lock, "{}", std::process::id());
     // Panics and anything written to stderr land in the daemon log, not in /dev/null.
-    let _ = nix::unistd::dup2_stderr(&log_file);
+    if nix::unistd::dup2_stderr(&log_file).is_ok() {
+        log::stderr_follows();
+    }
     drop(log_file);
     raise_nofile_limit();
     process::reaper::become_subreaper().context("cannot become a child subreaper")?;

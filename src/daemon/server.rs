@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::supervisor::{Cmd, SupervisorHandle};
 use crate::gate::{descriptor_limit, Gate};
 use crate::paths::Home;
-use crate::protocol::frame::{decode, read_frame, write_frame, FrameError};
+use crate::protocol::frame::{decode, read_frame, write_frame, FrameError, MAX_FRAME};
 use crate::protocol::{ErrorKind, ErrorReply, Hello, Request, Response, Target};
 
 /// The daemon's environment sets how long a request may take to arrive whole (`500ms`, `30s`).
@@ -430,7 +430,47 @@ where
     if let Response::Error(e) = &response {
         crate::dlog!("{verb}: {}", e.message);
     }
-    write_frame(tx, &response).await
+    write_reply(tx, shorten(response)).await
+}
+
+/// Longest error message sent back, in bytes: messages echo what the client sent (a name, a
+/// target), which can be megabytes; the daemon log keeps the start of it too.
+const MAX_MESSAGE: usize = 4096;
+
+/// An error whose message echoes too much of the request, cut (on a character boundary).
+fn shorten(response: Response) -> Response {
+    let Response::Error(mut e) = response else {
+        return response;
+    };
+    for text in std::iter::once(&mut e.message).chain(e.hint.as_mut()) {
+        if text.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let more = text.len() - end;
+            text.truncate(end);
+            text.push_str(&format!("… [{more} more bytes]"));
+        }
+    }
+    Response::Error(e)
+}
+
+/// Write a reply; one that cannot fit in a frame becomes a short error, so that the client
+/// learns why instead of seeing its connection closed.
+async fn write_reply<W: AsyncWrite + Unpin>(
+    tx: &mut W,
+    response: Response,
+) -> Result<(), FrameError> {
+    match write_frame(tx, &response).await {
+        Err(FrameError::TooLarge { .. }) => {
+            let message = format!(
+                "the answer to this request would be larger than a frame ({MAX_FRAME} bytes)"
+            );
+            send_error(tx, ErrorKind::BadRequest, &message).await
+        }
+        other => other,
+    }
 }
 
 async fn stream_logs<R, W>(
@@ -451,7 +491,7 @@ where
 
     let mut sources = match handle.call(|reply| Cmd::LogSources { target, reply }).await {
         Ok(sources) => sources,
-        Err(e) => return write_frame(tx, &Response::Error(e)).await,
+        Err(e) => return write_reply(tx, shorten(Response::Error(e))).await,
     };
     // Lines published after this are ours: the base for counting what a lagging reader missed.
     let mut next_line = writer::feed_position();

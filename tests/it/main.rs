@@ -9,6 +9,7 @@ mod control_limits;
 mod cron;
 mod daemon;
 mod daemon_death;
+mod daemon_log;
 mod describe;
 mod ecosystem;
 mod fork_reload;
